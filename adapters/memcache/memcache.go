@@ -1,0 +1,207 @@
+// Package memcache is an in-process cache of bindings: a
+// sentinel.BindingStore that wraps another and answers warm keys from
+// memory without allocating. Writes made through it update it at once;
+// writes made elsewhere (another process, an admin tool) reach it through
+// Invalidate, fed by the store's change feed, or at the latest after the TTL.
+package memcache
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	sentinel "github.com/keyipsentinel/sentinel"
+)
+
+const shardCount = 64
+
+// Options configure a cache; zero fields take defaults.
+type Options struct {
+	// TTL bounds how long an entry is trusted without news from the store.
+	// Default 1 minute.
+	TTL time.Duration
+	// MaxEntries bounds memory; past it arbitrary entries are evicted.
+	// Default 1 000 000 (a few hundred MB at most).
+	MaxEntries int
+}
+
+// BindingStore is the caching sentinel.BindingStore.
+type BindingStore struct {
+	inner    sentinel.BindingStore
+	ttl      time.Duration
+	perShard int
+	epoch    time.Time // monotonic base for expiry stamps
+	shards   [shardCount]shard
+}
+
+type shard struct {
+	mu sync.RWMutex
+	m  map[sentinel.KeyHash]entry
+	// gen counts invalidations; a fill that raced with one is dropped.
+	gen uint64
+}
+
+type entry struct {
+	b       sentinel.Binding
+	expires time.Duration // since epoch
+}
+
+var _ sentinel.BindingStore = (*BindingStore)(nil)
+
+// New returns a cache in front of inner.
+func New(inner sentinel.BindingStore, opts Options) *BindingStore {
+	if opts.TTL <= 0 {
+		opts.TTL = time.Minute
+	}
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = 1_000_000
+	}
+	c := &BindingStore{
+		inner:    inner,
+		ttl:      opts.TTL,
+		perShard: max(1, opts.MaxEntries/shardCount),
+		epoch:    time.Now(),
+	}
+	for i := range c.shards {
+		c.shards[i].m = make(map[sentinel.KeyHash]entry)
+	}
+	return c
+}
+
+func (c *BindingStore) shard(k sentinel.KeyHash) *shard {
+	return &c.shards[k[0]%shardCount] // HMAC output: uniformly spread
+}
+
+func (c *BindingStore) now() time.Duration { return time.Since(c.epoch) }
+
+// FindBinding implements sentinel.BindingStore.
+func (c *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (sentinel.Binding, error) {
+	s := c.shard(key)
+	s.mu.RLock()
+	e, ok := s.m[key]
+	gen := s.gen
+	s.mu.RUnlock()
+	if ok && e.expires > c.now() {
+		return e.b, nil
+	}
+	b, err := c.inner.FindBinding(ctx, key)
+	if err != nil {
+		return b, err
+	}
+	c.fill(s, gen, b)
+	return b, nil
+}
+
+// fill stores b unless an invalidation happened since gen was read or a
+// newer version is already there.
+func (c *BindingStore) fill(s *shard, gen uint64, b sentinel.Binding) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen {
+		return
+	}
+	c.putLocked(s, b)
+}
+
+func (c *BindingStore) putLocked(s *shard, b sentinel.Binding) {
+	if old, ok := s.m[b.Key]; ok && old.b.Version > b.Version {
+		return
+	}
+	if _, ok := s.m[b.Key]; !ok && len(s.m) >= c.perShard {
+		for k := range s.m { // evict an arbitrary entry
+			delete(s.m, k)
+			break
+		}
+	}
+	s.m[b.Key] = entry{b: b, expires: c.now() + c.ttl}
+}
+
+// store records the result of a write made through the cache.
+func (c *BindingStore) store(b sentinel.Binding) {
+	s := c.shard(b.Key)
+	s.mu.Lock()
+	c.putLocked(s, b)
+	s.mu.Unlock()
+}
+
+// Invalidate forgets key; the next lookup asks the wrapped store.
+func (c *BindingStore) Invalidate(key sentinel.KeyHash) {
+	s := c.shard(key)
+	s.mu.Lock()
+	delete(s.m, key)
+	s.gen++
+	s.mu.Unlock()
+}
+
+// InvalidateAll forgets every key.
+func (c *BindingStore) InvalidateAll() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		clear(s.m)
+		s.gen++
+		s.mu.Unlock()
+	}
+}
+
+// Len returns the number of cached bindings.
+func (c *BindingStore) Len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// CreateBinding implements sentinel.BindingStore.
+func (c *BindingStore) CreateBinding(ctx context.Context, b sentinel.Binding) (sentinel.Binding, bool, error) {
+	stored, created, err := c.inner.CreateBinding(ctx, b)
+	if err == nil {
+		c.store(stored)
+	}
+	return stored, created, err
+}
+
+// LearnPrefix implements sentinel.BindingStore.
+func (c *BindingStore) LearnPrefix(ctx context.Context, key sentinel.KeyHash, p netip.Prefix) (sentinel.Binding, bool, error) {
+	b, learned, err := c.inner.LearnPrefix(ctx, key, p)
+	c.afterWrite(key, b, err)
+	return b, learned, err
+}
+
+// UpdateBinding implements sentinel.BindingStore.
+func (c *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, upd sentinel.BindingUpdate) (sentinel.Binding, error) {
+	b, err := c.inner.UpdateBinding(ctx, key, upd)
+	c.afterWrite(key, b, err)
+	return b, err
+}
+
+func (c *BindingStore) afterWrite(key sentinel.KeyHash, b sentinel.Binding, err error) {
+	if err == nil {
+		c.store(b)
+		return
+	}
+	c.Invalidate(key) // the write's outcome is unknown, or the key is gone
+}
+
+// DeleteBinding implements sentinel.BindingStore.
+func (c *BindingStore) DeleteBinding(ctx context.Context, key sentinel.KeyHash, version int64) (sentinel.Binding, error) {
+	b, err := c.inner.DeleteBinding(ctx, key, version)
+	c.Invalidate(key)
+	return b, err
+}
+
+// TouchBindings implements sentinel.BindingStore. Cached copies keep their
+// LastUsedAt: decisions do not depend on it.
+func (c *BindingStore) TouchBindings(ctx context.Context, uses []sentinel.Use) error {
+	return c.inner.TouchBindings(ctx, uses)
+}
+
+// ListBindings implements sentinel.BindingStore, always from the wrapped store.
+func (c *BindingStore) ListBindings(ctx context.Context, f sentinel.BindingFilter) ([]sentinel.Binding, int, error) {
+	return c.inner.ListBindings(ctx, f)
+}

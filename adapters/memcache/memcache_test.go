@@ -1,0 +1,139 @@
+package memcache_test
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	sentinel "github.com/keyipsentinel/sentinel"
+	"github.com/keyipsentinel/sentinel/adapters/memcache"
+	"github.com/keyipsentinel/sentinel/adapters/sqlite"
+	"github.com/keyipsentinel/sentinel/sentineltest"
+)
+
+func openStore(t testing.TB, path string) (*sqlite.DB, *sqlite.BindingStore) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return db, sqlite.NewBindingStore(db)
+}
+
+func TestContract(t *testing.T) {
+	sentineltest.TestBindingStore(t, func(t *testing.T) sentinel.BindingStore {
+		_, s := openStore(t, filepath.Join(t.TempDir(), "s.db"))
+		return memcache.New(s, memcache.Options{})
+	})
+}
+
+// TestWarmReadsSkipTheStore shows a warm key is answered from memory: the
+// binding is deleted behind the cache's back and the cache still answers,
+// until it is told.
+func TestWarmReadsSkipTheStore(t *testing.T) {
+	ctx := context.Background()
+	_, inner := openStore(t, filepath.Join(t.TempDir(), "s.db"))
+	c := memcache.New(inner, memcache.Options{TTL: time.Hour})
+	b := sentineltest.NewBinding(t, sentineltest.Key("k"), "192.0.2.1")
+	_, _, err := c.CreateBinding(ctx, b)
+	require.NoError(t, err)
+
+	_, err = inner.DeleteBinding(ctx, b.Key, 0)
+	require.NoError(t, err)
+	_, err = c.FindBinding(ctx, b.Key)
+	require.NoError(t, err, "answered from memory")
+
+	c.Invalidate(b.Key)
+	_, err = c.FindBinding(ctx, b.Key)
+	sentineltest.RequireCode(t, sentinel.ENOTFOUND, err)
+}
+
+func TestExpiry(t *testing.T) {
+	ctx := context.Background()
+	_, inner := openStore(t, filepath.Join(t.TempDir(), "s.db"))
+	c := memcache.New(inner, memcache.Options{TTL: 50 * time.Millisecond})
+	b := sentineltest.NewBinding(t, sentineltest.Key("k"), "192.0.2.1")
+	_, _, err := c.CreateBinding(ctx, b)
+	require.NoError(t, err)
+	_, err = inner.DeleteBinding(ctx, b.Key, 0)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := c.FindBinding(ctx, b.Key)
+		return sentinel.ErrorCode(err) == sentinel.ENOTFOUND
+	}, 2*time.Second, 10*time.Millisecond)
+}
+
+func TestMaxEntries(t *testing.T) {
+	ctx := context.Background()
+	_, inner := openStore(t, filepath.Join(t.TempDir(), "s.db"))
+	c := memcache.New(inner, memcache.Options{MaxEntries: 64})
+	for i := range 500 {
+		b := sentineltest.NewBinding(t, sentineltest.Key(string(rune('a'+i%26))+string(rune(i))), "192.0.2.1")
+		_, _, err := c.CreateBinding(ctx, b)
+		require.NoError(t, err)
+	}
+	require.LessOrEqual(t, c.Len(), 64)
+}
+
+// TestWatchAcrossProcesses: two handles on one file stand for two
+// processes; a change made through one reaches the other's cache through
+// the change feed.
+func TestWatchAcrossProcesses(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	_, storeA := openStore(t, path)
+	dbB, storeB := openStore(t, path)
+	cacheB := memcache.New(storeB, memcache.Options{TTL: time.Hour})
+	require.NoError(t, dbB.WatchBindings(ctx, 20*time.Millisecond, cacheB, nil))
+
+	b := sentineltest.NewBinding(t, sentineltest.Key("k"), "192.0.2.1")
+	_, _, err := storeA.CreateBinding(ctx, b)
+	require.NoError(t, err)
+	got, err := cacheB.FindBinding(ctx, b.Key)
+	require.NoError(t, err)
+	require.Equal(t, sentinel.StatusActive, got.Status)
+
+	banned := sentinel.StatusBanned
+	_, err = storeA.UpdateBinding(ctx, b.Key, sentinel.BindingUpdate{Status: &banned})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, err := cacheB.FindBinding(ctx, b.Key)
+		return err == nil && got.Status == sentinel.StatusBanned
+	}, 2*time.Second, 10*time.Millisecond, "a ban made elsewhere reaches the cache")
+
+	_, err = storeA.DeleteBinding(ctx, b.Key, 0)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := cacheB.FindBinding(ctx, b.Key)
+		return sentinel.ErrorCode(err) == sentinel.ENOTFOUND
+	}, 2*time.Second, 10*time.Millisecond, "an unbind made elsewhere reaches the cache")
+
+	// Touching last use does not churn the other caches.
+	_, _, err = storeA.CreateBinding(ctx, b)
+	require.NoError(t, err)
+	_, err = cacheB.FindBinding(ctx, b.Key)
+	require.NoError(t, err)
+	require.NoError(t, storeA.TouchBindings(ctx, []sentinel.Use{{Key: b.Key, Addr: netip.MustParseAddr("192.0.2.1"), At: time.Now()}}))
+	time.Sleep(100 * time.Millisecond)
+	require.Equal(t, 1, cacheB.Len())
+}
+
+func BenchmarkFindWarm(b *testing.B) {
+	ctx := context.Background()
+	_, inner := openStore(b, filepath.Join(b.TempDir(), "s.db"))
+	c := memcache.New(inner, memcache.Options{})
+	bind := sentineltest.NewBinding(b, sentineltest.Key("k"), "192.0.2.1")
+	if _, _, err := c.CreateBinding(ctx, bind); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.FindBinding(ctx, bind.Key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

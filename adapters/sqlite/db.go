@@ -1,0 +1,153 @@
+// Package sqlite is the embedded store: bindings, intercepts and settings in
+// one SQLite file through uptrace/bun and the pure-Go modernc.org/sqlite
+// driver (no cgo). Several processes may share the file: writes are
+// serialised by SQLite's lock, and the in-process caches learn about each
+// other's changes through WatchBindings.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	sentinel "github.com/keyipsentinel/sentinel"
+	"github.com/keyipsentinel/sentinel/migrations"
+	sqlitemigrations "github.com/keyipsentinel/sentinel/migrations/sqlite"
+)
+
+// DB is an open SQLite database file with its schema migrated.
+type DB struct {
+	bun  *bun.DB
+	path string
+	// writeMu serialises this process's write transactions so goroutines
+	// queue here instead of spinning on SQLITE_BUSY; other processes are
+	// held off by SQLite's own lock and busy timeout.
+	writeMu sync.Mutex
+}
+
+// Open opens (creating if needed) the database at path, with mode 0600 and
+// its directory 0700, and applies pending migrations under a file lock so
+// processes starting together do not race.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, sentinel.Errorf(sentinel.EINVALID, "sqlite: database path is empty")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create data directory: %w", err)
+	}
+	// WAL lets readers run beside the writer; _txlock=immediate makes every
+	// transaction take the write lock at BEGIN, so read-then-write
+	// transactions of two processes queue instead of deadlocking.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	sqldb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	sqldb.SetMaxOpenConns(8)
+	sqldb.SetMaxIdleConns(8)
+	sqldb.SetConnMaxIdleTime(0)
+	db := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), path: path}
+
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: restrict permissions of %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	unlock, err := lockFile(db.path + ".migrate.lock")
+	if err != nil {
+		return fmt.Errorf("sqlite: lock for migration: %w", err)
+	}
+	defer unlock()
+	if _, err := migrations.Up(ctx, db.bun, sqlitemigrations.Migrations); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.bun.Close() }
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	return translate(db.bun.PingContext(ctx), "ping")
+}
+
+// write runs fn in a write transaction.
+func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	return db.bun.RunInTx(ctx, nil, fn)
+}
+
+// nextVersion draws the next binding version inside a write transaction.
+func nextVersion(ctx context.Context, tx bun.Tx) (int64, error) {
+	var v int64
+	err := tx.NewRaw("UPDATE sentinel_seq SET value = value + 1 WHERE name = 'binding_version' RETURNING value").
+		Scan(ctx, &v)
+	return v, err
+}
+
+// translate turns a driver error into a domain error; what names the
+// operation for the message.
+func translate(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var se *sentinel.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return sentinel.WrapError(sentinel.ENOTFOUND, err, "sqlite: "+what+": not found")
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return sentinel.WrapError(sentinel.EUNAVAILABLE, err, "sqlite: "+what+": interrupted")
+	}
+	var le *sqlite.Error
+	if errors.As(err, &le) {
+		switch le.Code() & 0xff { // primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return sentinel.WrapError(sentinel.EUNAVAILABLE, err, "sqlite: "+what+": database is locked")
+		case sqlite3.SQLITE_CONSTRAINT:
+			return sentinel.WrapError(sentinel.ECONFLICT, err, "sqlite: "+what+": constraint violated")
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY:
+			return sentinel.WrapError(sentinel.EUNAVAILABLE, err, "sqlite: "+what+": storage unavailable")
+		}
+	}
+	return sentinel.WrapError(sentinel.EINTERNAL, err, "sqlite: "+what)
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}

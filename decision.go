@@ -1,0 +1,210 @@
+package sentinel
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Mode is how refusals are enforced.
+type Mode string
+
+// Enforcement modes.
+const (
+	// ModeEnforce refuses what the rules refuse.
+	ModeEnforce Mode = "enforce"
+	// ModeMonitor refuses nothing: would-be refusals are recorded (with
+	// Enforced false) and the request goes through. For rolling out safely.
+	ModeMonitor Mode = "monitor"
+)
+
+// Validate returns EINVALID for an unknown mode.
+func (m Mode) Validate() error {
+	switch m {
+	case ModeEnforce, ModeMonitor:
+		return nil
+	}
+	return Errorf(EINVALID, "unknown enforcement mode %q; use enforce or monitor", truncate(string(m), 32))
+}
+
+// FailsafeMode is what happens to a key-bearing request when no decision
+// can be made because the stores are unreachable.
+type FailsafeMode string
+
+// Failsafe modes (SENTINEL_FAILSAFE_MODE).
+const (
+	FailsafeClosed FailsafeMode = "closed" // answer 503
+	FailsafeOpen   FailsafeMode = "open"   // forward unchecked, and say so in the logs
+)
+
+// Validate returns EINVALID for an unknown failsafe mode.
+func (m FailsafeMode) Validate() error {
+	switch m {
+	case FailsafeClosed, FailsafeOpen:
+		return nil
+	}
+	return Errorf(EINVALID, "unknown failsafe mode %q; use closed or open", truncate(string(m), 32))
+}
+
+// Request is what a decision is made on: one key used from one address.
+type Request struct {
+	Key   KeyHash
+	Addr  netip.Addr // normalised client address
+	Token Token      // the normalised key, only to derive a new binding's masked hint
+}
+
+// Decision is the answer to a Request.
+type Decision struct {
+	// Allow says whether to forward the request.
+	Allow bool
+	// Reason is set when the rules refuse the request, including when
+	// monitor mode lets it through anyway (Allow true): then it is what
+	// would have been refused.
+	Reason Reason
+	// Created is true when this request made the key's first-use binding.
+	Created bool
+	// Version is the version of the binding decided against.
+	Version int64
+}
+
+// Decider is the port the proxy asks before forwarding a key-bearing request.
+type Decider interface {
+	// Decide decides whether the key in req may be used from req.Addr,
+	// binding the key on first use. An error means no decision could be
+	// made (EUNAVAILABLE when the stores cannot be reached); the caller
+	// then applies its failsafe mode.
+	Decide(ctx context.Context, req Request) (Decision, error)
+
+	// Unauthorized reports that the downstream answered 401 to a request
+	// whose decision d created the binding: the key is not a key, and its
+	// binding is removed again unless it changed meanwhile, so scanners'
+	// random keys do not fill the store.
+	Unauthorized(ctx context.Context, req Request, d Decision) error
+}
+
+// Clock tells the time; tests substitute a manual one.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// GuardOptions configure a Guard. The zero value is a valid configuration:
+// enforce, IPv4 /32 and IPv6 /64 bindings, single-address rules, real time.
+type GuardOptions struct {
+	Mode        Mode
+	Granularity Granularity
+	// LearnLimit, when above 1, gives new bindings a learn rule with this
+	// limit instead of a single rule: the key may then be used from that
+	// many distinct addresses (at binding granularity) before it locks.
+	LearnLimit int
+	Clock      Clock
+}
+
+// Guard is the Decider: first-use binding and rule checks over a
+// BindingStore.
+type Guard struct {
+	store BindingStore
+	opts  GuardOptions
+}
+
+var _ Decider = (*Guard)(nil)
+
+// NewGuard returns a Guard deciding against store. It returns EINVALID for
+// bad options.
+func NewGuard(store BindingStore, opts GuardOptions) (*Guard, error) {
+	if opts.Mode == "" {
+		opts.Mode = ModeEnforce
+	}
+	if err := opts.Mode.Validate(); err != nil {
+		return nil, err
+	}
+	if err := opts.Granularity.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.LearnLimit < 0 || opts.LearnLimit > MaxRulePrefixes {
+		return nil, Errorf(EINVALID, "learn limit must be between 0 (off) and %d, got %d", MaxRulePrefixes, opts.LearnLimit)
+	}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
+	}
+	return &Guard{store: store, opts: opts}, nil
+}
+
+// Decide implements Decider.
+func (g *Guard) Decide(ctx context.Context, req Request) (Decision, error) {
+	if !req.Addr.IsValid() {
+		return Decision{}, Errorf(EINVALID, "request has no client address")
+	}
+	b, err := g.store.FindBinding(ctx, req.Key)
+	if ErrorCode(err) == ENOTFOUND {
+		var created bool
+		b, created, err = g.store.CreateBinding(ctx, g.newBinding(req))
+		if err == nil && created {
+			return Decision{Allow: true, Created: true, Version: b.Version}, nil
+		}
+		// Another request bound the key first: decide against its binding.
+	}
+	if err != nil {
+		return Decision{}, err
+	}
+	return g.judge(ctx, req, b)
+}
+
+func (g *Guard) judge(ctx context.Context, req Request, b Binding) (Decision, error) {
+	if b.Status == StatusActive && !b.Rule.Allows(req.Addr) && b.Rule.CanLearn() {
+		lb, _, err := g.store.LearnPrefix(ctx, req.Key, g.opts.Granularity.Prefix(req.Addr))
+		if err != nil {
+			return Decision{}, err
+		}
+		// Concurrent requests from other addresses may have filled the rule
+		// first, or an operator changed it: the store's answer is the truth.
+		b = lb
+	}
+	switch {
+	case b.Status == StatusBanned:
+		return g.refuse(ReasonBanned, b.Version), nil
+	case b.Rule.Allows(req.Addr):
+		return Decision{Allow: true, Version: b.Version}, nil
+	}
+	return g.refuse(ReasonIPNotAllowed, b.Version), nil
+}
+
+func (g *Guard) refuse(r Reason, version int64) Decision {
+	return Decision{Allow: g.opts.Mode == ModeMonitor, Reason: r, Version: version}
+}
+
+func (g *Guard) newBinding(req Request) Binding {
+	now := g.opts.Clock.Now().UTC()
+	p := g.opts.Granularity.Prefix(req.Addr)
+	rule := SingleRule(p)
+	if g.opts.LearnLimit > 1 {
+		rule = Rule{Kind: RuleLearn, Limit: g.opts.LearnLimit, Prefixes: []netip.Prefix{p}}
+	}
+	return Binding{
+		Key:        req.Key,
+		Hint:       req.Token.Mask(),
+		Rule:       rule,
+		Status:     StatusActive,
+		FirstIP:    req.Addr,
+		LastIP:     req.Addr,
+		CreatedAt:  now,
+		UpdatedAt:  now,
+		LastUsedAt: now,
+	}
+}
+
+// Unauthorized implements Decider.
+func (g *Guard) Unauthorized(ctx context.Context, req Request, d Decision) error {
+	if !d.Created {
+		return nil
+	}
+	_, err := g.store.DeleteBinding(ctx, req.Key, d.Version)
+	switch ErrorCode(err) {
+	case ENOTFOUND, ECONFLICT:
+		return nil // already gone, or an operator or another use changed it: keep it
+	}
+	return err
+}

@@ -1,0 +1,95 @@
+// Package migrations applies the embedded schema migrations of the stores
+// (see the sqlite and postgres sub-packages, which hold the SQL files).
+// Locking against concurrent runs is the caller's: each store knows the
+// right lock (a file lock for SQLite, an advisory lock for PostgreSQL).
+package migrations
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/migrate"
+)
+
+// Status is one migration and whether it has been applied.
+type Status struct {
+	Name      string
+	Comment   string
+	Applied   bool
+	AppliedAt time.Time
+}
+
+func migrator(db *bun.DB, ms *migrate.Migrations) *migrate.Migrator {
+	// Mark a migration applied only after it ran: a failed migration is
+	// retried on the next start instead of being taken as done.
+	return migrate.NewMigrator(db, ms, migrate.WithMarkAppliedOnSuccess(true))
+}
+
+// Up applies every migration not applied yet and returns their names.
+func Up(ctx context.Context, db *bun.DB, ms *migrate.Migrations) ([]string, error) {
+	m := migrator(db, ms)
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("create migration tables: %w", err)
+	}
+	group, err := m.Migrate(ctx)
+	var names []string
+	if group != nil {
+		for _, mg := range group.Migrations {
+			names = append(names, mg.Name+"_"+mg.Comment)
+		}
+	}
+	if err != nil {
+		return names, fmt.Errorf("migrate up: %w", err)
+	}
+	return names, nil
+}
+
+// Down rolls back the last group of applied migrations and returns their names.
+func Down(ctx context.Context, db *bun.DB, ms *migrate.Migrations) ([]string, error) {
+	m := migrator(db, ms)
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("create migration tables: %w", err)
+	}
+	group, err := m.Rollback(ctx)
+	var names []string
+	if group != nil {
+		for _, mg := range group.Migrations {
+			names = append(names, mg.Name+"_"+mg.Comment)
+		}
+	}
+	if err != nil {
+		return names, fmt.Errorf("migrate down: %w", err)
+	}
+	return names, nil
+}
+
+// List returns every known migration with its status, oldest first.
+func List(ctx context.Context, db *bun.DB, ms *migrate.Migrations) ([]Status, error) {
+	m := migrator(db, ms)
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("create migration tables: %w", err)
+	}
+	all, err := m.MigrationsWithStatus(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migration status: %w", err)
+	}
+	out := make([]Status, 0, len(all))
+	for _, mg := range all {
+		out = append(out, Status{Name: mg.Name, Comment: mg.Comment, Applied: mg.IsApplied(), AppliedAt: mg.MigratedAt})
+	}
+	return out, nil
+}
+
+// Pending reports how many migrations are not applied yet.
+func Pending(ctx context.Context, db *bun.DB, ms *migrate.Migrations) (int, error) {
+	st, err := List(ctx, db, ms)
+	n := 0
+	for _, s := range st {
+		if !s.Applied {
+			n++
+		}
+	}
+	return n, err
+}

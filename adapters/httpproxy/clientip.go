@@ -1,0 +1,132 @@
+package httpproxy
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+
+	sentinel "github.com/keyipsentinel/sentinel"
+)
+
+// DefaultClientIPHeader is the header trusted proxies name the client in.
+const DefaultClientIPHeader = "X-Real-IP"
+
+// ClientIP decides which address a request comes from: the socket peer,
+// unless the peer is a trusted proxy, in which case the proxy's header says.
+// The zero value trusts no proxy.
+type ClientIP struct {
+	trusted []netip.Prefix
+	header  string // canonical form
+	xff     bool   // header is X-Forwarded-For: walk it right to left
+}
+
+// NewClientIP returns a resolver trusting the proxies in trusted to name the
+// client in header (DefaultClientIPHeader when empty). With header
+// X-Forwarded-For the list is walked from the right and the first address
+// that is not a trusted proxy wins; the left-most entry, which the client
+// writes itself, is never believed unless every hop is trusted.
+func NewClientIP(trusted []netip.Prefix, header string) *ClientIP {
+	if header == "" {
+		header = DefaultClientIPHeader
+	}
+	header = http.CanonicalHeaderKey(strings.TrimSpace(header))
+	ps := make([]netip.Prefix, len(trusted))
+	for i, p := range trusted {
+		ps[i] = sentinel.NormalizePrefix(p)
+	}
+	return &ClientIP{trusted: ps, header: header, xff: header == "X-Forwarded-For"}
+}
+
+// Header returns the canonical name of the header trusted proxies use.
+func (c *ClientIP) Header() string {
+	if c == nil || c.header == "" {
+		return http.CanonicalHeaderKey(DefaultClientIPHeader)
+	}
+	return c.header
+}
+
+func (c *ClientIP) isTrusted(a netip.Addr) bool {
+	return c != nil && sentinel.ContainsAddr(c.trusted, a)
+}
+
+// Resolve returns the normalised client address of r. It fails when the
+// peer address cannot be parsed, or when a trusted proxy sent a value that
+// is not an address: that is a refusal, never a fallback to the peer.
+func (c *ClientIP) Resolve(r *http.Request) (netip.Addr, error) {
+	peer, err := parseHostAddr(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, sentinel.Errorf(sentinel.EINVALID, "cannot read the peer address %q", clip(r.RemoteAddr))
+	}
+	if !c.isTrusted(peer) {
+		return peer, nil
+	}
+	values := r.Header.Values(c.header)
+	if len(values) == 0 {
+		return peer, nil // e.g. the load balancer's own health check
+	}
+	if c.xff {
+		return c.walkForwardedFor(values)
+	}
+	// Several lines: the last one was written by the proxy nearest to us.
+	v := strings.TrimSpace(values[len(values)-1])
+	a, err := parseHostAddr(v)
+	if err != nil {
+		return netip.Addr{}, sentinel.Errorf(sentinel.EINVALID, "the trusted proxy sent %s %q, which is not an IP address", c.header, clip(v))
+	}
+	return a, nil
+}
+
+func (c *ClientIP) walkForwardedFor(values []string) (netip.Addr, error) {
+	var last netip.Addr
+	for i := len(values) - 1; i >= 0; i-- {
+		line := values[i]
+		for line != "" {
+			var hop string
+			if j := strings.LastIndexByte(line, ','); j >= 0 {
+				hop, line = line[j+1:], line[:j]
+			} else {
+				hop, line = line, ""
+			}
+			hop = strings.TrimSpace(hop)
+			if hop == "" {
+				continue
+			}
+			a, err := parseHostAddr(hop)
+			if err != nil {
+				return netip.Addr{}, sentinel.Errorf(sentinel.EINVALID, "the trusted proxy sent X-Forwarded-For entry %q, which is not an IP address", clip(hop))
+			}
+			if !c.isTrusted(a) {
+				return a, nil
+			}
+			last = a
+		}
+	}
+	if !last.IsValid() {
+		return netip.Addr{}, sentinel.Errorf(sentinel.EINVALID, "the trusted proxy sent an empty X-Forwarded-For")
+	}
+	return last, nil // every hop is a trusted proxy: the furthest one is the client
+}
+
+// parseHostAddr parses "addr", "addr:port" or "[v6]:port" and normalises.
+func parseHostAddr(s string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return sentinel.NormalizeAddr(a), nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' { // "[v6]" without a port
+			if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil && a.Is6() {
+				return sentinel.NormalizeAddr(a), nil
+			}
+		}
+		return netip.Addr{}, err
+	}
+	return sentinel.NormalizeAddr(ap.Addr()), nil
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

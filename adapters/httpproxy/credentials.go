@@ -1,0 +1,141 @@
+package httpproxy
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	sentinel "github.com/keyipsentinel/sentinel"
+)
+
+// Places New API reads a key from (checked against its TokenAuth
+// middleware). Every value of every one is read, whatever the path: a
+// proxy that looks at fewer places than the gateway can be bypassed.
+const (
+	headerAuthorization = "Authorization"
+	headerAnthropicKey  = "X-Api-Key"
+	headerGoogleKey     = "X-Goog-Api-Key"
+	headerWSProtocol    = "Sec-Websocket-Protocol"
+	headerMidjourney    = "Mj-Api-Secret"
+	queryKey            = "key"
+	wsKeyPrefix         = "openai-insecure-api-key"
+)
+
+// ErrMultipleKeys is returned by ExtractToken when a request carries
+// credentials that name different keys.
+var ErrMultipleKeys = sentinel.Errorf(sentinel.EINVALID, "the request carries more than one different API key")
+
+// ExtractToken returns the key r carries, normalised, and whether it
+// carries one. It reads Authorization (Bearer or bare), x-api-key,
+// x-goog-api-key, the query parameter key, Sec-WebSocket-Protocol (the part
+// after "openai-insecure-api-key.", or the whole value when there is no such
+// part, as New API does) and mj-api-secret, every value of each. When the
+// candidates name different keys it returns the first with ErrMultipleKeys:
+// the request must be refused, never decided on one of them.
+func ExtractToken(r *http.Request) (sentinel.Token, bool, error) {
+	var x extraction
+	for _, v := range r.Header.Values(headerAuthorization) {
+		v = stripBearer(v)
+		if v == "midjourney-proxy" {
+			continue // New API then reads mj-api-secret instead
+		}
+		x.add(v)
+	}
+	for _, v := range r.Header.Values(headerAnthropicKey) {
+		x.add(v)
+	}
+	for _, v := range r.Header.Values(headerGoogleKey) {
+		x.add(v)
+	}
+	if r.URL != nil && r.URL.RawQuery != "" {
+		// No shortcut on the literal "key": "%6Bey" names it too.
+		eachQueryValue(r.URL.RawQuery, queryKey, x.add)
+	}
+	for _, v := range r.Header.Values(headerWSProtocol) {
+		x.add(webSocketKey(v))
+	}
+	for _, v := range r.Header.Values(headerMidjourney) {
+		x.add(stripBearer(v))
+	}
+	return x.tok, x.found, x.err
+}
+
+type extraction struct {
+	tok   sentinel.Token
+	found bool
+	err   error
+}
+
+func (x *extraction) add(raw string) {
+	t := sentinel.NormalizeToken(raw)
+	if t == "" {
+		return // New API finds no key here either
+	}
+	if !x.found {
+		x.tok, x.found = t, true
+		return
+	}
+	if !x.tok.SameKey(t) {
+		x.err = ErrMultipleKeys
+	}
+}
+
+// stripBearer removes a leading "Bearer " in any case.
+func stripBearer(v string) string {
+	v = strings.TrimSpace(v)
+	if len(v) >= 7 && strings.EqualFold(v[:7], "bearer ") {
+		return v[7:]
+	}
+	return v
+}
+
+// webSocketKey mirrors New API: the comma-separated parts are searched for
+// one starting with "openai-insecure-api-key" (the key follows a dot); with
+// no such part the whole raw value is taken as the key.
+func webSocketKey(v string) string {
+	rest := v
+	for rest != "" {
+		part := rest
+		if i := strings.IndexByte(rest, ','); i >= 0 {
+			part, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
+		part = strings.TrimSpace(part)
+		if strings.HasPrefix(part, wsKeyPrefix) {
+			return strings.TrimPrefix(part, wsKeyPrefix+".")
+		}
+	}
+	return v
+}
+
+// eachQueryValue calls fn with every value of the parameter name in the raw
+// query, parsed as url.ParseQuery (and so Gin, and so New API) parses it:
+// pairs split on '&', pairs holding ';' or bad escapes skipped.
+func eachQueryValue(rawQuery, name string, fn func(string)) {
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if k != name {
+			if !strings.ContainsAny(k, "%+") {
+				continue
+			}
+			uk, err := url.QueryUnescape(k)
+			if err != nil || uk != name {
+				continue
+			}
+		}
+		if strings.ContainsAny(v, "%+") {
+			uv, err := url.QueryUnescape(v)
+			if err != nil {
+				continue
+			}
+			v = uv
+		}
+		fn(v)
+	}
+}

@@ -1,0 +1,156 @@
+package httpproxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sentinel "github.com/keyipsentinel/sentinel"
+)
+
+// ProxyOptions configure a Proxy; zero fields take defaults.
+type ProxyOptions struct {
+	// Transport carries requests to the downstream; default NewTransport().
+	Transport http.RoundTripper
+	Logger    *slog.Logger
+}
+
+// Proxy is the reverse proxy: GET /health answered locally, everything
+// else through the Guard to the downstream gateway, streamed both ways.
+type Proxy struct {
+	guard   *Guard
+	rp      *httputil.ReverseProxy
+	guarded http.Handler
+	log     *slog.Logger
+
+	lastErrLog atomic.Int64 // unix nanos of the last logged downstream error
+	errsSince  atomic.Int64
+}
+
+// NewTransport returns the transport tuned for proxying to one gateway:
+// many idle keep-alive connections, no response-header deadline (a model
+// may think for minutes before its first byte), no transparent
+// compression (Accept-Encoding passes through), and no environment proxy,
+// so traffic goes where DOWNSTREAM_URL says.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     true,
+		WriteBufferSize:       32 << 10,
+		ReadBufferSize:        32 << 10,
+	}
+}
+
+// NewProxy returns a Proxy forwarding what guard allows to downstream
+// (scheme, host and optional base path).
+func NewProxy(downstream *url.URL, guard *Guard, opts ProxyOptions) (*Proxy, error) {
+	if downstream == nil || (downstream.Scheme != "http" && downstream.Scheme != "https") || downstream.Host == "" {
+		return nil, sentinel.Errorf(sentinel.EINVALID, "httpproxy: downstream must be an http or https URL with a host")
+	}
+	if guard == nil {
+		return nil, sentinel.Errorf(sentinel.EINVALID, "httpproxy: a Proxy needs a Guard")
+	}
+	if opts.Transport == nil {
+		opts.Transport = NewTransport()
+	}
+	p := &Proxy{guard: guard, log: opts.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	target := *downstream
+	p.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&target)
+			// The Guard set X-Forwarded-For on the inbound request to the
+			// client it decided on; ReverseProxy dropped it from the
+			// outbound one, so carry it over rather than append the peer.
+			if v := pr.In.Header["X-Forwarded-For"]; len(v) > 0 {
+				pr.Out.Header["X-Forwarded-For"] = v
+			}
+			pr.Out.Header["X-Forwarded-Host"] = []string{pr.In.Host}
+			if pr.In.TLS != nil {
+				pr.Out.Header["X-Forwarded-Proto"] = protoHTTPS
+			} else {
+				pr.Out.Header["X-Forwarded-Proto"] = protoHTTP
+			}
+		},
+		Transport: opts.Transport,
+		// Zero, not -1: ReverseProxy still flushes every write of
+		// text/event-stream and of responses of unknown length (SSE and
+		// chunked streams arrive event by event; see the tests), while a
+		// fixed-length JSON answer is written with one flush at the end.
+		FlushInterval: 0,
+		BufferPool:    bufferPool{},
+		ErrorHandler:  p.downstreamError,
+	}
+	p.guarded = guard.Wrap(p.rp)
+	return p, nil
+}
+
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+)
+
+// ServeHTTP implements http.Handler.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			w.Write(healthBody)
+		}
+		return
+	}
+	p.guarded.ServeHTTP(w, r)
+}
+
+var healthBody = []byte(`{"status":"ok"}` + "\n")
+
+func (p *Proxy) downstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the client went away; there is nobody to answer
+	}
+	p.errsSince.Add(1)
+	now := time.Now().UnixNano()
+	if last := p.lastErrLog.Load(); now-last > int64(10*time.Second) && p.lastErrLog.CompareAndSwap(last, now) {
+		p.log.Warn("downstream request failed", "err", err, "failures_since_last_log", p.errsSince.Swap(0))
+	}
+	writeError(w, http.StatusBadGateway, CodeDownstreamUnavailable,
+		"The API gateway behind Sentinel is not reachable; try again shortly.")
+}
+
+// bufferPool lends ReverseProxy its 32 KiB copy buffers instead of
+// allocating one per request.
+type bufferPool struct{}
+
+const copyBufferSize = 32 << 10
+
+var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
+
+func (bufferPool) Get() []byte { return copyBuffers.Get().(*[copyBufferSize]byte)[:] }
+
+func (bufferPool) Put(b []byte) {
+	if len(b) == copyBufferSize {
+		copyBuffers.Put((*[copyBufferSize]byte)(b)) // back to its array pointer: no allocation
+	}
+}

@@ -1,0 +1,105 @@
+package sentinel_test
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	sentinel "github.com/keyipsentinel/sentinel"
+)
+
+const key48 = "AbCdEf0123456789AbCdEf0123456789AbCdEf0123456789"
+
+func TestNormalizeToken(t *testing.T) {
+	cases := []struct{ raw, want string }{
+		{"sk-" + key48, key48},
+		{"  sk-" + key48 + "  ", key48},
+		{"sk-" + key48 + "-12", key48},
+		{key48 + "-12", key48},
+		{"SK-" + key48, key48},
+		{"sk-sk-" + key48, "sk"}, // one sk- only, then the channel cut, as New API does
+		{"sk-", ""},
+		{"-abc", ""},
+		{"", ""},
+		{"   ", ""},
+		{"midjourney-proxy", "midjourney"},
+	}
+	for _, c := range cases {
+		assert.Equal(t, sentinel.Token(c.want), sentinel.NormalizeToken(c.raw), "raw %q", c.raw)
+	}
+}
+
+func TestTokenNeverPrintsItself(t *testing.T) {
+	tok := sentinel.NormalizeToken("sk-" + key48)
+	require.Equal(t, "sk-AbCd…6789", tok.Mask())
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "key", tok)
+	for _, s := range []string{fmt.Sprint(tok), fmt.Sprintf("%v %s %q %#v %+v", tok, tok, tok, tok, tok), buf.String()} {
+		assert.NotContains(t, s, key48[4:44], "printed: %s", s)
+	}
+	b, err := tok.MarshalText()
+	require.NoError(t, err)
+	assert.Equal(t, "sk-AbCd…6789", string(b))
+
+	assert.Equal(t, "sk-ab…", sentinel.Token("abcdefghij").Mask())
+	assert.Equal(t, "sk-…", sentinel.Token("abc").Mask())
+	assert.Equal(t, "sk-ключ…ключ", sentinel.Token("ключключключключ").Mask(), "masks runes, not bytes")
+}
+
+func TestHasher(t *testing.T) {
+	_, err := sentinel.NewHasher([]byte("short"))
+	require.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err))
+
+	h, err := sentinel.NewHasher([]byte(strings.Repeat("s", 32)))
+	require.NoError(t, err)
+	h2, err := sentinel.NewHasher([]byte(strings.Repeat("t", 32)))
+	require.NoError(t, err)
+
+	a := h.Hash(sentinel.Token(key48))
+	assert.Equal(t, a, h.Hash(sentinel.Token(strings.ToUpper(key48))), "case is folded")
+	assert.Equal(t, a, h.Hash(sentinel.Token(strings.ToLower(key48))))
+	assert.NotEqual(t, a, h.Hash(sentinel.Token(key48[:47])))
+	assert.NotEqual(t, a, h2.Hash(sentinel.Token(key48)), "the secret matters")
+	assert.Equal(t, h.Hash("ÄBC"), h.Hash("äbc"), "non-ASCII case is folded too")
+
+	parsed, err := sentinel.ParseKeyHash(a.String())
+	require.NoError(t, err)
+	assert.Equal(t, a, parsed)
+	_, err = sentinel.ParseKeyHash("xyz")
+	assert.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err))
+	_, err = sentinel.ParseKeyHash(strings.Repeat("g", 64))
+	assert.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err))
+}
+
+func TestHasherIsSafeForConcurrentUse(t *testing.T) {
+	h, err := sentinel.NewHasher([]byte(strings.Repeat("s", 32)))
+	require.NoError(t, err)
+	want := h.Hash(key48)
+	done := make(chan bool)
+	for range 8 {
+		go func() {
+			ok := true
+			for range 1000 {
+				ok = ok && h.Hash(key48) == want
+			}
+			done <- ok
+		}()
+	}
+	for range 8 {
+		require.True(t, <-done)
+	}
+}
+
+func BenchmarkHash(b *testing.B) {
+	h, err := sentinel.NewHasher([]byte(strings.Repeat("s", 32)))
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Hash(key48)
+	}
+}

@@ -1,0 +1,136 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	sentinel "github.com/keyipsentinel/sentinel"
+	"github.com/keyipsentinel/sentinel/adapters/httpproxy"
+	"github.com/keyipsentinel/sentinel/cmd/internal/config"
+	"github.com/keyipsentinel/sentinel/cmd/internal/demo"
+)
+
+// runServe runs the proxy until ctx is done, then stops in order: stop
+// accepting, let in-flight requests and streams finish (bounded), flush
+// the recorder's queues, close the stores.
+func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logger, withDemo bool) error {
+	if withDemo {
+		u, stop, err := demo.Start()
+		if err != nil {
+			return fmt.Errorf("start the demo upstream: %w", err)
+		}
+		defer stop()
+		cfg.DownstreamURL, _ = url.Parse(u)
+		log.Info("demo upstream started; forwarding to it instead of DOWNSTREAM_URL", "url", u)
+	}
+
+	st, err := openStores(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	decider, err := sentinel.NewGuard(st.Bindings, sentinel.GuardOptions{
+		Mode: cfg.Mode, Granularity: cfg.Granularity, LearnLimit: cfg.LearnLimit,
+	})
+	if err != nil {
+		return err
+	}
+	hasher, err := sentinel.NewHasher(cfg.HMACSecret)
+	if err != nil {
+		return err
+	}
+	rec := sentinel.NewBatchRecorder(st.Authority, st.Intercepts, sentinel.BatchRecorderOptions{
+		UseInterval: cfg.LastUsedInterval, Logger: log,
+	})
+	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRecorder()
+	recDone := make(chan struct{})
+	go func() { rec.Run(recCtx); close(recDone) }()
+
+	guard, err := httpproxy.NewGuard(httpproxy.GuardOptions{
+		Decider:          decider,
+		Hasher:           hasher,
+		Recorder:         rec,
+		ClientIP:         httpproxy.NewClientIP(cfg.TrustedProxies, cfg.ClientIPHeader),
+		Mode:             cfg.Mode,
+		Failsafe:         cfg.Failsafe,
+		KeepUnauthorized: !cfg.ForgetUnauth,
+		Logger:           log,
+	})
+	if err != nil {
+		return err
+	}
+	proxy, err := httpproxy.NewProxy(cfg.DownstreamURL, guard, httpproxy.ProxyOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.ProxyAddr)
+	if err != nil {
+		return fmt.Errorf("APP_HOST/APP_PORT: cannot listen on %s: %w", cfg.ProxyAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           proxy,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("sentinel proxy listening",
+		"addr", ln.Addr().String(), "downstream", cfg.DownstreamURL.Redacted(), "store", st.Describe,
+		"failsafe", string(cfg.Failsafe), "mode", string(cfg.Mode), "hmac_secret", cfg.SecretSource,
+		"trusted_proxies", len(cfg.TrustedProxies))
+	if withDemo {
+		log.Info("try it: curl -s -H 'Authorization: Bearer sk-DemoKey0123456789' http://" + hostForCurl(ln.Addr()) + "/v1/models" +
+			"  (then the same with --interface 127.0.0.2 to see the refusal)")
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		stopRecorder()
+		return fmt.Errorf("proxy server: %w", err)
+	}
+
+	log.Info("shutting down: refusing new connections, letting in-flight requests finish", "timeout", cfg.ShutdownTimeout)
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Warn("in-flight requests did not finish in time; closing them", "err", err)
+		srv.Close()
+	}
+	stopRecorder()
+	<-recDone
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelFlush()
+	if err := rec.Flush(flushCtx); err != nil {
+		log.Error("could not write every queued intercept and last use before exiting", "err", err)
+	}
+	s := rec.Stats()
+	gs := guard.Stats()
+	log.Info("stopped", "allowed", gs.Allowed, "refused", gs.Refused, "monitored", gs.Monitored,
+		"failed_closed", gs.FailedClosed, "failed_open", gs.FailedOpen,
+		"intercepts_written", s.InterceptsWritten, "intercepts_dropped", s.InterceptsDropped)
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func hostForCurl(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		if ok {
+			return fmt.Sprintf("127.0.0.1:%d", tcp.Port)
+		}
+	}
+	return a.String()
+}

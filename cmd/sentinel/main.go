@@ -1,0 +1,15 @@
+// Command sentinel is Key-IP Sentinel in one process: the proxy that binds
+// each API key to the first client address that uses it, with the embedded
+// SQLite store when no PostgreSQL is configured.
+//
+//	sentinel [serve] [flags]
+//	sentinel migrate up|down|status
+package main
+
+import (
+	"os"
+
+	"github.com/keyipsentinel/sentinel/cmd/internal/app"
+)
+
+func main() { os.Exit(app.Main(app.AllInOne, "sentinel", os.Args[1:])) }

@@ -1,0 +1,293 @@
+// Package test holds end-to-end tests: the real binaries, started as
+// processes, in front of a real HTTP upstream, with real stores.
+package test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// binDir holds the binaries built once for the whole package.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sentinel-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	for _, name := range []string{"sentinel", "sentinel-proxy", "sentinel-admin"} {
+		out, err := exec.Command(gobin, "build", "-o", filepath.Join(dir, name), "../cmd/"+name).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// process is a running Sentinel binary.
+type process struct {
+	cmd    *exec.Cmd
+	URL    string
+	stderr *syncBuffer
+	done   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// start runs binary in dir with exactly env (plus PATH and HOME) and waits
+// until its /health answers.
+func start(t *testing.T, binary, dir string, env map[string]string, args ...string) *process {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(filepath.Join(binDir, binary), args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"APP_HOST=127.0.0.1", fmt.Sprintf("APP_PORT=%d", port)}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &process{cmd: cmd, URL: fmt.Sprintf("http://127.0.0.1:%d", port), stderr: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.stderr, p.stderr
+	require.NoError(t, cmd.Start())
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", binary, p.stderr.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(p.URL + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("%s exited before serving: %v\n%s", binary, err, p.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not become healthy:\n%s", binary, p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits for the process to exit.
+func (p *process) stop() error {
+	if p.cmd.ProcessState != nil {
+		return nil
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(40 * time.Second):
+		p.cmd.Process.Kill()
+		return fmt.Errorf("did not stop after SIGTERM")
+	}
+}
+
+// upstream is the stand-in gateway: it records the client address Sentinel
+// reported for every request.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []string
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.seen = append(u.seen, r.Header.Get("X-Real-IP"))
+		u.mu.Unlock()
+		if r.URL.Path == "/v1/stream" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			for i := range 5 {
+				fmt.Fprintf(w, "data: %d\n\n", i)
+				http.NewResponseController(w).Flush()
+				time.Sleep(100 * time.Millisecond)
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"object":"list","data":[]}`)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) addresses() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.seen...)
+}
+
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 30 * time.Second}
+}
+
+func send(t testing.TB, ip, url, key string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	c := clientFrom(ip)
+	defer c.CloseIdleConnections()
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+const testKey = "sk-QwErTy0123456789QwErTy0123456789QwErTy01234567"
+
+func TestQuickStartWithNothingConfigured(t *testing.T) {
+	dir := t.TempDir()
+	p := start(t, "sentinel", dir, nil, "--demo")
+	require.Equal(t, http.StatusOK, send(t, "127.0.0.1", p.URL+"/v1/models", testKey))
+	require.Equal(t, http.StatusForbidden, send(t, "127.0.0.2", p.URL+"/v1/models", testKey))
+
+	info, err := os.Stat(filepath.Join(dir, "data", "hmac.secret"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	secret, err := os.ReadFile(filepath.Join(dir, "data", "hmac.secret"))
+	require.NoError(t, err)
+	require.NoError(t, p.stop())
+	require.NotContains(t, p.stderr.String(), strings.TrimSpace(string(secret)), "the secret is never logged")
+	require.NotContains(t, p.stderr.String(), testKey[3:], "the key is never logged")
+
+	// A restart reuses the secret, so the binding still holds.
+	p2 := start(t, "sentinel", dir, nil, "--demo")
+	require.Equal(t, http.StatusForbidden, send(t, "127.0.0.2", p2.URL+"/v1/models", testKey))
+	require.Equal(t, http.StatusOK, send(t, "127.0.0.1", p2.URL+"/v1/models", testKey))
+}
+
+func TestBadConfigurationStopsWithTheVariableNamed(t *testing.T) {
+	cmd := exec.Command(filepath.Join(binDir, "sentinel-proxy"))
+	cmd.Dir = t.TempDir()
+	cmd.Env = []string{"DOWNSTREAM_URL=ftp://gateway", "SENTINEL_HMAC_SECRET=replace-with-a-random-32-byte-secret", "APP_PORT=0"}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	require.Equal(t, 2, exit.ExitCode())
+	for _, want := range []string{"DOWNSTREAM_URL: must be an http:// or https:// URL", "SENTINEL_HMAC_SECRET: is still the example placeholder", "APP_PORT: must be a whole number"} {
+		require.Contains(t, string(out), want)
+	}
+}
+
+// TestTwoProcessesShareOneSQLiteFile: two proxy processes on one data
+// directory (they also race to generate the shared secret) and 200 clients
+// on 200 addresses using a new key at once, half through each.
+func TestTwoProcessesShareOneSQLiteFile(t *testing.T) {
+	up := newUpstream(t)
+	dir := t.TempDir()
+	env := map[string]string{"DOWNSTREAM_URL": up.URL, "SENTINEL_DATA_DIR": filepath.Join(dir, "data")}
+	var procs [2]*process
+	var wg sync.WaitGroup
+	for i := range procs {
+		wg.Go(func() { procs[i] = start(t, "sentinel-proxy", dir, env) })
+	}
+	wg.Wait()
+
+	const n = 200
+	statuses := make([]int, n)
+	startGun := make(chan struct{})
+	for i := range n {
+		ip := fmt.Sprintf("127.0.%d.%d", 1+i/250, 2+i%250)
+		wg.Go(func() {
+			<-startGun
+			statuses[i] = send(t, ip, procs[i%2].URL+"/v1/models", testKey)
+		})
+	}
+	close(startGun)
+	wg.Wait()
+
+	ok := 0
+	for _, s := range statuses {
+		require.Contains(t, []int{http.StatusOK, http.StatusForbidden}, s)
+		if s == http.StatusOK {
+			ok++
+		}
+	}
+	seen := up.addresses()
+	require.Equal(t, 1, ok, "exactly one address won")
+	require.Len(t, seen, 1)
+
+	// The file agrees: one binding, to the address that got through.
+	bindings := countBindings(t, filepath.Join(dir, "data", "sentinel.db"))
+	require.Equal(t, []string{seen[0]}, bindings)
+}
+
+func TestSIGTERMFinishesStreamsAndFlushes(t *testing.T) {
+	up := newUpstream(t)
+	dir := t.TempDir()
+	p := start(t, "sentinel-proxy", dir, map[string]string{"DOWNSTREAM_URL": up.URL, "SENTINEL_LAST_USED_INTERVAL": "1h"})
+	require.Equal(t, http.StatusOK, send(t, "127.0.0.1", p.URL+"/v1/models", testKey))
+	require.Equal(t, http.StatusForbidden, send(t, "127.0.0.2", p.URL+"/v1/models", testKey))
+
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, p.URL+"/v1/stream", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := clientFrom("127.0.0.1").Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	buf := make([]byte, 64)
+	_, err = resp.Body.Read(buf) // the stream has started
+	require.NoError(t, err)
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	rest, err := io.ReadAll(resp.Body)
+	require.NoError(t, err, "the in-flight stream is finished, not cut")
+	require.Contains(t, string(rest), "data: 4")
+	require.NoError(t, p.stop())
+
+	db := filepath.Join(dir, "data", "sentinel.db")
+	require.Equal(t, 1, countIntercepts(t, db), "the queued intercept was written on the way out")
+	require.True(t, lastUsedAfterCreation(t, db), "the queued last use was written on the way out")
+}

@@ -47,7 +47,7 @@ func newUpstream(t *testing.T) *upstream {
 		u.mu.Lock()
 		u.seen = append(u.seen, seenRequest{
 			Path: r.URL.Path, RealIP: r.Header.Get("X-Real-IP"),
-			ForwardedFor: strings.Join(r.Header.Values("X-Forwarded-For"), ","),
+			ForwardedFor:  strings.Join(r.Header.Values("X-Forwarded-For"), ","),
 			Authorization: r.Header.Get("Authorization"),
 		})
 		h := u.handle

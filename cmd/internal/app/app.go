@@ -25,9 +25,9 @@ type Binary int
 
 // The binaries.
 const (
-	AllInOne Binary = iota // sentinel: proxy (and, later, admin API and archiver) in one process
-	ProxyOnly              // sentinel-proxy
-	AdminOnly              // sentinel-admin
+	AllInOne  Binary = iota // sentinel: proxy (and, later, admin API and archiver) in one process
+	ProxyOnly               // sentinel-proxy
+	AdminOnly               // sentinel-admin
 )
 
 // Exit codes.

@@ -139,10 +139,10 @@ func TestSecretsAreCheckedAndNeverEchoed(t *testing.T) {
 
 func TestDSNForms(t *testing.T) {
 	for in, want := range map[string]string{
-		"postgresql+asyncpg://u:p@db:5432/sentinel":   "postgres://u:p@db:5432/sentinel",
+		"postgresql+asyncpg://u:p@db:5432/sentinel":    "postgres://u:p@db:5432/sentinel",
 		"postgresql://u:p@db/sentinel?sslmode=require": "postgres://u:p@db/sentinel?sslmode=require",
-		"postgres://db/x":                             "postgres://db/x",
-		"host=db user=u dbname=x":                     "host=db user=u dbname=x",
+		"postgres://db/x":         "postgres://db/x",
+		"host=db user=u dbname=x": "host=db user=u dbname=x",
 	} {
 		got, err := config.NormalizeDSN(in)
 		require.NoError(t, err, in)

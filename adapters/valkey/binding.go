@@ -1,0 +1,325 @@
+package valkey
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valkey-io/valkey-go"
+
+	sentinel "github.com/keyipsentinel/sentinel"
+)
+
+// bindingSpace is the key space of cached bindings under the prefix; the
+// client tracks exactly this prefix.
+const bindingSpace = "b:"
+
+// setIfNewer stores a binding (or the tombstone of a deleted one) unless
+// Valkey already holds a version at least as new. Versions come from the
+// authority and only grow, so a slow writer can never put back an older
+// state over a newer one, not even over a deletion.
+var setIfNewer = valkey.NewLuaScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local v = tonumber(string.match(cur, '^(%d+)|'))
+  if v and v >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`)
+
+// BindingStore is a sentinel.BindingStore that caches another in Valkey.
+// Reads of warm keys are answered from process memory (client-side
+// caching); Valkey pushes an invalidation to every proxy when any of them
+// writes a key, so a change reaches all of them within milliseconds.
+type BindingStore struct {
+	c     *Client
+	inner sentinel.BindingStore
+	ttl   time.Duration
+	memo  memo
+
+	pendingMu sync.Mutex
+	pending   map[sentinel.KeyHash]sentinel.Binding // write-throughs to retry after an outage
+	deleted   map[sentinel.KeyHash]bool
+}
+
+var _ sentinel.BindingStore = (*BindingStore)(nil)
+
+// maxPending bounds the write-throughs kept for retry while Valkey is down;
+// past it the entries simply expire on their TTL.
+const maxPending = 100_000
+
+// NewBindingStore returns inner cached in Valkey through c. Entries live
+// for ttl (default 1h) without news; writes through any proxy refresh them.
+func NewBindingStore(c *Client, inner sentinel.BindingStore, ttl time.Duration) *BindingStore {
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	s := &BindingStore{c: c, inner: inner, ttl: ttl,
+		pending: map[sentinel.KeyHash]sentinel.Binding{}, deleted: map[sentinel.KeyHash]bool{}}
+	s.memo.init()
+	c.OnRecover(s.retryPending)
+	return s
+}
+
+func (s *BindingStore) cacheKey(k sentinel.KeyHash) string {
+	return s.c.opts.Prefix + bindingSpace + k.String()
+}
+
+// FindBinding implements sentinel.BindingStore.
+func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (sentinel.Binding, error) {
+	vc, ok := s.c.get()
+	if !ok {
+		return s.inner.FindBinding(ctx, key)
+	}
+	m, known := s.memo.get(key)
+	if !known {
+		m.key = s.cacheKey(key)
+	}
+	raw, err := vc.DoCache(ctx, vc.B().Get().Key(m.key).Cache(), s.ttl).ToString()
+	switch {
+	case err == nil:
+		if known && raw == m.raw {
+			return m.b, nil // the decoded copy of exactly what Valkey holds
+		}
+		b, tombstone, derr := decodeBinding(key, raw)
+		if derr == nil && !tombstone {
+			s.memo.put(key, memoEntry{key: m.key, raw: raw, b: b})
+			return b, nil
+		}
+		// A deleted key, or an entry we cannot read: ask the authority.
+	case valkey.IsValkeyNil(err):
+	default:
+		s.c.failed(ctx, err)
+		return s.inner.FindBinding(ctx, key)
+	}
+	b, err := s.inner.FindBinding(ctx, key)
+	if err == nil {
+		s.publish(ctx, b, false)
+	}
+	return b, err
+}
+
+// CreateBinding implements sentinel.BindingStore.
+func (s *BindingStore) CreateBinding(ctx context.Context, b sentinel.Binding) (sentinel.Binding, bool, error) {
+	stored, created, err := s.inner.CreateBinding(ctx, b)
+	if err == nil {
+		s.publish(ctx, stored, false)
+	}
+	return stored, created, err
+}
+
+// LearnPrefix implements sentinel.BindingStore.
+func (s *BindingStore) LearnPrefix(ctx context.Context, key sentinel.KeyHash, p netip.Prefix) (sentinel.Binding, bool, error) {
+	b, learned, err := s.inner.LearnPrefix(ctx, key, p)
+	if err == nil && learned {
+		s.publish(ctx, b, false)
+	}
+	return b, learned, err
+}
+
+// UpdateBinding implements sentinel.BindingStore.
+func (s *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, upd sentinel.BindingUpdate) (sentinel.Binding, error) {
+	b, err := s.inner.UpdateBinding(ctx, key, upd)
+	if err == nil {
+		s.publish(ctx, b, false)
+	}
+	return b, err
+}
+
+// DeleteBinding implements sentinel.BindingStore. It leaves a tombstone
+// with the deletion's version, so that no reader still holding the old
+// binding can put it back.
+func (s *BindingStore) DeleteBinding(ctx context.Context, key sentinel.KeyHash, version int64) (sentinel.Binding, error) {
+	b, err := s.inner.DeleteBinding(ctx, key, version)
+	if err == nil {
+		s.publish(ctx, b, true)
+	}
+	return b, err
+}
+
+// TouchBindings implements sentinel.BindingStore, straight to the
+// authority: decisions do not depend on last use, so caches need not churn.
+func (s *BindingStore) TouchBindings(ctx context.Context, uses []sentinel.Use) error {
+	return s.inner.TouchBindings(ctx, uses)
+}
+
+// ListBindings implements sentinel.BindingStore, from the authority.
+func (s *BindingStore) ListBindings(ctx context.Context, f sentinel.BindingFilter) ([]sentinel.Binding, int, error) {
+	return s.inner.ListBindings(ctx, f)
+}
+
+// publish writes b (or its tombstone) to Valkey if nothing newer is there.
+// When Valkey cannot take it, the write is kept and retried on recovery:
+// Valkey may still hold the old state when it comes back.
+func (s *BindingStore) publish(ctx context.Context, b sentinel.Binding, deleted bool) {
+	vc, ok := s.c.get()
+	if ok {
+		err := s.exec(ctx, vc, b, deleted)
+		if err == nil {
+			return
+		}
+		s.c.failed(ctx, err)
+	}
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	if old, ok := s.pending[b.Key]; ok && old.Version > b.Version {
+		return
+	}
+	if _, ok := s.pending[b.Key]; !ok && len(s.pending) >= maxPending {
+		return
+	}
+	s.pending[b.Key] = b
+	s.deleted[b.Key] = deleted
+}
+
+func (s *BindingStore) exec(ctx context.Context, vc valkey.Client, b sentinel.Binding, deleted bool) error {
+	raw := encodeBinding(b, deleted)
+	return setIfNewer.Exec(ctx, vc, []string{s.cacheKey(b.Key)},
+		[]string{strconv.FormatInt(b.Version, 10), raw, strconv.FormatInt(s.ttl.Milliseconds(), 10)}).Error()
+}
+
+// retryPending writes what failed to reach Valkey during an outage.
+func (s *BindingStore) retryPending(ctx context.Context) {
+	s.pendingMu.Lock()
+	pending, deleted := s.pending, s.deleted
+	s.pending, s.deleted = map[sentinel.KeyHash]sentinel.Binding{}, map[sentinel.KeyHash]bool{}
+	s.pendingMu.Unlock()
+	vc := s.c.client.Load()
+	if vc == nil {
+		return
+	}
+	for k, b := range pending {
+		if err := s.exec(ctx, *vc, b, deleted[k]); err != nil {
+			// Still failing: let the entry expire on its TTL rather than loop.
+			s.c.log.Warn("valkey: could not write back a binding change after recovery; the cached copy expires on its TTL",
+				"key_hash", k.String(), "err", err)
+		}
+	}
+}
+
+// encodeBinding writes "version|kind|status|limit|allowed|first|last|created|updated|lastused|hint",
+// or "version|deleted" for a tombstone. The version leads so the Lua
+// script can compare without decoding; the hint, which may hold '|', ends.
+func encodeBinding(b sentinel.Binding, deleted bool) string {
+	v := strconv.FormatInt(b.Version, 10)
+	if deleted {
+		return v + "|deleted"
+	}
+	var sb strings.Builder
+	sb.Grow(96 + len(b.Hint))
+	for i, f := range []string{
+		v, string(b.Rule.Kind), string(b.Status), strconv.Itoa(b.Rule.Limit), b.Rule.Spec(),
+		addrString(b.FirstIP), addrString(b.LastIP),
+		strconv.FormatInt(micros(b.CreatedAt), 10), strconv.FormatInt(micros(b.UpdatedAt), 10),
+		strconv.FormatInt(micros(b.LastUsedAt), 10), b.Hint,
+	} {
+		if i > 0 {
+			sb.WriteByte('|')
+		}
+		sb.WriteString(f)
+	}
+	return sb.String()
+}
+
+func decodeBinding(key sentinel.KeyHash, raw string) (sentinel.Binding, bool, error) {
+	f := strings.SplitN(raw, "|", 11)
+	if len(f) == 2 && f[1] == "deleted" {
+		return sentinel.Binding{}, true, nil
+	}
+	if len(f) != 11 {
+		return sentinel.Binding{}, false, sentinel.Errorf(sentinel.EINTERNAL, "valkey: cached binding has %d fields", len(f))
+	}
+	var b sentinel.Binding
+	var err error
+	b.Key = key
+	if b.Version, err = strconv.ParseInt(f[0], 10, 64); err != nil {
+		return b, false, sentinel.Errorf(sentinel.EINTERNAL, "valkey: cached binding version is corrupt")
+	}
+	limit, _ := strconv.Atoi(f[3])
+	ps, err := sentinel.ParsePrefixList(f[4])
+	if err != nil {
+		return b, false, err
+	}
+	b.Rule = sentinel.Rule{Kind: sentinel.RuleKind(f[1]), Prefixes: ps, Limit: limit}
+	b.Status = sentinel.Status(f[2])
+	b.FirstIP, _ = netip.ParseAddr(f[5])
+	b.LastIP, _ = netip.ParseAddr(f[6])
+	b.CreatedAt = fromMicros(f[7])
+	b.UpdatedAt = fromMicros(f[8])
+	b.LastUsedAt = fromMicros(f[9])
+	b.Hint = f[10]
+	return b, false, b.Validate()
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(s string) time.Time {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+// memo keeps the decoded form of what Valkey last answered for each key,
+// and the key's name, so a warm read neither allocates nor decodes: it
+// compares Valkey's answer (from the client-side cache) with the memo's.
+type memo struct {
+	shards [64]memoShard
+}
+
+type memoShard struct {
+	mu sync.RWMutex
+	m  map[sentinel.KeyHash]memoEntry
+}
+
+type memoEntry struct {
+	key string // Valkey key name
+	raw string // encoded binding as Valkey last answered
+	b   sentinel.Binding
+}
+
+const memoShardMax = 1_000_000 / 64
+
+func (m *memo) init() {
+	for i := range m.shards {
+		m.shards[i].m = make(map[sentinel.KeyHash]memoEntry)
+	}
+}
+
+func (m *memo) get(k sentinel.KeyHash) (memoEntry, bool) {
+	s := &m.shards[k[0]%64]
+	s.mu.RLock()
+	e, ok := s.m[k]
+	s.mu.RUnlock()
+	return e, ok
+}
+
+func (m *memo) put(k sentinel.KeyHash, e memoEntry) {
+	s := &m.shards[k[0]%64]
+	s.mu.Lock()
+	if _, ok := s.m[k]; !ok && len(s.m) >= memoShardMax {
+		for old := range s.m {
+			delete(s.m, old)
+			break
+		}
+	}
+	s.m[k] = e
+	s.mu.Unlock()
+}

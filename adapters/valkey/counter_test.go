@@ -1,0 +1,119 @@
+package valkey_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	vk "github.com/valkey-io/valkey-go"
+
+	"github.com/keyipsentinel/sentinel/adapters/valkey"
+	"github.com/keyipsentinel/sentinel/test/testenv"
+)
+
+// commandCalls reads INFO commandstats: calls per command name.
+func commandCalls(t testing.TB, addr string) map[string]int64 {
+	t.Helper()
+	c, err := vk.NewClient(vk.ClientOption{InitAddress: []string{addr}, DisableCache: true, ForceSingleClient: true})
+	require.NoError(t, err)
+	defer c.Close()
+	info, err := c.Do(context.Background(), c.B().Info().Section("commandstats").Build()).ToString()
+	require.NoError(t, err)
+	out := map[string]int64{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok {
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		n, err := strconv.ParseInt(calls, 10, 64)
+		require.NoError(t, err)
+		out[strings.TrimPrefix(name, "cmdstat_")] = n
+	}
+	return out
+}
+
+func eachTopology(t *testing.T, fn func(t *testing.T, addr, prefix string)) {
+	t.Run("standalone", func(t *testing.T) {
+		addr, prefix := testenv.Redis(t)
+		fn(t, addr, prefix)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		addrs, prefix := testenv.RedisCluster(t)
+		fn(t, strings.Join(addrs, ","), prefix)
+	})
+}
+
+func TestWindowCounter(t *testing.T) {
+	eachTopology(t, func(t *testing.T, addr, prefix string) {
+		ctx := context.Background()
+		w := valkey.NewWindowCounter(connect(t, addr, prefix))
+		for i := 1; i <= 5; i++ {
+			n, err := w.Hit(ctx, "alert:k", 300*time.Millisecond)
+			require.NoError(t, err)
+			require.EqualValues(t, i, n)
+		}
+		n, err := w.Count(ctx, "alert:k")
+		require.NoError(t, err)
+		require.EqualValues(t, 5, n)
+		n, err = w.Count(ctx, "alert:other")
+		require.NoError(t, err)
+		require.Zero(t, n)
+		require.Eventually(t, func() bool {
+			n, err := w.Count(ctx, "alert:k")
+			return err == nil && n == 0
+		}, 3*time.Second, 20*time.Millisecond, "the window closes on its own")
+		n, err = w.Hit(ctx, "alert:k", time.Minute)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n, "a new window opens")
+		require.NoError(t, w.Clear(ctx, "alert:k"))
+		n, err = w.Count(ctx, "alert:k")
+		require.NoError(t, err)
+		require.Zero(t, n)
+		_, err = w.Hit(ctx, "x", 0)
+		require.Error(t, err)
+	})
+}
+
+func TestDailyCounter(t *testing.T) {
+	eachTopology(t, func(t *testing.T, addr, prefix string) {
+		ctx := context.Background()
+		d := valkey.NewDailyCounter(connect(t, addr, prefix), 2)
+		day := time.Date(2026, 11, 27, 23, 59, 0, 0, time.UTC)
+		require.NoError(t, d.AddDaily(ctx, day, "refused", 3))
+		require.NoError(t, d.AddDaily(ctx, day.Add(-time.Hour), "refused", 2))
+		require.NoError(t, d.AddDaily(ctx, day, "allowed", 40))
+		require.NoError(t, d.AddDaily(ctx, day.Add(time.Hour), "refused", 7))
+		got, err := d.Daily(ctx, day)
+		require.NoError(t, err)
+		require.Equal(t, map[string]int64{"refused": 5, "allowed": 40}, got)
+		got, err = d.Daily(ctx, day.Add(24*time.Hour))
+		require.NoError(t, err)
+		require.Equal(t, map[string]int64{"refused": 7}, got)
+		got, err = d.Daily(ctx, day.Add(-48*time.Hour))
+		require.NoError(t, err)
+		require.Empty(t, got)
+	})
+}
+
+func TestSettingsNotifications(t *testing.T) {
+	eachTopology(t, func(t *testing.T, addr, prefix string) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		watcher := valkey.NewSettingsNotifier(connect(t, addr, prefix))
+		var seen atomic.Int32
+		require.NoError(t, watcher.WatchSettings(ctx, func() { seen.Add(1) }))
+		other := valkey.NewSettingsNotifier(connect(t, addr, testenv.Unique("t")+":"))
+		require.NoError(t, other.NotifySettingsChanged(ctx))
+		notifier := valkey.NewSettingsNotifier(connect(t, addr, prefix))
+		require.NoError(t, notifier.NotifySettingsChanged(ctx))
+		require.Eventually(t, func() bool { return seen.Load() == 1 }, 2*time.Second, 5*time.Millisecond,
+			"one announcement on our prefix, none from the other deployment")
+		require.NoError(t, notifier.NotifySettingsChanged(ctx))
+		require.Eventually(t, func() bool { return seen.Load() == 2 }, 2*time.Second, 5*time.Millisecond)
+	})
+}

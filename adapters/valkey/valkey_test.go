@@ -1,0 +1,224 @@
+package valkey_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	sentinel "github.com/keyipsentinel/sentinel"
+	"github.com/keyipsentinel/sentinel/adapters/sqlite"
+	"github.com/keyipsentinel/sentinel/adapters/valkey"
+	"github.com/keyipsentinel/sentinel/sentineltest"
+	"github.com/keyipsentinel/sentinel/test/relay"
+	"github.com/keyipsentinel/sentinel/test/testenv"
+)
+
+func connect(t testing.TB, addr, prefix string) *valkey.Client {
+	t.Helper()
+	c, err := valkey.Connect(valkey.Options{Addr: addr, Prefix: prefix, Timeout: 500 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c
+}
+
+func sqliteStore(t testing.TB) sentinel.BindingStore {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return sqlite.NewBindingStore(db)
+}
+
+func TestContractStandalone(t *testing.T) {
+	addr, _ := testenv.Redis(t)
+	sentineltest.TestBindingStore(t, func(t *testing.T) sentinel.BindingStore {
+		return valkey.NewBindingStore(connect(t, addr, testenv.Unique("t")+":"), sqliteStore(t), time.Hour)
+	})
+}
+
+func TestContractCluster(t *testing.T) {
+	addrs, _ := testenv.RedisCluster(t)
+	sentineltest.TestBindingStore(t, func(t *testing.T) sentinel.BindingStore {
+		return valkey.NewBindingStore(connect(t, strings.Join(addrs, ","), testenv.Unique("t")+":"), sqliteStore(t), time.Hour)
+	})
+}
+
+// TestChangesReachEveryProxy: two clients stand for two proxies; one
+// caches a key, the other bans and then unbinds it.
+func TestChangesReachEveryProxy(t *testing.T) {
+	for name, addr := range map[string]func(t *testing.T) string{
+		"standalone": func(t *testing.T) string { a, _ := testenv.Redis(t); return a },
+		"cluster":    func(t *testing.T) string { a, _ := testenv.RedisCluster(t); return strings.Join(a, ",") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			a := addr(t)
+			prefix := testenv.Unique("t") + ":"
+			authority := sqliteStore(t)
+			proxyA := valkey.NewBindingStore(connect(t, a, prefix), authority, time.Hour)
+			proxyB := valkey.NewBindingStore(connect(t, a, prefix), authority, time.Hour)
+
+			b := sentineltest.NewBinding(t, sentineltest.Key("k"), "192.0.2.1")
+			_, _, err := proxyA.CreateBinding(ctx, b)
+			require.NoError(t, err)
+			got, err := proxyA.FindBinding(ctx, b.Key)
+			require.NoError(t, err)
+			require.Equal(t, sentinel.StatusActive, got.Status)
+
+			banned := sentinel.StatusBanned
+			_, err = proxyB.UpdateBinding(ctx, b.Key, sentinel.BindingUpdate{Status: &banned})
+			require.NoError(t, err)
+			start := time.Now()
+			require.Eventually(t, func() bool {
+				got, err := proxyA.FindBinding(ctx, b.Key)
+				return err == nil && got.Status == sentinel.StatusBanned
+			}, time.Second, time.Millisecond, "a ban reaches the other proxy within a second")
+			t.Logf("ban seen by the other proxy after %v", time.Since(start))
+
+			_, err = proxyB.DeleteBinding(ctx, b.Key, 0)
+			require.NoError(t, err)
+			require.Eventually(t, func() bool {
+				_, err := proxyA.FindBinding(ctx, b.Key)
+				return sentinel.ErrorCode(err) == sentinel.ENOTFOUND
+			}, time.Second, time.Millisecond, "an unbind reaches the other proxy within a second")
+		})
+	}
+}
+
+// countingStore counts the reads that reach the authority.
+type countingStore struct {
+	sentinel.BindingStore
+	finds atomic.Int64
+}
+
+func (c *countingStore) FindBinding(ctx context.Context, k sentinel.KeyHash) (sentinel.Binding, error) {
+	c.finds.Add(1)
+	return c.BindingStore.FindBinding(ctx, k)
+}
+
+// TestWarmKeysCostNoRoundTrip reads Valkey's own command statistics on a
+// server of this test's own: after the first read, warm reads send
+// nothing.
+func TestWarmKeysCostNoRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.PrivateRedis(t)
+	c := connect(t, addr, "t:")
+	inner := &countingStore{BindingStore: sqliteStore(t)}
+	s := valkey.NewBindingStore(c, inner, time.Hour)
+	var keys []sentinel.KeyHash
+	for i := range 50 {
+		b := sentineltest.NewBinding(t, sentineltest.Key(string(rune('a'+i))), "192.0.2.1")
+		_, _, err := s.CreateBinding(ctx, b)
+		require.NoError(t, err)
+		keys = append(keys, b.Key)
+		_, err = s.FindBinding(ctx, b.Key) // warm up: one GET per key
+		require.NoError(t, err)
+	}
+	before := commandCalls(t, addr)
+	const reads = 20_000
+	for i := range reads {
+		_, err := s.FindBinding(ctx, keys[i%len(keys)])
+		require.NoError(t, err)
+	}
+	after := commandCalls(t, addr)
+	require.Zero(t, after["get"]-before["get"], "no GET for warm keys")
+	total := int64(0)
+	for cmd, n := range after {
+		if cmd != "info" {
+			total += n - before[cmd]
+		}
+	}
+	t.Logf("Valkey commands during %d warm reads: %d (%.5f per read)", reads, total, float64(total)/reads)
+	require.Zero(t, inner.finds.Load(), "the authority was never asked")
+}
+
+func TestValkeyOutageFallsBackAndRecovers(t *testing.T) {
+	ctx := context.Background()
+	addr, prefix := testenv.Redis(t)
+	r := relay.Start(t, addr)
+	authority := sqliteStore(t)
+	c := connect(t, r.Addr(), prefix)
+	s := valkey.NewBindingStore(c, authority, time.Hour)
+	other := valkey.NewBindingStore(connect(t, addr, prefix), authority, time.Hour) // another proxy, not cut off
+
+	b := sentineltest.NewBinding(t, sentineltest.Key("k"), "192.0.2.1")
+	_, _, err := s.CreateBinding(ctx, b)
+	require.NoError(t, err)
+	_, err = s.FindBinding(ctx, b.Key)
+	require.NoError(t, err)
+
+	r.Cut()
+	// Decisions keep coming, and right, while the client notices.
+	require.Eventually(t, func() bool {
+		got, err := s.FindBinding(ctx, b.Key)
+		require.NoError(t, err)
+		require.Equal(t, sentinel.StatusActive, got.Status)
+		return !c.Up()
+	}, 5*time.Second, time.Millisecond)
+	// A change made while this proxy is cut off from Valkey...
+	banned := sentinel.StatusBanned
+	_, err = s.UpdateBinding(ctx, b.Key, sentinel.BindingUpdate{Status: &banned})
+	require.NoError(t, err)
+	got, err := s.FindBinding(ctx, b.Key)
+	require.NoError(t, err)
+	require.Equal(t, sentinel.StatusBanned, got.Status, "no wrong answer during the outage")
+
+	r.Restore()
+	require.Eventually(t, c.Up, 5*time.Second, 10*time.Millisecond, "Valkey use resumes without a restart")
+	// ...reaches Valkey once it is back, so the other proxies see it too.
+	require.Eventually(t, func() bool {
+		got, err := other.FindBinding(ctx, b.Key)
+		return err == nil && got.Status == sentinel.StatusBanned
+	}, 5*time.Second, 10*time.Millisecond)
+	got, err = s.FindBinding(ctx, b.Key)
+	require.NoError(t, err)
+	require.Equal(t, sentinel.StatusBanned, got.Status)
+}
+
+func TestConnectWhileDownThenRecover(t *testing.T) {
+	ctx := context.Background()
+	addr, prefix := testenv.Redis(t)
+	r := relay.Start(t, addr)
+	r.Cut()
+	c := connect(t, r.Addr(), prefix)
+	require.False(t, c.Up(), "a server that is down at start is not fatal")
+	s := valkey.NewBindingStore(c, sqliteStore(t), time.Hour)
+	b := sentineltest.NewBinding(t, sentineltest.Key("k"), "192.0.2.1")
+	_, _, err := s.CreateBinding(ctx, b)
+	require.NoError(t, err)
+	r.Restore()
+	require.Eventually(t, c.Up, 5*time.Second, 10*time.Millisecond)
+	_, err = s.FindBinding(ctx, b.Key)
+	require.NoError(t, err)
+}
+
+func TestBadAddress(t *testing.T) {
+	for _, a := range []string{"", "no-port", "redis://[::1", "a:1,b"} {
+		_, err := valkey.Connect(valkey.Options{Addr: a})
+		require.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err), a)
+	}
+}
+
+func BenchmarkFindWarm(b *testing.B) {
+	addr, prefix := testenv.Redis(b)
+	s := valkey.NewBindingStore(connect(b, addr, prefix), sqliteStore(b), time.Hour)
+	ctx := context.Background()
+	bind := sentineltest.NewBinding(b, sentineltest.Key("k"), "192.0.2.1")
+	if _, _, err := s.CreateBinding(ctx, bind); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.FindBinding(ctx, bind.Key); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.FindBinding(ctx, bind.Key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

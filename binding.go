@@ -87,6 +87,24 @@ type BindingFilter struct {
 	Limit  int // 0 means DefaultPageSize; at most MaxPageSize
 }
 
+// Validate returns EINVALID for a filter no store can apply.
+func (f BindingFilter) Validate() error {
+	if f.Offset < 0 {
+		return Errorf(EINVALID, "offset must not be negative")
+	}
+	if f.Status != "" {
+		if err := f.Status.Validate(); err != nil {
+			return err
+		}
+	}
+	if f.Kind != "" {
+		if err := (Rule{Kind: f.Kind}).validKind(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Page sizes for listings.
 const (
 	DefaultPageSize = 50

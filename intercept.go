@@ -81,6 +81,20 @@ type InterceptFilter struct {
 	Limit  int // 0 means DefaultPageSize; at most MaxPageSize
 }
 
+// Validate returns EINVALID for a filter no store can apply.
+func (f InterceptFilter) Validate() error {
+	if f.Offset < 0 {
+		return Errorf(EINVALID, "offset must not be negative")
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
+		return Errorf(EINVALID, "until must not be before since")
+	}
+	if strings.IndexByte(string(f.Reason), 0) >= 0 || !utf8.ValidString(string(f.Reason)) {
+		return Errorf(EINVALID, "reason is not valid text")
+	}
+	return nil
+}
+
 // InterceptStore keeps the audit log of refusals. Every method may return
 // EUNAVAILABLE.
 type InterceptStore interface {

@@ -42,16 +42,27 @@ func (t Token) SameKey(u Token) bool { return strings.EqualFold(string(t), strin
 
 // Mask returns a hint that identifies the key to a person without revealing
 // it: "sk-abcd…wxyz" for keys of 16 characters or more, less for shorter ones.
+// Characters that are not printable (a client may send anything) show as
+// '?', so a hint is always safe to store and display.
 func (t Token) Mask() string {
 	n := utf8.RuneCountInString(string(t))
 	switch {
 	case n >= 16:
-		return "sk-" + firstRunes(string(t), 4) + "…" + lastRunes(string(t), 4)
+		return "sk-" + printable(firstRunes(string(t), 4)) + "…" + printable(lastRunes(string(t), 4))
 	case n >= 8:
-		return "sk-" + firstRunes(string(t), 2) + "…"
+		return "sk-" + printable(firstRunes(string(t), 2)) + "…"
 	default:
 		return "sk-…"
 	}
+}
+
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // String returns the masked form.

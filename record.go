@@ -43,7 +43,7 @@ type BatchRecorderOptions struct {
 	MaxPendingIntercepts int
 	// MaxPendingUses bounds the keys with a pending last use. Default 1 000 000.
 	MaxPendingUses int
-	// MaxBackoff caps the wait between retries after a failed write. Default 30s.
+	// MaxBackoff caps the wait between retries after a failed write. Default 10s.
 	MaxBackoff time.Duration
 	Logger     *slog.Logger
 }
@@ -99,7 +99,7 @@ func NewBatchRecorder(touch Toucher, intercepts InterceptAdder, opts BatchRecord
 		opts.MaxPendingUses = 1_000_000
 	}
 	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = 30 * time.Second
+		opts.MaxBackoff = 10 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

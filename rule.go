@@ -88,12 +88,20 @@ func (r Rule) Validate() error {
 		if len(r.Prefixes) > r.Limit {
 			return Errorf(EINVALID, "rule learn lists %d addresses, more than its limit %d", len(r.Prefixes), r.Limit)
 		}
-	case "":
-		return Errorf(EINVALID, "rule kind is missing; use single, multiple, all or learn")
 	default:
-		return Errorf(EINVALID, "unknown rule kind %q; use single, multiple, all or learn", truncate(string(r.Kind), 32))
+		return r.validKind()
 	}
 	return nil
+}
+
+func (r Rule) validKind() error {
+	switch r.Kind {
+	case RuleSingle, RuleMultiple, RuleAll, RuleLearn:
+		return nil
+	case "":
+		return Errorf(EINVALID, "rule kind is missing; use single, multiple, all or learn")
+	}
+	return Errorf(EINVALID, "unknown rule kind %q; use single, multiple, all or learn", truncate(string(r.Kind), 32))
 }
 
 // Allows reports whether a client at a may use the key. It does not

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/migrate"
 )
 
@@ -65,13 +66,22 @@ func Down(ctx context.Context, db *bun.DB, ms *migrate.Migrations) ([]string, er
 	return names, nil
 }
 
-// List returns every known migration with its status, oldest first.
+// List returns every known migration with its status, oldest first. It
+// only reads: a database role without CREATE rights can ask, and a
+// database never migrated has every migration pending.
 func List(ctx context.Context, db *bun.DB, ms *migrate.Migrations) ([]Status, error) {
-	m := migrator(db, ms)
-	if err := m.Init(ctx); err != nil {
-		return nil, fmt.Errorf("create migration tables: %w", err)
+	exists, err := migrationTableExists(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("migration status: %w", err)
 	}
-	all, err := m.MigrationsWithStatus(ctx)
+	if !exists {
+		out := []Status{}
+		for _, mg := range ms.Sorted() {
+			out = append(out, Status{Name: mg.Name, Comment: mg.Comment})
+		}
+		return out, nil
+	}
+	all, err := migrator(db, ms).MigrationsWithStatus(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("migration status: %w", err)
 	}
@@ -80,6 +90,23 @@ func List(ctx context.Context, db *bun.DB, ms *migrate.Migrations) ([]Status, er
 		out = append(out, Status{Name: mg.Name, Comment: mg.Comment, Applied: mg.IsApplied(), AppliedAt: mg.MigratedAt})
 	}
 	return out, nil
+}
+
+// migrationTable is bun's default name for its record of applied migrations.
+const migrationTable = "bun_migrations"
+
+func migrationTableExists(ctx context.Context, db *bun.DB) (bool, error) {
+	var exists bool
+	var err error
+	switch db.Dialect().Name() {
+	case dialect.PG:
+		err = db.NewRaw("SELECT to_regclass(?) IS NOT NULL", migrationTable).Scan(ctx, &exists)
+	case dialect.SQLite:
+		err = db.NewRaw("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?", migrationTable).Scan(ctx, &exists)
+	default:
+		return false, fmt.Errorf("unsupported database dialect %s", db.Dialect().Name())
+	}
+	return exists, err
 }
 
 // Pending reports how many migrations are not applied yet.

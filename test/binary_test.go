@@ -75,19 +75,31 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// start runs binary in dir with exactly env (plus PATH and HOME) and waits
-// until its /health answers.
-func start(t *testing.T, binary, dir string, env map[string]string, args ...string) *process {
+// startCmd prepares binary to run in dir with exactly env (plus PATH,
+// HOME and a free loopback APP_PORT).
+func startCmd(t *testing.T, binary, dir string, env map[string]string, args ...string) *exec.Cmd {
 	t.Helper()
-	port := freePort(t)
 	cmd := exec.Command(filepath.Join(binDir, binary), args...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"APP_HOST=127.0.0.1", fmt.Sprintf("APP_PORT=%d", port)}
+		"APP_HOST=127.0.0.1", fmt.Sprintf("APP_PORT=%d", freePort(t))}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &process{cmd: cmd, URL: fmt.Sprintf("http://127.0.0.1:%d", port), stderr: &syncBuffer{}, done: make(chan error, 1)}
+	return cmd
+}
+
+// start runs binary (see startCmd) and waits until its /health answers.
+func start(t *testing.T, binary, dir string, env map[string]string, args ...string) *process {
+	t.Helper()
+	cmd := startCmd(t, binary, dir, env, args...)
+	var port string
+	for _, kv := range cmd.Env {
+		if v, ok := strings.CutPrefix(kv, "APP_PORT="); ok {
+			port = v
+		}
+	}
+	p := &process{cmd: cmd, URL: "http://127.0.0.1:" + port, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.stderr, p.stderr
 	require.NoError(t, cmd.Start())
 	go func() { p.done <- cmd.Wait() }()

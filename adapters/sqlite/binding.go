@@ -234,8 +234,8 @@ func (s *BindingStore) TouchBindings(ctx context.Context, uses []sentinel.Use) e
 // here rather than in SQL (SQLite has no address types); the embedded store
 // is meant for deployments small enough for that.
 func (s *BindingStore) ListBindings(ctx context.Context, f sentinel.BindingFilter) ([]sentinel.Binding, int, error) {
-	if f.Offset < 0 {
-		return nil, 0, sentinel.Errorf(sentinel.EINVALID, "offset must not be negative")
+	if err := f.Validate(); err != nil {
+		return nil, 0, err
 	}
 	limit := sentinel.PageLimit(f.Limit)
 	q := s.db.bun.NewSelect().Model((*bindingRow)(nil))

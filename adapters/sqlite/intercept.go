@@ -111,8 +111,8 @@ func (s *InterceptStore) AddIntercepts(ctx context.Context, is []sentinel.Interc
 
 // ListIntercepts implements sentinel.InterceptStore.
 func (s *InterceptStore) ListIntercepts(ctx context.Context, f sentinel.InterceptFilter) ([]sentinel.Intercept, int, error) {
-	if f.Offset < 0 {
-		return nil, 0, sentinel.Errorf(sentinel.EINVALID, "offset must not be negative")
+	if err := f.Validate(); err != nil {
+		return nil, 0, err
 	}
 	q := s.db.bun.NewSelect().Model((*interceptRow)(nil))
 	if f.Key != nil {

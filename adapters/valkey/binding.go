@@ -83,14 +83,18 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 	switch {
 	case err == nil:
 		if known && raw == m.raw {
-			return m.b, nil // the decoded copy of exactly what Valkey holds
+			if !m.deleted {
+				return m.b, nil // the decoded copy of exactly what Valkey holds
+			}
+			break // a tombstone: the key has no binding unless the authority has a newer one
 		}
 		b, tombstone, derr := decodeBinding(key, raw)
-		if derr == nil && !tombstone {
-			s.memo.put(key, memoEntry{key: m.key, raw: raw, b: b})
+		// Below the floor means this process wrote a newer state and the
+		// invalidation of the old one is still on its way: ask the authority.
+		if derr == nil && !tombstone && b.Version >= m.floor {
+			s.memo.put(key, memoEntry{key: m.key, raw: raw, b: b, floor: b.Version})
 			return b, nil
 		}
-		// A deleted key, or an entry we cannot read: ask the authority.
 	case valkey.IsValkeyNil(err):
 	default:
 		s.c.failed(ctx, err)
@@ -154,11 +158,15 @@ func (s *BindingStore) ListBindings(ctx context.Context, f sentinel.BindingFilte
 
 // publish writes b (or its tombstone) to Valkey if nothing newer is there.
 // When Valkey cannot take it, the write is kept and retried on recovery:
-// Valkey may still hold the old state when it comes back.
+// Valkey may still hold the old state when it comes back. The memo learns
+// it first, so this process reads its own writes even before Valkey's
+// invalidation of the old state arrives.
 func (s *BindingStore) publish(ctx context.Context, b sentinel.Binding, deleted bool) {
+	raw := encodeBinding(b, deleted)
+	s.memo.raise(b.Key, memoEntry{key: s.cacheKey(b.Key), raw: raw, b: b, deleted: deleted, floor: b.Version})
 	vc, ok := s.c.get()
 	if ok {
-		err := s.exec(ctx, vc, b, deleted)
+		err := s.exec(ctx, vc, b.Key, b.Version, raw)
 		if err == nil {
 			return
 		}
@@ -176,10 +184,9 @@ func (s *BindingStore) publish(ctx context.Context, b sentinel.Binding, deleted 
 	s.deleted[b.Key] = deleted
 }
 
-func (s *BindingStore) exec(ctx context.Context, vc valkey.Client, b sentinel.Binding, deleted bool) error {
-	raw := encodeBinding(b, deleted)
-	return setIfNewer.Exec(ctx, vc, []string{s.cacheKey(b.Key)},
-		[]string{strconv.FormatInt(b.Version, 10), raw, strconv.FormatInt(s.ttl.Milliseconds(), 10)}).Error()
+func (s *BindingStore) exec(ctx context.Context, vc valkey.Client, key sentinel.KeyHash, version int64, raw string) error {
+	return setIfNewer.Exec(ctx, vc, []string{s.cacheKey(key)},
+		[]string{strconv.FormatInt(version, 10), raw, strconv.FormatInt(s.ttl.Milliseconds(), 10)}).Error()
 }
 
 // retryPending writes what failed to reach Valkey during an outage.
@@ -193,7 +200,7 @@ func (s *BindingStore) retryPending(ctx context.Context) {
 		return
 	}
 	for k, b := range pending {
-		if err := s.exec(ctx, *vc, b, deleted[k]); err != nil {
+		if err := s.exec(ctx, *vc, k, b.Version, encodeBinding(b, deleted[k])); err != nil {
 			// Still failing: let the entry expire on its TTL rather than loop.
 			s.c.log.Warn("valkey: could not write back a binding change after recovery; the cached copy expires on its TTL",
 				"key_hash", k.String(), "err", err)
@@ -280,6 +287,8 @@ func fromMicros(s string) time.Time {
 // memo keeps the decoded form of what Valkey last answered for each key,
 // and the key's name, so a warm read neither allocates nor decodes: it
 // compares Valkey's answer (from the client-side cache) with the memo's.
+// Its floor is the newest version this process knows of, from its own
+// writes or reads; an older answer from Valkey is stale.
 type memo struct {
 	shards [64]memoShard
 }
@@ -290,9 +299,11 @@ type memoShard struct {
 }
 
 type memoEntry struct {
-	key string // Valkey key name
-	raw string // encoded binding as Valkey last answered
-	b   sentinel.Binding
+	key     string // Valkey key name
+	raw     string // encoded binding as Valkey last answered, or as this process last wrote it
+	b       sentinel.Binding
+	deleted bool // raw is a tombstone
+	floor   int64
 }
 
 const memoShardMax = 1_000_000 / 64
@@ -311,9 +322,25 @@ func (m *memo) get(k sentinel.KeyHash) (memoEntry, bool) {
 	return e, ok
 }
 
+// raise records a state this process wrote, unless it knows a newer one.
+func (m *memo) raise(k sentinel.KeyHash, e memoEntry) {
+	s := &m.shards[k[0]%64]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.m[k]; ok && old.floor > e.floor {
+		return
+	}
+	m.putLocked(s, k, e)
+}
+
 func (m *memo) put(k sentinel.KeyHash, e memoEntry) {
 	s := &m.shards[k[0]%64]
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	m.putLocked(s, k, e)
+}
+
+func (m *memo) putLocked(s *memoShard, k sentinel.KeyHash, e memoEntry) {
 	if _, ok := s.m[k]; !ok && len(s.m) >= memoShardMax {
 		for old := range s.m {
 			delete(s.m, old)
@@ -321,5 +348,4 @@ func (m *memo) put(k sentinel.KeyHash, e memoEntry) {
 		}
 	}
 	s.m[k] = e
-	s.mu.Unlock()
 }

@@ -2,40 +2,16 @@ package valkey_test
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	vk "github.com/valkey-io/valkey-go"
 
 	"github.com/keyipsentinel/sentinel/adapters/valkey"
 	"github.com/keyipsentinel/sentinel/test/testenv"
 )
-
-// commandCalls reads INFO commandstats: calls per command name.
-func commandCalls(t testing.TB, addr string) map[string]int64 {
-	t.Helper()
-	c, err := vk.NewClient(vk.ClientOption{InitAddress: []string{addr}, DisableCache: true, ForceSingleClient: true})
-	require.NoError(t, err)
-	defer c.Close()
-	info, err := c.Do(context.Background(), c.B().Info().Section("commandstats").Build()).ToString()
-	require.NoError(t, err)
-	out := map[string]int64{}
-	for _, line := range strings.Split(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
-		if !ok {
-			continue
-		}
-		calls, _, _ := strings.Cut(rest, ",")
-		n, err := strconv.ParseInt(calls, 10, 64)
-		require.NoError(t, err)
-		out[strings.TrimPrefix(name, "cmdstat_")] = n
-	}
-	return out
-}
 
 func eachTopology(t *testing.T, fn func(t *testing.T, addr, prefix string)) {
 	t.Run("standalone", func(t *testing.T) {

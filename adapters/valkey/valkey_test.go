@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	sentinel "github.com/keyipsentinel/sentinel"
+	"github.com/keyipsentinel/sentinel/adapters/postgres"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
 	"github.com/keyipsentinel/sentinel/adapters/valkey"
 	"github.com/keyipsentinel/sentinel/sentineltest"
@@ -34,18 +35,37 @@ func sqliteStore(t testing.TB) sentinel.BindingStore {
 	return sqlite.NewBindingStore(db)
 }
 
-func TestContractStandalone(t *testing.T) {
-	addr, _ := testenv.Redis(t)
-	sentineltest.TestBindingStore(t, func(t *testing.T) sentinel.BindingStore {
-		return valkey.NewBindingStore(connect(t, addr, testenv.Unique("t")+":"), sqliteStore(t), time.Hour)
-	})
+func postgresStore(t testing.TB) sentinel.BindingStore {
+	t.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, testenv.Postgres(t), postgres.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	_, err = db.Migrate(ctx)
+	require.NoError(t, err)
+	return postgres.NewBindingStore(db)
 }
 
-func TestContractCluster(t *testing.T) {
-	addrs, _ := testenv.RedisCluster(t)
-	sentineltest.TestBindingStore(t, func(t *testing.T) sentinel.BindingStore {
-		return valkey.NewBindingStore(connect(t, strings.Join(addrs, ","), testenv.Unique("t")+":"), sqliteStore(t), time.Hour)
-	})
+// TestContract runs the store contract through the Valkey cache, standalone
+// and cluster, in front of both authorities.
+func TestContract(t *testing.T) {
+	authorities := map[string]func(t testing.TB) sentinel.BindingStore{"sqlite": sqliteStore, "postgres": postgresStore}
+	topologies := map[string]func(t *testing.T) string{
+		"standalone": func(t *testing.T) string { a, _ := testenv.Redis(t); return a },
+		"cluster":    func(t *testing.T) string { a, _ := testenv.RedisCluster(t); return strings.Join(a, ",") },
+	}
+	for topo, addrOf := range topologies {
+		t.Run(topo, func(t *testing.T) {
+			addr := addrOf(t)
+			for name, authority := range authorities {
+				t.Run(name, func(t *testing.T) {
+					sentineltest.TestBindingStore(t, func(t *testing.T) sentinel.BindingStore {
+						return valkey.NewBindingStore(connect(t, addr, testenv.Unique("t")+":"), authority(t), time.Hour)
+					})
+				})
+			}
+		})
+	}
 }
 
 // TestChangesReachEveryProxy: two clients stand for two proxies; one
@@ -119,13 +139,13 @@ func TestWarmKeysCostNoRoundTrip(t *testing.T) {
 		_, err = s.FindBinding(ctx, b.Key) // warm up: one GET per key
 		require.NoError(t, err)
 	}
-	before := commandCalls(t, addr)
+	before := testenv.CommandCalls(t, addr)
 	const reads = 20_000
 	for i := range reads {
 		_, err := s.FindBinding(ctx, keys[i%len(keys)])
 		require.NoError(t, err)
 	}
-	after := commandCalls(t, addr)
+	after := testenv.CommandCalls(t, addr)
 	require.Zero(t, after["get"]-before["get"], "no GET for warm keys")
 	total := int64(0)
 	for cmd, n := range after {

@@ -9,7 +9,9 @@ import (
 
 	sentinel "github.com/keyipsentinel/sentinel"
 	"github.com/keyipsentinel/sentinel/adapters/memcache"
+	"github.com/keyipsentinel/sentinel/adapters/postgres"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
+	"github.com/keyipsentinel/sentinel/adapters/valkey"
 	"github.com/keyipsentinel/sentinel/cmd/internal/config"
 )
 
@@ -37,23 +39,114 @@ func (s *stores) Close() {
 // cache within it.
 const changeFeedInterval = 250 * time.Millisecond
 
-func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger) (*stores, error) {
+// startupWait is how long the proxy waits for PostgreSQL at start, so a
+// deployment that starts everything at once does not need ordering.
+const startupWait = 60 * time.Second
+
+// openStores opens the authority (PostgreSQL with PG_DSN, else the
+// embedded SQLite file) and puts a cache in front of it: Valkey with
+// REDIS_ADDR, else an in-process cache fed by the authority's change feed.
+func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *stores, err error) {
 	st := &stores{}
-	path := filepath.Join(cfg.DataDir, "sentinel.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, fmt.Errorf("SENTINEL_DATA_DIR: open the embedded store: %w", err)
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+	// The change feed and Valkey's probe outlive start-up; they stop on Close.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	st.closers = append(st.closers, stopBG)
+
+	var watch func(inv *memcache.BindingStore) error
+	if cfg.PGDSN != "" {
+		db, err := openPostgres(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		st.closers = append(st.closers, func() { db.Close() })
+		if err := checkSchema(ctx, cfg, db, log); err != nil {
+			return nil, err
+		}
+		st.Authority, st.Intercepts = postgres.NewBindingStore(db), postgres.NewInterceptStore(db)
+		st.Describe = "postgres:" + config.RedactDSN(cfg.PGDSN)
+		watch = func(inv *memcache.BindingStore) error { return db.WatchBindings(bg, inv, log) }
+	} else {
+		path := filepath.Join(cfg.DataDir, "sentinel.db")
+		db, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("SENTINEL_DATA_DIR: open the embedded store: %w", err)
+		}
+		st.closers = append(st.closers, func() { db.Close() })
+		st.Authority, st.Intercepts = sqlite.NewBindingStore(db), sqlite.NewInterceptStore(db)
+		st.Describe = "sqlite:" + path
+		watch = func(inv *memcache.BindingStore) error { return db.WatchBindings(bg, changeFeedInterval, inv, log) }
 	}
-	st.closers = append(st.closers, func() { db.Close() })
-	bindings := sqlite.NewBindingStore(db)
-	cache := memcache.New(bindings, memcache.Options{TTL: cfg.CacheTTL})
-	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
-	st.closers = append(st.closers, stopWatch)
-	if err := db.WatchBindings(watchCtx, changeFeedInterval, cache, log); err != nil {
-		st.Close()
-		return nil, err
+
+	if cfg.RedisAddr != "" {
+		c, err := valkey.Connect(valkey.Options{
+			Addr: cfg.RedisAddr, Password: cfg.RedisPassword, Prefix: cfg.RedisPrefix, Timeout: min(cfg.StoreTimeout, time.Second), Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_ADDR: %w", err)
+		}
+		st.closers = append(st.closers, c.Close)
+		st.Bindings = valkey.NewBindingStore(c, st.Authority, cfg.CacheTTL)
+		st.Describe += " + valkey"
+		return st, nil
 	}
-	st.Bindings, st.Authority, st.Intercepts = cache, bindings, sqlite.NewInterceptStore(db)
-	st.Describe = "sqlite:" + path
+	cache := memcache.New(st.Authority, memcache.Options{TTL: cfg.CacheTTL})
+	if err := watch(cache); err != nil {
+		return nil, fmt.Errorf("follow binding changes: %w", err)
+	}
+	st.Bindings = cache
+	st.Describe += " + in-process cache"
 	return st, nil
+}
+
+// openPostgres connects, waiting a while for a database that is starting.
+func openPostgres(ctx context.Context, cfg *config.Config, log *slog.Logger) (*postgres.DB, error) {
+	deadline := time.Now().Add(startupWait)
+	logged := false
+	for {
+		db, err := postgres.Open(ctx, cfg.PGDSN, postgres.Options{QueryTimeout: cfg.StoreTimeout})
+		if err == nil {
+			return db, nil
+		}
+		if sentinel.ErrorCode(err) != sentinel.EUNAVAILABLE || time.Now().After(deadline) {
+			return nil, fmt.Errorf("PG_DSN (%s): %w", config.RedactDSN(cfg.PGDSN), err)
+		}
+		if !logged {
+			log.Warn("waiting for PostgreSQL", "dsn", config.RedactDSN(cfg.PGDSN), "err", err, "up_to", startupWait)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// checkSchema migrates when told to and otherwise refuses to run on a
+// schema that is behind: the proxy never changes the schema on its own.
+func checkSchema(ctx context.Context, cfg *config.Config, db *postgres.DB, log *slog.Logger) error {
+	if cfg.Migrate {
+		applied, err := db.Migrate(ctx)
+		if err != nil {
+			return fmt.Errorf("SENTINEL_MIGRATE: %w", err)
+		}
+		if len(applied) > 0 {
+			log.Info("applied PostgreSQL migrations", "migrations", applied)
+		}
+		return nil
+	}
+	pending, err := db.Pending(ctx)
+	if err != nil {
+		return fmt.Errorf("PG_DSN: read the schema version: %w", err)
+	}
+	if pending > 0 {
+		return fmt.Errorf("PG_DSN: the database schema is %d migration(s) behind; run `sentinel-admin migrate up` "+
+			"(or start once with --migrate / SENTINEL_MIGRATE=true)", pending)
+	}
+	return nil
 }

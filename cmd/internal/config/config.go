@@ -50,6 +50,7 @@ var Settings = []Setting{
 	{Name: "PG_DSN", Flag: "pg-dsn", Help: "PostgreSQL DSN (postgres://, postgresql:// or the seed's postgresql+asyncpg://); unset: the embedded SQLite store", Secret: true},
 	{Name: "REDIS_ADDR", Flag: "redis-addr", Help: "Valkey/Redis address: host:port, a comma-separated list of cluster nodes, or a redis:// / rediss:// URL; unset: in-process cache"},
 	{Name: "REDIS_PASSWORD", Flag: "redis-password", Help: "Valkey/Redis password", Secret: true},
+	{Name: "SENTINEL_REDIS_PREFIX", Flag: "redis-prefix", Default: "sentinel:", Help: "prefix of every Valkey key Sentinel uses, so deployments can share a server"},
 	{Name: "TRUSTED_PROXY_IPS", Flag: "trusted-proxy-ips", Help: "addresses/CIDRs of the proxies in front of Sentinel whose client IP header is believed (comma-separated)"},
 	{Name: "SENTINEL_CLIENT_IP_HEADER", Flag: "client-ip-header", Default: "X-Real-IP", Help: "header trusted proxies name the client in, e.g. CF-Connecting-IP; X-Forwarded-For is walked right to left"},
 	{Name: "SENTINEL_FAILSAFE_MODE", Flag: "failsafe-mode", Default: "closed", Help: "closed: 503 when no store can decide; open: forward unchecked"},
@@ -59,7 +60,7 @@ var Settings = []Setting{
 	{Name: "SENTINEL_LEARN_LIMIT", Flag: "learn-limit", Default: "0", Help: "above 1: new keys may be used from this many addresses before they lock (0: off, bind to the first)"},
 	{Name: "SENTINEL_FORGET_UNAUTHORIZED", Flag: "forget-unauthorized", Default: "true", Help: "remove a first-use binding when the downstream answers its request with 401 (junk keys)"},
 	{Name: "SENTINEL_LAST_USED_INTERVAL", Flag: "last-used-interval", Default: "5s", Help: "how often last-use times are written (one write per key per interval)"},
-	{Name: "SENTINEL_CACHE_TTL", Flag: "cache-ttl", Default: "10m", Help: "how long a cached binding is trusted without news from the store"},
+	{Name: "SENTINEL_CACHE_TTL", Flag: "cache-ttl", Default: "1h", Help: "how long a cached binding lives without news from the store (changes reach caches at once; this bounds what a missed one costs)"},
 	{Name: "SENTINEL_STORE_TIMEOUT", Flag: "store-timeout", Default: "2s", Help: "deadline of one store call on the request path"},
 	{Name: "SENTINEL_MIGRATE", Flag: "migrate", Default: "false", Help: "apply PostgreSQL migrations at start (the embedded store always migrates)"},
 	{Name: "SENTINEL_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "30s", Help: "how long in-flight requests and streams may finish after SIGTERM"},
@@ -86,6 +87,7 @@ type Config struct {
 	PGDSN         string // normalised to postgres://; never log, see RedactDSN
 	RedisAddr     string
 	RedisPassword string // never log
+	RedisPrefix   string
 
 	TrustedProxies []netip.Prefix
 	ClientIPHeader string
@@ -154,6 +156,7 @@ func (l *Loader) Load() (*Config, error) {
 	c.PGDSN = p.dsn("PG_DSN")
 	c.RedisAddr = p.str("REDIS_ADDR")
 	c.RedisPassword = p.raw("REDIS_PASSWORD")
+	c.RedisPrefix = p.str("SENTINEL_REDIS_PREFIX")
 	c.TrustedProxies = p.prefixes("TRUSTED_PROXY_IPS")
 	c.ClientIPHeader = p.headerName("SENTINEL_CLIENT_IP_HEADER")
 	c.Failsafe = sentinel.FailsafeMode(strings.ToLower(p.str("SENTINEL_FAILSAFE_MODE")))

@@ -155,3 +155,11 @@ func TestDSNForms(t *testing.T) {
 	}
 	assert.Equal(t, "postgres://u:xxxxx@db/x", config.RedactDSN("postgres://u:secretpw@db/x"))
 }
+
+func TestREADMEDocumentsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../../README.md")
+	require.NoError(t, err)
+	for _, s := range config.Settings {
+		assert.Contains(t, string(readme), "`"+s.Name+"`", "README's configuration table lacks %s", s.Name)
+	}
+}

@@ -1,0 +1,147 @@
+package postgres
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	sentinel "github.com/keyipsentinel/sentinel"
+)
+
+// Invalidator is what WatchBindings tells about changed bindings: an
+// in-process cache.
+type Invalidator interface {
+	Invalidate(key sentinel.KeyHash)
+	InvalidateAll()
+}
+
+// bindingsChannel is the NOTIFY channel the schema's triggers send the
+// hex key hash of every changed or deleted binding on.
+const bindingsChannel = "sentinel_bindings"
+
+// Change feed timing.
+const (
+	// defaultIdleCheck is how long the feed waits for a notification
+	// before it checks that its connection is alive: a peer that vanished
+	// without closing the TCP connection (failover, a NAT dropping state)
+	// would otherwise leave it waiting, deaf, for as long as TCP keepalive
+	// takes.
+	defaultIdleCheck = 30 * time.Second
+	retryInitial     = 100 * time.Millisecond
+	retryMax         = 5 * time.Second
+)
+
+// WatchBindings follows the changes that any process makes to bindings
+// (rule, status, learning, deletion) and reports each changed key to inv,
+// so in-process caches stay coherent across processes. It listens on a
+// connection of its own and returns once listening, so nothing changed
+// after the call is missed, then follows in a goroutine until ctx is done.
+// When the connection drops it reconnects with backoff and, once
+// listening again, calls inv.InvalidateAll: changes made meanwhile were
+// not heard.
+func (db *DB) WatchBindings(ctx context.Context, inv Invalidator, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	conn, err := db.listen(ctx)
+	if err != nil {
+		return err
+	}
+	go db.follow(ctx, conn, inv, log)
+	return nil
+}
+
+// listen opens the feed's connection and subscribes it.
+func (db *DB) listen(ctx context.Context) (*pgx.Conn, error) {
+	ctx, cancel := db.bounded(ctx)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, db.config.Copy())
+	if err != nil {
+		return nil, translate(err, "listen for binding changes")
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+bindingsChannel); err != nil {
+		db.hangUp(conn)
+		return nil, translate(err, "listen for binding changes")
+	}
+	return conn, nil
+}
+
+// hangUp closes conn, waiting at most the query timeout for a peer that
+// may no longer answer.
+func (db *DB) hangUp(conn *pgx.Conn) {
+	ctx, cancel := db.bounded(context.Background())
+	defer cancel()
+	conn.Close(ctx)
+}
+
+func (db *DB) follow(ctx context.Context, conn *pgx.Conn, inv Invalidator, log *slog.Logger) {
+	for {
+		err := db.relay(ctx, conn, inv)
+		db.hangUp(conn)
+		if ctx.Err() != nil {
+			return
+		}
+		// Caches are not cleared here: while the database is unreachable
+		// nothing changes there, and clearing would send every lookup to a
+		// database that cannot answer. They are cleared once listening
+		// again, which covers whatever changed in between.
+		log.Warn("postgres: binding change feed lost; caches may lag until it is back", "err", err)
+		if conn = db.relisten(ctx); conn == nil {
+			return
+		}
+		inv.InvalidateAll()
+		log.Info("postgres: binding change feed is back; caches cleared")
+	}
+}
+
+// relay passes notifications to inv until the connection fails or ctx is
+// done, and returns why it stopped.
+func (db *DB) relay(ctx context.Context, conn *pgx.Conn, inv Invalidator) error {
+	for {
+		waitCtx, cancel := context.WithTimeout(ctx, db.idleCheck)
+		n, err := conn.WaitForNotification(waitCtx)
+		cancel()
+		switch {
+		case err == nil:
+			if key, err := sentinel.ParseKeyHash(n.Payload); err == nil {
+				inv.Invalidate(key)
+			} else {
+				inv.InvalidateAll() // not one of ours; play safe
+			}
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case conn.IsClosed():
+			return err
+		default: // quiet for a while: make sure the connection is still there
+			pingCtx, cancel := db.bounded(ctx)
+			err := conn.Ping(pingCtx)
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// relisten reconnects with capped, jittered exponential backoff until it
+// listens again, or returns nil once ctx is done. Jitter keeps a fleet of
+// proxies from reconnecting in lockstep after a database restart.
+func (db *DB) relisten(ctx context.Context) *pgx.Conn {
+	wait := retryInitial
+	for {
+		t := time.NewTimer(wait/2 + rand.N(wait/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		if conn, err := db.listen(ctx); err == nil {
+			return conn
+		}
+		wait = min(2*wait, retryMax)
+	}
+}

@@ -1,9 +1,11 @@
 package httpproxy_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -92,7 +94,21 @@ type stackOptions struct {
 	proxy      httpproxy.GuardOptions // Decider, Hasher and Recorder are filled in
 	downstream string                 // default: the upstream's URL
 	dbPath     string
+	proxyLog   *slog.Logger
 }
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func newStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
@@ -131,7 +147,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	}
 	u, err := url.Parse(target)
 	require.NoError(t, err)
-	p, err := httpproxy.NewProxy(u, guard, httpproxy.ProxyOptions{})
+	p, err := httpproxy.NewProxy(u, guard, httpproxy.ProxyOptions{Logger: opts.proxyLog})
 	require.NoError(t, err)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

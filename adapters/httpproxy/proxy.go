@@ -130,10 +130,17 @@ func (p *Proxy) downstreamError(w http.ResponseWriter, r *http.Request, err erro
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		return // the client went away; there is nobody to answer
 	}
+	// A *url.Error quotes the whole URL, whose query may hold the key
+	// (?key=…): log only what went wrong and the path.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
 	p.errsSince.Add(1)
 	now := time.Now().UnixNano()
 	if last := p.lastErrLog.Load(); now-last > int64(10*time.Second) && p.lastErrLog.CompareAndSwap(last, now) {
-		p.log.Warn("downstream request failed", "err", err, "failures_since_last_log", p.errsSince.Swap(0))
+		p.log.Warn("downstream request failed", "method", r.Method, "path", r.URL.Path, "err", err,
+			"failures_since_last_log", p.errsSince.Swap(0))
 	}
 	writeError(w, http.StatusBadGateway, CodeDownstreamUnavailable,
 		"The API gateway behind Sentinel is not reachable; try again shortly.")

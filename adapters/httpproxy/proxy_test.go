@@ -3,6 +3,7 @@ package httpproxy_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -208,10 +209,15 @@ func TestHealth(t *testing.T) {
 }
 
 func TestDownstreamDownIs502(t *testing.T) {
-	s := newStack(t, stackOptions{downstream: "http://127.0.0.1:1"})
-	status, body := call(t, "127.0.0.1", get(t, s.URL, "/v1/models", "Authorization", "Bearer "+realKey))
+	var logs syncBuffer
+	s := newStack(t, stackOptions{downstream: "http://127.0.0.1:1",
+		proxyLog: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	status, body := call(t, "127.0.0.1", get(t, s.URL, "/v1beta/models?key=sk-"+realKey))
 	require.Equal(t, http.StatusBadGateway, status)
 	require.Equal(t, httpproxy.CodeDownstreamUnavailable, decodeError(t, body).Error.Code)
+	require.Contains(t, logs.String(), "downstream request failed")
+	require.Contains(t, logs.String(), "connection refused")
+	require.NotContains(t, logs.String(), realKey[4:40], "the key in the query never reaches the log")
 	require.NoError(t, s.Recorder.Flush(context.Background()))
 	_, total, err := s.Intercepts.ListIntercepts(context.Background(), sentinel.InterceptFilter{})
 	require.NoError(t, err)

@@ -166,12 +166,21 @@ func (s *BindingStore) publish(ctx context.Context, b sentinel.Binding, deleted 
 	s.memo.raise(b.Key, memoEntry{key: s.cacheKey(b.Key), raw: raw, b: b, deleted: deleted, floor: b.Version})
 	vc, ok := s.c.get()
 	if ok {
+		// The authority has changed: finish telling Valkey even if the
+		// caller has given up, or every proxy would keep the old state.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.c.opts.Timeout)
+		defer cancel()
 		err := s.exec(ctx, vc, b.Key, b.Version, raw)
 		if err == nil {
 			return
 		}
 		s.c.failed(ctx, err)
 	}
+	s.keepPending(b, deleted)
+}
+
+// keepPending queues a write-through for when Valkey is back.
+func (s *BindingStore) keepPending(b sentinel.Binding, deleted bool) {
 	s.pendingMu.Lock()
 	defer s.pendingMu.Unlock()
 	if old, ok := s.pending[b.Key]; ok && old.Version > b.Version {
@@ -189,23 +198,28 @@ func (s *BindingStore) exec(ctx context.Context, vc valkey.Client, key sentinel.
 		[]string{strconv.FormatInt(version, 10), raw, strconv.FormatInt(s.ttl.Milliseconds(), 10)}).Error()
 }
 
-// retryPending writes what failed to reach Valkey during an outage.
-func (s *BindingStore) retryPending(ctx context.Context) {
+// retryPending writes what failed to reach Valkey during an outage. What
+// still fails is kept for the next attempt.
+func (s *BindingStore) retryPending(ctx context.Context) error {
 	s.pendingMu.Lock()
 	pending, deleted := s.pending, s.deleted
 	s.pending, s.deleted = map[sentinel.KeyHash]sentinel.Binding{}, map[sentinel.KeyHash]bool{}
 	s.pendingMu.Unlock()
 	vc := s.c.client.Load()
-	if vc == nil {
-		return
-	}
+	var err error
 	for k, b := range pending {
-		if err := s.exec(ctx, *vc, k, b.Version, encodeBinding(b, deleted[k])); err != nil {
-			// Still failing: let the entry expire on its TTL rather than loop.
-			s.c.log.Warn("valkey: could not write back a binding change after recovery; the cached copy expires on its TTL",
-				"key_hash", k.String(), "err", err)
+		if err == nil && vc != nil {
+			err = s.exec(ctx, *vc, k, b.Version, encodeBinding(b, deleted[k]))
+			if err == nil {
+				continue
+			}
 		}
+		s.keepPending(b, deleted[k])
 	}
+	if vc == nil && len(pending) > 0 {
+		return sentinel.Errorf(sentinel.EUNAVAILABLE, "valkey: not connected")
+	}
+	return err
 }
 
 // encodeBinding writes "version|kind|status|limit|allowed|first|last|created|updated|lastused|hint",

@@ -54,7 +54,7 @@ type Client struct {
 	once    sync.Once
 
 	mu        sync.Mutex
-	onRecover []func(context.Context)
+	onRecover []func(context.Context) error
 }
 
 // Connect prepares a client. A server that cannot be reached now is not an
@@ -167,8 +167,10 @@ func (c *Client) get() (valkey.Client, bool) {
 	return *vc, true
 }
 
-// OnRecover registers fn to run each time Valkey becomes usable again.
-func (c *Client) OnRecover(fn func(context.Context)) {
+// OnRecover registers fn to run each time Valkey answers again, before it
+// is declared usable; if fn fails, Valkey stays down and fn runs again at
+// the next successful probe.
+func (c *Client) OnRecover(fn func(context.Context) error) {
 	c.mu.Lock()
 	c.onRecover = append(c.onRecover, fn)
 	c.mu.Unlock()
@@ -218,18 +220,33 @@ func (c *Client) probe() {
 		if err != nil {
 			continue
 		}
-		c.mu.Lock()
-		hooks := append([]func(context.Context){}, c.onRecover...)
-		c.mu.Unlock()
-		hookCtx, cancelHooks := context.WithTimeout(context.Background(), 10*c.opts.Timeout)
-		for _, h := range hooks {
-			h(hookCtx)
+		if err := c.runRecoveryHooks(); err != nil {
+			c.log.Debug("valkey: answers again, but catching up failed; retrying", "err", err)
+			continue
 		}
-		cancelHooks()
 		c.down.Store(false)
+		// Writes queued while the hooks ran would otherwise wait for the
+		// next outage.
+		if err := c.runRecoveryHooks(); err != nil {
+			c.failed(context.Background(), err)
+		}
 		c.log.Info("valkey: available again; cache in use", "addr", c.describe())
 		return
 	}
+}
+
+func (c *Client) runRecoveryHooks() error {
+	c.mu.Lock()
+	hooks := append([]func(context.Context) error{}, c.onRecover...)
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*c.opts.Timeout)
+	defer cancel()
+	for _, h := range hooks {
+		if err := h(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // translate turns a valkey error into a domain error.

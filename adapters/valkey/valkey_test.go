@@ -2,6 +2,7 @@ package valkey_test
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -19,9 +20,26 @@ import (
 	"github.com/keyipsentinel/sentinel/test/testenv"
 )
 
+// testLog writes a client's log into the test's output until the test
+// ends (the client's goroutines may outlive it briefly).
+type testLog struct {
+	t    testing.TB
+	done *atomic.Bool
+}
+
+func (w testLog) Write(p []byte) (int, error) {
+	if !w.done.Load() {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
 func connect(t testing.TB, addr, prefix string) *valkey.Client {
 	t.Helper()
-	c, err := valkey.Connect(valkey.Options{Addr: addr, Prefix: prefix, Timeout: 500 * time.Millisecond})
+	w := testLog{t: t, done: &atomic.Bool{}}
+	t.Cleanup(func() { w.done.Store(true) }) // runs after the client is closed
+	c, err := valkey.Connect(valkey.Options{Addr: addr, Prefix: prefix, Timeout: 500 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 	return c

@@ -165,12 +165,13 @@ type BindingStore interface {
 }
 
 // Learn adds p to the prefixes of a learn rule that has room and does not
-// hold p yet, and reports whether it did.
-func (b *Binding) Learn(p netip.Prefix) bool {
+// hold p yet, at time now, and reports whether it did.
+func (b *Binding) Learn(p netip.Prefix, now time.Time) bool {
 	if !b.Rule.CanLearn() || slices.Contains(b.Rule.Prefixes, p) {
 		return false
 	}
 	b.Rule.Prefixes = append(slices.Clip(b.Rule.Prefixes), p)
+	b.UpdatedAt = now.UTC()
 	return true
 }
 

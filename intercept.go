@@ -17,6 +17,7 @@ const (
 	ReasonIPNotAllowed    Reason = "ip_not_allowed"    // the key is bound elsewhere
 	ReasonBanned          Reason = "key_banned"        // an operator banned the key
 	ReasonMultipleKeys    Reason = "multiple_keys"     // the request carries different keys
+	ReasonInvalidKey      Reason = "invalid_key"       // the key holds characters no key has
 	ReasonInvalidClientIP Reason = "invalid_client_ip" // a trusted proxy sent an unparsable client address
 )
 

@@ -37,6 +37,21 @@ func NormalizeToken(raw string) Token {
 	return Token(strings.TrimSpace(s))
 }
 
+// Valid reports whether t consists of printable ASCII only, as every
+// gateway key does. Anything else must be refused, not hashed: MySQL, which
+// New API may run on, compares keys under collations that equate accented,
+// full-width and invisible characters with plain letters, so a look-alike
+// of a bound key would hash as a new key here and still find the bound
+// key's account there.
+func (t Token) Valid() bool {
+	for i := 0; i < len(t); i++ {
+		if t[i] < 0x21 || t[i] > 0x7e {
+			return false
+		}
+	}
+	return t != ""
+}
+
 // SameKey reports whether t and u name the same key (case folded).
 func (t Token) SameKey(u Token) bool { return strings.EqualFold(string(t), string(u)) }
 

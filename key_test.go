@@ -34,6 +34,15 @@ func TestNormalizeToken(t *testing.T) {
 	}
 }
 
+func TestTokenValid(t *testing.T) {
+	for tok, want := range map[string]bool{
+		key48: true, "abc-_.~!": true, "": false, "a b": false, "a\tb": false, "ключ": false,
+		"Á" + key48: false, "ａbc": false, key48 + "\u200b": false, "x\x7f": false, "x\x00": false,
+	} {
+		assert.Equal(t, want, sentinel.Token(tok).Valid(), "%q", tok)
+	}
+}
+
 func TestTokenNeverPrintsItself(t *testing.T) {
 	tok := sentinel.NormalizeToken("sk-" + key48)
 	require.Equal(t, "sk-AbCd…6789", tok.Mask())

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 )
 
@@ -132,10 +133,18 @@ func start(t *testing.T, binary, dir string, env map[string]string, args ...stri
 
 // stop sends SIGTERM and waits for the process to exit.
 func (p *process) stop() error {
-	if p.cmd.ProcessState != nil {
-		return nil
+	select {
+	case err := <-p.done: // already exited
+		p.done <- err
+		return err
+	default:
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
+	return p.wait()
+}
+
+// wait waits for the process to exit (a second SIGTERM would cut its drain short).
+func (p *process) wait() error {
 	select {
 	case err := <-p.done:
 		p.done <- err
@@ -160,6 +169,22 @@ func newUpstream(t *testing.T) *upstream {
 		u.mu.Lock()
 		u.seen = append(u.seen, r.Header.Get("X-Real-IP"))
 		u.mu.Unlock()
+		if r.URL.Path == "/v1/realtime" {
+			c, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			for {
+				typ, msg, err := c.Read(r.Context())
+				if err != nil {
+					return
+				}
+				if c.Write(r.Context(), typ, msg) != nil {
+					return
+				}
+			}
+		}
 		if r.URL.Path == "/v1/stream" {
 			w.Header().Set("Content-Type", "text/event-stream")
 			for i := range 5 {
@@ -297,11 +322,31 @@ func TestSIGTERMFinishesStreamsAndFlushes(t *testing.T) {
 	_, err = resp.Body.Read(buf) // the stream has started
 	require.NoError(t, err)
 
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(p.URL, "http")+"/v1/realtime",
+		&websocket.DialOptions{HTTPClient: clientFrom("127.0.0.1"), HTTPHeader: http.Header{"Authorization": {"Bearer " + testKey}}})
+	require.NoError(t, err)
+	defer ws.CloseNow()
+
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	rest, err := io.ReadAll(resp.Body)
 	require.NoError(t, err, "the in-flight stream is finished, not cut")
 	require.Contains(t, string(rest), "data: 4")
-	require.NoError(t, p.stop())
+
+	// The WebSocket session opened before SIGTERM still works during the drain...
+	require.NoError(t, ws.Write(ctx, websocket.MessageText, []byte("still there?")))
+	_, msg, err := ws.Read(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "still there?", string(msg))
+	select {
+	case <-p.done:
+		t.Fatal("the process exited while a WebSocket session was open")
+	default:
+	}
+	// ...and the process exits once it ends.
+	ws.Close(websocket.StatusNormalClosure, "")
+	require.NoError(t, p.wait())
 
 	db := filepath.Join(dir, "data", "sentinel.db")
 	require.Equal(t, 1, countIntercepts(t, db), "the queued intercept was written on the way out")

@@ -21,17 +21,23 @@ const (
 	wsKeyPrefix         = "openai-insecure-api-key"
 )
 
-// ErrMultipleKeys is returned by ExtractToken when a request carries
-// credentials that name different keys.
-var ErrMultipleKeys = sentinel.Errorf(sentinel.EINVALID, "the request carries more than one different API key")
+// Errors of ExtractToken: the request must be refused, never decided on.
+var (
+	// ErrMultipleKeys: the request's credentials name different keys.
+	ErrMultipleKeys = sentinel.Errorf(sentinel.EINVALID, "the request carries more than one different API key")
+	// ErrInvalidKey: a credential holds characters no key has (see
+	// sentinel.Token.Valid).
+	ErrInvalidKey = sentinel.Errorf(sentinel.EINVALID, "the API key holds characters an API key cannot have")
+)
 
 // ExtractToken returns the key r carries, normalised, and whether it
 // carries one. It reads Authorization (Bearer or bare), x-api-key,
 // x-goog-api-key, the query parameter key, Sec-WebSocket-Protocol (the part
 // after "openai-insecure-api-key.", or the whole value when there is no such
-// part, as New API does) and mj-api-secret, every value of each. When the
-// candidates name different keys it returns the first with ErrMultipleKeys:
-// the request must be refused, never decided on one of them.
+// part, as New API does) and mj-api-secret, every value of each. When a
+// candidate is not printable ASCII it returns ErrInvalidKey, and when the
+// candidates name different keys ErrMultipleKeys, each with the first
+// candidate.
 func ExtractToken(r *http.Request) (sentinel.Token, bool, error) {
 	var x extraction
 	for _, v := range r.Header.Values(headerAuthorization) {
@@ -71,20 +77,23 @@ func (x *extraction) add(raw string) {
 	if t == "" {
 		return // New API finds no key here either
 	}
+	if !t.Valid() {
+		x.err = ErrInvalidKey
+	}
 	if !x.found {
 		x.tok, x.found = t, true
 		return
 	}
-	if !x.tok.SameKey(t) {
+	if !x.tok.SameKey(t) && x.err == nil {
 		x.err = ErrMultipleKeys
 	}
 }
 
-// stripBearer removes a leading "Bearer " in any case.
+// stripBearer removes a leading "Bearer " in any case, and surrounding space.
 func stripBearer(v string) string {
 	v = strings.TrimSpace(v)
 	if len(v) >= 7 && strings.EqualFold(v[:7], "bearer ") {
-		return v[7:]
+		return strings.TrimSpace(v[7:])
 	}
 	return v
 }

@@ -7,6 +7,7 @@ package httpproxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 // reasons (sentinel.Reason values).
 const (
 	CodeUnavailable           = "sentinel_unavailable"
+	CodeInternal              = "sentinel_internal_error"
 	CodeDownstreamUnavailable = "downstream_unavailable"
 )
 
@@ -138,19 +140,23 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	req := sentinel.Request{Key: g.opts.Hasher.Hash(tok), Addr: addr, Token: tok}
 	if err != nil {
-		g.record(r, req, sentinel.ReasonMultipleKeys, g.opts.Mode != sentinel.ModeMonitor)
+		reason, msg := sentinel.ReasonMultipleKeys, "The request carries more than one different API key (in Authorization, "+
+			"x-api-key, x-goog-api-key, the key parameter, Sec-WebSocket-Protocol or mj-api-secret); send exactly one."
+		if errors.Is(err, ErrInvalidKey) {
+			reason, msg = sentinel.ReasonInvalidKey, "The API key contains characters an API key cannot have "+
+				"(only printable ASCII letters, digits and symbols are allowed)."
+		}
+		g.record(r, req, reason, g.opts.Mode != sentinel.ModeMonitor)
 		if g.opts.Mode != sentinel.ModeMonitor {
 			g.stats.refused.Add(1)
-			writeError(w, http.StatusBadRequest, string(sentinel.ReasonMultipleKeys),
-				"The request carries more than one different API key (in Authorization, x-api-key, x-goog-api-key, "+
-					"the key parameter, Sec-WebSocket-Protocol or mj-api-secret); send exactly one.")
+			writeError(w, http.StatusBadRequest, string(reason), msg)
 			return
 		}
 	}
 
 	d, err := g.opts.Decider.Decide(r.Context(), req)
 	if err != nil {
-		g.failsafe(w, r, next, err)
+		g.failsafe(w, r, next, req.Token, err)
 		return
 	}
 	if g.degraded.CompareAndSwap(true, false) {
@@ -208,7 +214,15 @@ func (g *Guard) refuse(w http.ResponseWriter, reason sentinel.Reason, addr netip
 	writeError(w, http.StatusForbidden, string(reason), msg)
 }
 
-func (g *Guard) failsafe(w http.ResponseWriter, r *http.Request, next http.Handler, err error) {
+func (g *Guard) failsafe(w http.ResponseWriter, r *http.Request, next http.Handler, tok sentinel.Token, err error) {
+	if sentinel.ErrorCode(err) != sentinel.EUNAVAILABLE {
+		// Not an outage but a fault (a missing table, a corrupt row): the
+		// failsafe mode is for outages, and must not open the door here.
+		g.stats.failedClosed.Add(1)
+		g.log.Error("cannot decide on a key", "key", tok, "err", err)
+		writeError(w, http.StatusInternalServerError, CodeInternal, "Sentinel could not check the API key; the operator has been told.")
+		return
+	}
 	if g.degraded.CompareAndSwap(false, true) {
 		g.log.Error("cannot decide on keys: the stores are unavailable; failsafe mode in effect",
 			"failsafe", string(g.opts.Failsafe), "err", err)

@@ -32,6 +32,7 @@ type Proxy struct {
 
 	lastErrLog atomic.Int64 // unix nanos of the last logged downstream error
 	errsSince  atomic.Int64
+	inflight   sync.WaitGroup // guarded requests, upgraded WebSockets included
 }
 
 // NewTransport returns the transport tuned for proxying to one gateway:
@@ -75,14 +76,21 @@ func NewProxy(downstream *url.URL, guard *Guard, opts ProxyOptions) (*Proxy, err
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	target := *downstream
+	clientHeaders := []string{"X-Real-Ip", "X-Forwarded-For"}
+	if h := guard.opts.ClientIP.Header(); h != "X-Real-Ip" && h != "X-Forwarded-For" {
+		clientHeaders = append(clientHeaders, h)
+	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&target)
-			// The Guard set X-Forwarded-For on the inbound request to the
-			// client it decided on; ReverseProxy dropped it from the
-			// outbound one, so carry it over rather than append the peer.
-			if v := pr.In.Header["X-Forwarded-For"]; len(v) > 0 {
-				pr.Out.Header["X-Forwarded-For"] = v
+			// The Guard set the client headers on the inbound request to
+			// the client it decided on. ReverseProxy dropped X-Forwarded-For
+			// from the outbound one, and drops any header the client named
+			// in Connection (say, X-Real-IP): set them all again.
+			for _, h := range clientHeaders {
+				if v := pr.In.Header[h]; len(v) > 0 {
+					pr.Out.Header[h] = v
+				}
 			}
 			pr.Out.Header["X-Forwarded-Host"] = []string{pr.In.Host}
 			if pr.In.TLS != nil {
@@ -99,6 +107,7 @@ func NewProxy(downstream *url.URL, guard *Guard, opts ProxyOptions) (*Proxy, err
 		FlushInterval: 0,
 		BufferPool:    bufferPool{},
 		ErrorHandler:  p.downstreamError,
+		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}
 	p.guarded = guard.Wrap(p.rp)
 	return p, nil
@@ -121,7 +130,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	p.inflight.Add(1)
+	defer p.inflight.Done()
 	p.guarded.ServeHTTP(w, r)
+}
+
+// Drain waits until every request in flight has finished, WebSocket
+// sessions included (http.Server.Shutdown does not wait for those), or
+// until ctx is done.
+func (p *Proxy) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { p.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 var healthBody = []byte(`{"status":"ok"}` + "\n")

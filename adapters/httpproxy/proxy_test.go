@@ -154,6 +154,15 @@ func TestClientHeadersFromUntrustedPeersChangeNothing(t *testing.T) {
 	status, _ = call(t, "127.0.0.2", get(t, s.URL, "/v1/models", "Authorization", "Bearer "+realKey,
 		"X-Real-IP", "127.0.0.1", "X-Forwarded-For", "127.0.0.1"))
 	require.Equal(t, http.StatusForbidden, status, "a forged X-Real-IP does not unlock the key")
+
+	// Naming the headers as hop-by-hop does not remove them either.
+	status, _ = call(t, "127.0.0.1", get(t, s.URL, "/v1/models", "Authorization", "Bearer "+realKey,
+		"Connection", "X-Real-IP, X-Forwarded-For"))
+	require.Equal(t, http.StatusOK, status)
+	seen = s.Up.requests()
+	last := seen[len(seen)-1]
+	require.Equal(t, "127.0.0.1", last.RealIP, "X-Real-IP survives a client's Connection header")
+	require.Equal(t, "127.0.0.1", last.ForwardedFor)
 }
 
 func TestTrustedProxyNamesTheClient(t *testing.T) {
@@ -299,4 +308,35 @@ func TestUnauthorizedFirstUseIsForgotten(t *testing.T) {
 	status, _ = call(t, "127.0.0.1", get(t, s.URL, "/v1/models", "Authorization", "Bearer "+realKey))
 	require.Equal(t, http.StatusOK, status)
 	requireBinding(t, s, realKey)
+}
+
+// TestLookAlikeKeysAreRefused: MySQL-backed New API finds a bound key's
+// account from an accented, full-width or zero-width look-alike of it; such
+// a credential must never be taken for a new key.
+func TestLookAlikeKeysAreRefused(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	status, _ := call(t, "127.0.0.1", get(t, s.URL, "/v1/models", "Authorization", "Bearer sk-"+realKey))
+	require.Equal(t, http.StatusOK, status)
+	for name, c := range map[string]struct{ path, header, value string }{
+		"accented":          {"/v1/models", "Authorization", "Bearer sk-Á" + realKey[1:]},
+		"full-width":        {"/v1/models", "Authorization", "Bearer sk-Ａ" + realKey[1:]},
+		"zero-width space":  {"/v1/models", "Authorization", "Bearer sk-" + realKey + "\u200b"},
+		"inner space":       {"/v1/models", "x-api-key", realKey[:10] + " " + realKey[10:]},
+		"control in query":  {"/v1beta/models?key=" + realKey + "%01", "", ""},
+		"accented in query": {"/v1beta/models?key=%C3%81" + realKey[1:], "", ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req := get(t, s.URL, c.path)
+			if c.header != "" {
+				req.Header[http.CanonicalHeaderKey(c.header)] = []string{c.value}
+			}
+			status, body := call(t, "127.0.0.2", req)
+			require.Equal(t, http.StatusBadRequest, status, "body: %s", body)
+			require.Equal(t, "invalid_key", decodeError(t, body).Error.Code)
+		})
+	}
+	require.Len(t, s.Up.requests(), 1, "no look-alike was forwarded")
+	_, total, err := s.Bindings.ListBindings(context.Background(), sentinel.BindingFilter{})
+	require.NoError(t, err)
+	require.Equal(t, 1, total, "and none was bound")
 }

@@ -117,12 +117,14 @@ func (c *BindingStore) putLocked(s *shard, b sentinel.Binding) {
 	s.m[b.Key] = entry{b: b, expires: c.now() + c.ttl}
 }
 
-// store records the result of a write made through the cache.
-func (c *BindingStore) store(b sentinel.Binding) {
-	s := c.shard(b.Key)
-	s.mu.Lock()
-	c.putLocked(s, b)
-	s.mu.Unlock()
+// generation returns key's shard and its invalidation count, read before
+// a write so that the write's result is not cached over a newer change
+// that another process made meanwhile (whose invalidation came first).
+func (c *BindingStore) generation(key sentinel.KeyHash) (*shard, uint64) {
+	s := c.shard(key)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s, s.gen
 }
 
 // Invalidate forgets key; the next lookup asks the wrapped store.
@@ -159,30 +161,31 @@ func (c *BindingStore) Len() int {
 
 // CreateBinding implements sentinel.BindingStore.
 func (c *BindingStore) CreateBinding(ctx context.Context, b sentinel.Binding) (sentinel.Binding, bool, error) {
+	s, gen := c.generation(b.Key)
 	stored, created, err := c.inner.CreateBinding(ctx, b)
-	if err == nil {
-		c.store(stored)
-	}
+	c.afterWrite(s, gen, b.Key, stored, err)
 	return stored, created, err
 }
 
 // LearnPrefix implements sentinel.BindingStore.
 func (c *BindingStore) LearnPrefix(ctx context.Context, key sentinel.KeyHash, p netip.Prefix) (sentinel.Binding, bool, error) {
+	s, gen := c.generation(key)
 	b, learned, err := c.inner.LearnPrefix(ctx, key, p)
-	c.afterWrite(key, b, err)
+	c.afterWrite(s, gen, key, b, err)
 	return b, learned, err
 }
 
 // UpdateBinding implements sentinel.BindingStore.
 func (c *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, upd sentinel.BindingUpdate) (sentinel.Binding, error) {
+	s, gen := c.generation(key)
 	b, err := c.inner.UpdateBinding(ctx, key, upd)
-	c.afterWrite(key, b, err)
+	c.afterWrite(s, gen, key, b, err)
 	return b, err
 }
 
-func (c *BindingStore) afterWrite(key sentinel.KeyHash, b sentinel.Binding, err error) {
+func (c *BindingStore) afterWrite(s *shard, gen uint64, key sentinel.KeyHash, b sentinel.Binding, err error) {
 	if err == nil {
-		c.store(b)
+		c.fill(s, gen, b)
 		return
 	}
 	c.Invalidate(key) // the write's outcome is unknown, or the key is gone

@@ -137,3 +137,42 @@ func BenchmarkFindWarm(b *testing.B) {
 		}
 	}
 }
+
+// racingStore lets a test act between a write and the cache seeing its result.
+type racingStore struct {
+	sentinel.BindingStore
+	afterUpdate func()
+}
+
+func (r *racingStore) UpdateBinding(ctx context.Context, k sentinel.KeyHash, u sentinel.BindingUpdate) (sentinel.Binding, error) {
+	b, err := r.BindingStore.UpdateBinding(ctx, k, u)
+	r.afterUpdate()
+	return b, err
+}
+
+// TestWriteResultNeverShadowsANewerChange: another process changes the key
+// after our write and its invalidation arrives before our write returns;
+// the cache must not keep our now-stale result.
+func TestWriteResultNeverShadowsANewerChange(t *testing.T) {
+	ctx := context.Background()
+	_, inner := openStore(t, filepath.Join(t.TempDir(), "s.db"))
+	rs := &racingStore{BindingStore: inner, afterUpdate: func() {}}
+	c := memcache.New(rs, memcache.Options{TTL: time.Hour})
+	b := sentineltest.NewBinding(t, sentineltest.Key("k"), "192.0.2.1")
+	_, _, err := c.CreateBinding(ctx, b)
+	require.NoError(t, err)
+
+	rs.afterUpdate = func() {
+		banned := sentinel.StatusBanned
+		_, err := inner.UpdateBinding(ctx, b.Key, sentinel.BindingUpdate{Status: &banned}) // the other process
+		require.NoError(t, err)
+		c.Invalidate(b.Key) // its change feed reaches us
+	}
+	all := sentinel.Rule{Kind: sentinel.RuleAll}
+	_, err = c.UpdateBinding(ctx, b.Key, sentinel.BindingUpdate{Rule: &all})
+	require.NoError(t, err)
+
+	got, err := c.FindBinding(ctx, b.Key)
+	require.NoError(t, err)
+	require.Equal(t, sentinel.StatusBanned, got.Status)
+}

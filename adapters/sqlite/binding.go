@@ -169,7 +169,7 @@ func (s *BindingStore) modify(ctx context.Context, key sentinel.KeyHash, what st
 // LearnPrefix implements sentinel.BindingStore.
 func (s *BindingStore) LearnPrefix(ctx context.Context, key sentinel.KeyHash, p netip.Prefix) (sentinel.Binding, bool, error) {
 	return s.modify(ctx, key, "learn prefix", func(b *sentinel.Binding) (bool, error) {
-		return b.Learn(p), nil
+		return b.Learn(p, time.Now()), nil
 	})
 }
 

@@ -61,7 +61,7 @@ func NewBindingStore(c *Client, inner sentinel.BindingStore, ttl time.Duration) 
 	s := &BindingStore{c: c, inner: inner, ttl: ttl,
 		pending: map[sentinel.KeyHash]sentinel.Binding{}, deleted: map[sentinel.KeyHash]bool{}}
 	s.memo.init()
-	c.OnRecover(s.retryPending)
+	c.OnCatchUp(s.retryPending)
 	return s
 }
 
@@ -92,7 +92,7 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 		// Below the floor means this process wrote a newer state and the
 		// invalidation of the old one is still on its way: ask the authority.
 		if derr == nil && !tombstone && b.Version >= m.floor {
-			s.memo.put(key, memoEntry{key: m.key, raw: raw, b: b, floor: b.Version})
+			s.memo.raise(key, memoEntry{key: m.key, raw: raw, b: b, floor: b.Version})
 			return b, nil
 		}
 	case valkey.IsValkeyNil(err):
@@ -174,7 +174,7 @@ func (s *BindingStore) publish(ctx context.Context, b sentinel.Binding, deleted 
 		if err == nil {
 			return
 		}
-		s.c.failed(ctx, err)
+		s.c.failed(context.Background(), err) // even our own deadline passing is Valkey's failure
 	}
 	s.keepPending(b, deleted)
 }
@@ -198,10 +198,14 @@ func (s *BindingStore) exec(ctx context.Context, vc valkey.Client, key sentinel.
 		[]string{strconv.FormatInt(version, 10), raw, strconv.FormatInt(s.ttl.Milliseconds(), 10)}).Error()
 }
 
-// retryPending writes what failed to reach Valkey during an outage. What
-// still fails is kept for the next attempt.
+// retryPending writes what failed to reach Valkey. What still fails is
+// kept for the next attempt.
 func (s *BindingStore) retryPending(ctx context.Context) error {
 	s.pendingMu.Lock()
+	if len(s.pending) == 0 {
+		s.pendingMu.Unlock()
+		return nil
+	}
 	pending, deleted := s.pending, s.deleted
 	s.pending, s.deleted = map[sentinel.KeyHash]sentinel.Binding{}, map[sentinel.KeyHash]bool{}
 	s.pendingMu.Unlock()
@@ -336,7 +340,8 @@ func (m *memo) get(k sentinel.KeyHash) (memoEntry, bool) {
 	return e, ok
 }
 
-// raise records a state this process wrote, unless it knows a newer one.
+// raise records a state this process wrote or read, unless it knows a
+// newer one.
 func (m *memo) raise(k sentinel.KeyHash, e memoEntry) {
 	s := &m.shards[k[0]%64]
 	s.mu.Lock()
@@ -344,13 +349,6 @@ func (m *memo) raise(k sentinel.KeyHash, e memoEntry) {
 	if old, ok := s.m[k]; ok && old.floor > e.floor {
 		return
 	}
-	m.putLocked(s, k, e)
-}
-
-func (m *memo) put(k sentinel.KeyHash, e memoEntry) {
-	s := &m.shards[k[0]%64]
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	m.putLocked(s, k, e)
 }
 

@@ -42,20 +42,26 @@ type Options struct {
 
 // Client is a connection to Valkey that knows whether Valkey is usable.
 // While it is not, callers fall back to the authority at once instead of
-// waiting on a dead server; a probe notices recovery.
+// waiting on a dead server. A maintenance loop pings a server that is down
+// until it answers, and while it is up runs the catch-up hooks (writes that
+// could not be made earlier).
 type Client struct {
-	opts    Options
-	base    valkey.ClientOption
-	log     *slog.Logger
-	client  atomic.Pointer[valkey.Client]
-	down    atomic.Bool
-	probing atomic.Bool
-	closed  chan struct{}
-	once    sync.Once
+	opts   Options
+	base   valkey.ClientOption
+	log    *slog.Logger
+	client atomic.Pointer[valkey.Client]
+	down   atomic.Bool
+	closed chan struct{}
+	done   chan struct{}
+	once   sync.Once
 
-	mu        sync.Mutex
-	onRecover []func(context.Context) error
+	mu      sync.Mutex
+	catchUp []func(context.Context) error
 }
+
+// maintainEvery is the maintenance loop's period: how soon a recovered
+// server is used again, and how soon a failed write-back is retried.
+const maintainEvery = 250 * time.Millisecond
 
 // Connect prepares a client. A server that cannot be reached now is not an
 // error: the client keeps trying in the background and reports itself
@@ -74,14 +80,12 @@ func Connect(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{opts: opts, base: base, log: opts.Logger, closed: make(chan struct{})}
-	c.down.Store(true)
+	c := &Client{opts: opts, base: base, log: opts.Logger, closed: make(chan struct{}), done: make(chan struct{})}
 	if err := c.dial(); err != nil {
+		c.down.Store(true)
 		c.log.Warn("valkey: cannot connect yet; deciding from the authority until it answers", "addr", c.describe(), "err", err)
-		c.startProbe()
-		return c, nil
 	}
-	c.down.Store(false)
+	go c.maintain()
 	return c, nil
 }
 
@@ -129,8 +133,18 @@ func (c *Client) dial() error {
 	if old := c.client.Swap(&vc); old != nil {
 		(*old).Close()
 	}
-	return nil
+	select {
+	case <-c.closed: // closed while dialling: nobody else will close this one
+		if vc := c.client.Swap(nil); vc != nil {
+			(*vc).Close()
+		}
+		return errClosed
+	default:
+		return nil
+	}
 }
+
+var errClosed = sentinel.Errorf(sentinel.EUNAVAILABLE, "valkey: client closed")
 
 func (c *Client) describe() string {
 	if strings.Contains(c.opts.Addr, "@") {
@@ -139,10 +153,11 @@ func (c *Client) describe() string {
 	return c.opts.Addr
 }
 
-// Close closes the connection and stops the probe.
+// Close stops the maintenance loop and closes the connection.
 func (c *Client) Close() {
 	c.once.Do(func() {
 		close(c.closed)
+		<-c.done
 		if vc := c.client.Swap(nil); vc != nil {
 			(*vc).Close()
 		}
@@ -167,39 +182,31 @@ func (c *Client) get() (valkey.Client, bool) {
 	return *vc, true
 }
 
-// OnRecover registers fn to run each time Valkey answers again, before it
-// is declared usable; if fn fails, Valkey stays down and fn runs again at
-// the next successful probe.
-func (c *Client) OnRecover(fn func(context.Context) error) {
+// OnCatchUp registers fn to run on every maintenance tick while Valkey is
+// up, and before Valkey is declared up again after an outage (if fn fails
+// then, Valkey stays down until fn succeeds). fn writes what could not be
+// written before; with nothing to write it must return at once.
+func (c *Client) OnCatchUp(fn func(context.Context) error) {
 	c.mu.Lock()
-	c.onRecover = append(c.onRecover, fn)
+	c.catchUp = append(c.catchUp, fn)
 	c.mu.Unlock()
 }
 
-// failed records that a call failed; err is the call's error. A cancelled
-// caller is not Valkey's fault; a nil reply is an answer.
+// failed records that a call failed; err is the call's error and ctx the
+// context it ran under. A cancelled caller is not Valkey's fault; a nil
+// reply is an answer.
 func (c *Client) failed(ctx context.Context, err error) {
 	if err == nil || valkey.IsValkeyNil(err) || ctx.Err() != nil {
 		return
 	}
 	if c.down.CompareAndSwap(false, true) {
 		c.log.Warn("valkey: unavailable; deciding from the authority until it answers again", "addr", c.describe(), "err", err)
-		c.startProbe()
 	}
 }
 
-func (c *Client) startProbe() {
-	if !c.probing.CompareAndSwap(false, true) {
-		return
-	}
-	go c.probe()
-}
-
-// probe pings until Valkey answers, then declares it up and runs the
-// recovery hooks.
-func (c *Client) probe() {
-	defer c.probing.Store(false)
-	tick := time.NewTicker(250 * time.Millisecond)
+func (c *Client) maintain() {
+	defer close(c.done)
+	tick := time.NewTicker(maintainEvery)
 	defer tick.Stop()
 	for {
 		select {
@@ -207,37 +214,42 @@ func (c *Client) probe() {
 			return
 		case <-tick.C:
 		}
-		vc := c.client.Load()
-		if vc == nil {
-			if err := c.dial(); err != nil {
+		if !c.down.Load() {
+			if err := c.runCatchUp(); err != nil {
+				c.failed(context.Background(), err)
+			}
+			continue
+		}
+		if c.answers() {
+			if err := c.runCatchUp(); err != nil {
+				c.log.Debug("valkey: answers again, but catching up failed; retrying", "err", err)
 				continue
 			}
-			vc = c.client.Load()
+			c.down.Store(false)
+			c.log.Info("valkey: available again; cache in use", "addr", c.describe())
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
-		err := (*vc).Do(ctx, (*vc).B().Ping().Build()).Error()
-		cancel()
-		if err != nil {
-			continue
-		}
-		if err := c.runRecoveryHooks(); err != nil {
-			c.log.Debug("valkey: answers again, but catching up failed; retrying", "err", err)
-			continue
-		}
-		c.down.Store(false)
-		// Writes queued while the hooks ran would otherwise wait for the
-		// next outage.
-		if err := c.runRecoveryHooks(); err != nil {
-			c.failed(context.Background(), err)
-		}
-		c.log.Info("valkey: available again; cache in use", "addr", c.describe())
-		return
 	}
 }
 
-func (c *Client) runRecoveryHooks() error {
+// answers reports whether the server answers a PING, connecting if needed.
+func (c *Client) answers() bool {
+	vc := c.client.Load()
+	if vc == nil {
+		if c.dial() != nil {
+			return false
+		}
+		if vc = c.client.Load(); vc == nil {
+			return false
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	return (*vc).Do(ctx, (*vc).B().Ping().Build()).Error() == nil
+}
+
+func (c *Client) runCatchUp() error {
 	c.mu.Lock()
-	hooks := append([]func(context.Context) error{}, c.onRecover...)
+	hooks := append([]func(context.Context) error{}, c.catchUp...)
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*c.opts.Timeout)
 	defer cancel()
@@ -247,6 +259,27 @@ func (c *Client) runRecoveryHooks() error {
 		}
 	}
 	return nil
+}
+
+// Persistent reports whether the server saves its data (RDB snapshots or
+// an append-only file). A cache that outlives a restart of its server can
+// bring back binding states older than changes made since the snapshot, so
+// the cache should run without persistence. Managed servers may refuse
+// CONFIG; that is an error, not an answer.
+func (c *Client) Persistent(ctx context.Context) (bool, error) {
+	vc, ok := c.get()
+	if !ok {
+		return false, sentinel.Errorf(sentinel.EUNAVAILABLE, "valkey: unavailable")
+	}
+	save, err := vc.Do(ctx, vc.B().ConfigGet().Parameter("save").Build()).AsStrMap()
+	if err != nil {
+		return false, translate(err, "read the persistence settings")
+	}
+	aof, err := vc.Do(ctx, vc.B().ConfigGet().Parameter("appendonly").Build()).AsStrMap()
+	if err != nil {
+		return false, translate(err, "read the persistence settings")
+	}
+	return strings.TrimSpace(save["save"]) != "" || aof["appendonly"] == "yes", nil
 }
 
 // translate turns a valkey error into a domain error.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	vk "github.com/valkey-io/valkey-go"
 
 	"github.com/keyipsentinel/sentinel/adapters/valkey"
 	"github.com/keyipsentinel/sentinel/test/testenv"
@@ -92,4 +93,20 @@ func TestSettingsNotifications(t *testing.T) {
 		require.NoError(t, notifier.NotifySettingsChanged(ctx))
 		require.Eventually(t, func() bool { return seen.Load() == 2 }, 2*time.Second, 5*time.Millisecond)
 	})
+}
+
+func TestPersistent(t *testing.T) {
+	addr := testenv.PrivateRedis(t) // started with --save "" --appendonly no
+	c := connect(t, addr, "t:")
+	ctx := context.Background()
+	p, err := c.Persistent(ctx)
+	require.NoError(t, err)
+	require.False(t, p)
+	vc, err := vk.NewClient(vk.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+	require.NoError(t, err)
+	defer vc.Close()
+	require.NoError(t, vc.Do(ctx, vc.B().ConfigSet().ParameterValue().ParameterValue("save", "3600 1").Build()).Error())
+	p, err = c.Persistent(ctx)
+	require.NoError(t, err)
+	require.True(t, p)
 }

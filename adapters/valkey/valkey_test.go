@@ -260,3 +260,39 @@ func BenchmarkFindWarm(b *testing.B) {
 		}
 	}
 }
+
+// TestStalledValkeyWriteIsRetried: a change whose write to Valkey times out
+// (a stalled server, not a dead one) still reaches the other proxies once
+// Valkey moves again, instead of waiting for the cached copy's TTL.
+func TestStalledValkeyWriteIsRetried(t *testing.T) {
+	ctx := context.Background()
+	addr, prefix := testenv.Redis(t)
+	r := relay.Start(t, addr)
+	authority := sqliteStore(t)
+	admin := valkey.NewBindingStore(connect(t, r.Addr(), prefix), authority, time.Hour)
+	other := valkey.NewBindingStore(connect(t, addr, prefix), authority, time.Hour)
+
+	b := sentineltest.NewBinding(t, sentineltest.Key("k"), "192.0.2.1")
+	_, _, err := admin.CreateBinding(ctx, b)
+	require.NoError(t, err)
+	got, err := other.FindBinding(ctx, b.Key)
+	require.NoError(t, err)
+	require.Equal(t, sentinel.StatusActive, got.Status)
+
+	r.Freeze()
+	banned := sentinel.StatusBanned
+	_, err = admin.UpdateBinding(ctx, b.Key, sentinel.BindingUpdate{Status: &banned})
+	require.NoError(t, err, "the authority took the ban; Valkey did not answer in time")
+	got, err = other.FindBinding(ctx, b.Key)
+	require.NoError(t, err)
+	require.Equal(t, sentinel.StatusActive, got.Status, "the other proxy has not heard yet")
+
+	// The held write is lost with the connection, as in a failover.
+	r.Cut()
+	r.Thaw()
+	r.Restore()
+	require.Eventually(t, func() bool {
+		got, err := other.FindBinding(ctx, b.Key)
+		return err == nil && got.Status == sentinel.StatusBanned
+	}, 5*time.Second, 10*time.Millisecond, "the ban reaches the other proxy once Valkey moves again")
+}

@@ -1,10 +1,11 @@
 // Package relay is a TCP relay for fault tests: put it between a client and
 // a store, then cut the link (every connection dropped, new ones refused)
-// and restore it, as a network failure or a restarting server would.
+// and restore it, as a network failure or a restarting server would, or
+// freeze it (connections stay open, nothing moves), as a stalled server or
+// a dropping firewall would.
 package relay
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -16,10 +17,11 @@ type Relay struct {
 	target string
 	addr   string
 
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]struct{}
+	frozen chan struct{} // closed when not frozen
+	wg     sync.WaitGroup
 }
 
 // Start listens on a free loopback port and relays to target until the
@@ -30,9 +32,10 @@ func Start(t testing.TB, target string) *Relay {
 	if err != nil {
 		t.Fatalf("relay: listen: %v", err)
 	}
-	r := &Relay{t: t, target: target, addr: ln.Addr().String(), conns: map[net.Conn]struct{}{}}
+	r := &Relay{t: t, target: target, addr: ln.Addr().String(), conns: map[net.Conn]struct{}{}, frozen: make(chan struct{})}
+	close(r.frozen)
 	r.serve(ln)
-	t.Cleanup(func() { r.Cut(); r.wg.Wait() })
+	t.Cleanup(func() { r.Thaw(); r.Cut(); r.wg.Wait() })
 	return r
 }
 
@@ -72,8 +75,8 @@ func (r *Relay) pipe(client net.Conn) {
 	r.conns[client], r.conns[server] = struct{}{}, struct{}{}
 	r.mu.Unlock()
 	done := make(chan struct{}, 2)
-	go func() { io.Copy(server, client); done <- struct{}{} }()
-	go func() { io.Copy(client, server); done <- struct{}{} }()
+	go func() { r.copy(server, client); done <- struct{}{} }()
+	go func() { r.copy(client, server); done <- struct{}{} }()
 	<-done
 	client.Close()
 	server.Close()
@@ -82,6 +85,49 @@ func (r *Relay) pipe(client net.Conn) {
 	delete(r.conns, client)
 	delete(r.conns, server)
 	r.mu.Unlock()
+}
+
+// copy moves bytes from src to dst, holding each chunk while frozen.
+func (r *Relay) copy(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			r.mu.Lock()
+			gate := r.frozen
+			r.mu.Unlock()
+			<-gate
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Freeze holds every byte in flight, on open and new connections, until
+// Thaw: the peer sees a server that stopped answering.
+func (r *Relay) Freeze() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	select {
+	case <-r.frozen:
+		r.frozen = make(chan struct{})
+	default: // already frozen
+	}
+}
+
+// Thaw lets the held bytes through.
+func (r *Relay) Thaw() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	select {
+	case <-r.frozen:
+	default:
+		close(r.frozen)
+	}
 }
 
 // Cut drops every relayed connection and refuses new ones until Restore.

@@ -42,6 +42,10 @@ const (
 func Main(b Binary, name string, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal during the drain then ends the process at once
+	}()
 
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {

@@ -84,6 +84,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	warnWideTrust(cfg, log)
 	log.Info("sentinel proxy listening",
 		"addr", ln.Addr().String(), "downstream", cfg.DownstreamURL.Redacted(), "store", st.Describe,
 		"failsafe", string(cfg.Failsafe), "mode", string(cfg.Mode), "hmac_secret", cfg.SecretSource,
@@ -106,6 +107,9 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	if err := srv.Shutdown(shutCtx); err != nil {
 		log.Warn("in-flight requests did not finish in time; closing them", "err", err)
 		srv.Close()
+	}
+	if err := proxy.Drain(shutCtx); err != nil {
+		log.Warn("WebSocket sessions still open at the shutdown deadline; they end with the process")
 	}
 	stopRecorder()
 	<-recDone
@@ -133,4 +137,15 @@ func hostForCurl(a net.Addr) string {
 		}
 	}
 	return a.String()
+}
+
+// warnWideTrust warns about trusted proxy ranges so wide that almost any
+// client could name its own address in the client IP header.
+func warnWideTrust(cfg *config.Config, log *slog.Logger) {
+	for _, p := range cfg.TrustedProxies {
+		if (p.Addr().Is4() && p.Bits() < 8) || (p.Addr().Is6() && p.Bits() < 16) {
+			log.Warn("TRUSTED_PROXY_IPS trusts a very wide range: clients inside it can choose the address Sentinel binds their key to",
+				"range", p.String(), "header", cfg.ClientIPHeader)
+		}
+	}
 }

@@ -53,9 +53,10 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *s
 			st.Close()
 		}
 	}()
-	// The change feed and Valkey's probe outlive start-up; they stop on Close.
+	// The change feed outlives start-up; it stops on Close, before the
+	// stores close (closers run last first).
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	st.closers = append(st.closers, stopBG)
+	defer func() { st.closers = append(st.closers, stopBG) }()
 
 	var watch func(inv *memcache.BindingStore) error
 	if cfg.PGDSN != "" {
@@ -90,6 +91,11 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *s
 			return nil, fmt.Errorf("REDIS_ADDR: %w", err)
 		}
 		st.closers = append(st.closers, c.Close)
+		if persistent, err := c.Persistent(ctx); err == nil && persistent {
+			log.Warn("REDIS_ADDR: this Valkey server saves its data (save or appendonly); if it restarts from a snapshot, " +
+				"binding changes made after the snapshot are undone in the cache until SENTINEL_CACHE_TTL passes. " +
+				"Run the cache without persistence (--save '' --appendonly no).")
+		}
 		st.Bindings = valkey.NewBindingStore(c, st.Authority, cfg.CacheTTL)
 		st.Describe += " + valkey"
 		return st, nil

@@ -153,6 +153,9 @@ func (l *Loader) Load() (*Config, error) {
 	c.ProxyAddr = net.JoinHostPort(p.str("APP_HOST"), strconv.Itoa(p.port("APP_PORT")))
 	c.AdminAddr = net.JoinHostPort(p.str("ADMIN_HOST"), strconv.Itoa(p.port("ADMIN_PORT")))
 	c.DataDir = p.str("SENTINEL_DATA_DIR")
+	if strings.ContainsAny(c.DataDir, "?#") {
+		p.fail("SENTINEL_DATA_DIR", "must not contain ? or # (the SQLite URI would cut the path there), got %q", c.DataDir)
+	}
 	c.PGDSN = p.dsn("PG_DSN")
 	c.RedisAddr = p.str("REDIS_ADDR")
 	c.RedisPassword = p.raw("REDIS_PASSWORD")

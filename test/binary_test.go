@@ -269,33 +269,8 @@ func TestTwoProcessesShareOneSQLiteFile(t *testing.T) {
 	up := newUpstream(t)
 	dir := t.TempDir()
 	env := map[string]string{"DOWNSTREAM_URL": up.URL, "SENTINEL_DATA_DIR": filepath.Join(dir, "data")}
-	var procs [2]*process
-	var wg sync.WaitGroup
-	for i := range procs {
-		wg.Go(func() { procs[i] = start(t, "sentinel-proxy", dir, env) })
-	}
-	wg.Wait()
-
-	const n = 200
-	statuses := make([]int, n)
-	startGun := make(chan struct{})
-	for i := range n {
-		ip := fmt.Sprintf("127.0.%d.%d", 1+i/250, 2+i%250)
-		wg.Go(func() {
-			<-startGun
-			statuses[i] = send(t, ip, procs[i%2].URL+"/v1/models", testKey)
-		})
-	}
-	close(startGun)
-	wg.Wait()
-
-	ok := 0
-	for _, s := range statuses {
-		require.Contains(t, []int{http.StatusOK, http.StatusForbidden}, s)
-		if s == http.StatusOK {
-			ok++
-		}
-	}
+	procs := startProxies(t, 2, func() string { return dir }, env)
+	ok := raceFirstUse(t, procs, 200)
 	seen := up.addresses()
 	require.Equal(t, 1, ok, "exactly one address won")
 	require.Len(t, seen, 1)
@@ -351,4 +326,44 @@ func TestSIGTERMFinishesStreamsAndFlushes(t *testing.T) {
 	db := filepath.Join(dir, "data", "sentinel.db")
 	require.Equal(t, 1, countIntercepts(t, db), "the queued intercept was written on the way out")
 	require.True(t, lastUsedAfterCreation(t, db), "the queued last use was written on the way out")
+}
+
+// startProxies starts n sentinel-proxy processes at once, each in the
+// directory dir returns, with env.
+func startProxies(t *testing.T, n int, dir func() string, env map[string]string) []*process {
+	t.Helper()
+	procs := make([]*process, n)
+	var wg sync.WaitGroup
+	for i := range procs {
+		wg.Go(func() { procs[i] = start(t, "sentinel-proxy", dir(), env) })
+	}
+	wg.Wait()
+	return procs
+}
+
+// raceFirstUse has n clients on n loopback addresses use testKey at once,
+// spread over procs, and returns how many were let through. Every other
+// answer must be a refusal.
+func raceFirstUse(t *testing.T, procs []*process, n int) int {
+	t.Helper()
+	statuses := make([]int, n)
+	gun := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		ip := fmt.Sprintf("127.0.%d.%d", 1+i/250, 2+i%250)
+		wg.Go(func() {
+			<-gun
+			statuses[i] = send(t, ip, procs[i%len(procs)].URL+"/v1/models", testKey)
+		})
+	}
+	close(gun)
+	wg.Wait()
+	ok := 0
+	for _, s := range statuses {
+		require.Contains(t, []int{http.StatusOK, http.StatusForbidden}, s)
+		if s == http.StatusOK {
+			ok++
+		}
+	}
+	return ok
 }

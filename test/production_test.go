@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -123,34 +122,10 @@ func TestProxyRefusesToStartOnAnOldSchema(t *testing.T) {
 func TestScaleOut(t *testing.T) {
 	d := newDeployment(t, "")
 	up := newUpstream(t)
-	var procs [2]*process
-	var wg sync.WaitGroup
-	for i := range procs {
-		wg.Go(func() { procs[i] = start(t, "sentinel-proxy", t.TempDir(), d.env(up.URL, "", "")) })
-	}
-	wg.Wait()
-
-	const n = 500
-	statuses := make([]int, n)
-	gun := make(chan struct{})
-	for i := range n {
-		ip := fmt.Sprintf("127.0.%d.%d", 1+i/250, 2+i%250)
-		wg.Go(func() {
-			<-gun
-			statuses[i] = send(t, ip, procs[i%2].URL+"/v1/models", testKey)
-		})
-	}
-	close(gun)
-	wg.Wait()
-	ok := 0
-	for _, s := range statuses {
-		require.Contains(t, []int{http.StatusOK, http.StatusForbidden}, s)
-		if s == http.StatusOK {
-			ok++
-		}
-	}
+	procs := startProxies(t, 2, func() string { return t.TempDir() }, d.env(up.URL, "", ""))
+	ok := raceFirstUse(t, procs, 500)
 	bs := d.allBindings(t)
-	require.Len(t, bs, 1, "exactly one binding row; statuses %v; log:\n%s", countStatuses(statuses), procs[0].stderr.String())
+	require.Len(t, bs, 1, "exactly one binding row")
 	require.Equal(t, 1, ok)
 	seen := up.addresses()
 	require.Equal(t, []string{bs[0].FirstIP.String()}, seen, "only the winner's address was forwarded")
@@ -338,12 +313,4 @@ func TestBothCut(t *testing.T) {
 			t.Logf("recovered %v after the cut", time.Since(cutAt))
 		})
 	}
-}
-
-func countStatuses(ss []int) map[int]int {
-	m := map[int]int{}
-	for _, s := range ss {
-		m[s]++
-	}
-	return m
 }

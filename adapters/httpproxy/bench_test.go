@@ -1,0 +1,43 @@
+package httpproxy_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	sentinel "github.com/keyipsentinel/sentinel"
+	"github.com/keyipsentinel/sentinel/adapters/httpproxy"
+	"github.com/keyipsentinel/sentinel/adapters/memcache"
+	"github.com/keyipsentinel/sentinel/adapters/sqlite"
+)
+
+// BenchmarkGuardWarm is everything the Guard adds to a request with a
+// known key (client IP, extraction, hashing, the decision, the client
+// headers, the last-use record), in front of a handler that does nothing.
+func BenchmarkGuardWarm(b *testing.B) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "s.db"))
+	require.NoError(b, err)
+	defer db.Close()
+	decider, err := sentinel.NewGuard(memcache.New(sqlite.NewBindingStore(db), memcache.Options{}), sentinel.GuardOptions{})
+	require.NoError(b, err)
+	hasher, err := sentinel.NewHasher(testSecret)
+	require.NoError(b, err)
+	rec := sentinel.NewBatchRecorder(sqlite.NewBindingStore(db), sqlite.NewInterceptStore(db), sentinel.BatchRecorderOptions{})
+	g, err := httpproxy.NewGuard(httpproxy.GuardOptions{Decider: decider, Hasher: hasher, Recorder: rec})
+	require.NoError(b, err)
+	h := g.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
+	req.RemoteAddr = "192.0.2.1:50000"
+	req.Header.Set("Authorization", "Bearer sk-"+realKey)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	require.Equal(b, http.StatusOK, w.Code)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, req)
+	}
+}

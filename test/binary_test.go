@@ -34,7 +34,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin, err := exec.LookPath("go") // go test puts its own GOROOT/bin first on PATH
+	if err != nil {
+		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
 	for _, name := range []string{"sentinel", "sentinel-proxy", "sentinel-admin"} {
 		out, err := exec.Command(gobin, "build", "-o", filepath.Join(dir, name), "../cmd/"+name).CombinedOutput()
 		if err != nil {

@@ -87,6 +87,9 @@ type Clock interface {
 	Now() time.Time
 }
 
+// SystemClock is the real time; every option taking a Clock defaults to it.
+var SystemClock Clock = systemClock{}
+
 type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
@@ -128,7 +131,7 @@ func NewGuard(store BindingStore, opts GuardOptions) (*Guard, error) {
 		return nil, Errorf(EINVALID, "learn limit must be between 0 (off) and %d, got %d", MaxRulePrefixes, opts.LearnLimit)
 	}
 	if opts.Clock == nil {
-		opts.Clock = systemClock{}
+		opts.Clock = SystemClock
 	}
 	return &Guard{store: store, opts: opts}, nil
 }

@@ -153,15 +153,21 @@ func TestGuardOptionsAreValidated(t *testing.T) {
 	require.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err), "a request without an address")
 }
 
+// warmGuard returns a Guard whose store has req's key bound and cached.
+func warmGuard(b *testing.B) (*sentinel.Guard, sentinel.Request) {
+	g := newGuard(b, newStore(b), sentinel.GuardOptions{})
+	req := request("k", "192.0.2.1")
+	if _, err := g.Decide(context.Background(), req); err != nil {
+		b.Fatal(err)
+	}
+	return g, req
+}
+
 // BenchmarkDecideWarm is the decision on a known key whose binding is in
 // the in-process cache: the cost the hot path adds to every request.
 func BenchmarkDecideWarm(b *testing.B) {
 	ctx := context.Background()
-	g := newGuard(b, newStore(b), sentinel.GuardOptions{})
-	req := request("k", "192.0.2.1")
-	if _, err := g.Decide(ctx, req); err != nil {
-		b.Fatal(err)
-	}
+	g, req := warmGuard(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		d, err := g.Decide(ctx, req)
@@ -174,11 +180,7 @@ func BenchmarkDecideWarm(b *testing.B) {
 // BenchmarkDecideWarmParallel is the same from every core at once.
 func BenchmarkDecideWarmParallel(b *testing.B) {
 	ctx := context.Background()
-	g := newGuard(b, newStore(b), sentinel.GuardOptions{})
-	req := request("k", "192.0.2.1")
-	if _, err := g.Decide(ctx, req); err != nil {
-		b.Fatal(err)
-	}
+	g, req := warmGuard(b)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -67,10 +67,6 @@ type Guard struct {
 	}
 }
 
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
 // NewGuard returns a Guard. It returns EINVALID when a required option is
 // missing or a mode is unknown.
 func NewGuard(opts GuardOptions) (*Guard, error) {
@@ -97,7 +93,7 @@ func NewGuard(opts GuardOptions) (*Guard, error) {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	if g.clock == nil {
-		g.clock = systemClock{}
+		g.clock = sentinel.SystemClock
 	}
 	return g, nil
 }

@@ -85,9 +85,6 @@ func (db *DB) migrate(ctx context.Context) error {
 // Close closes the database.
 func (db *DB) Close() error { return db.bun.Close() }
 
-// Path returns the database file's path.
-func (db *DB) Path() string { return db.path }
-
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
 	return translate(db.bun.PingContext(ctx), "ping")

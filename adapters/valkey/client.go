@@ -164,9 +164,6 @@ func (c *Client) Close() {
 	})
 }
 
-// Prefix returns the key prefix.
-func (c *Client) Prefix() string { return c.opts.Prefix }
-
 // Up reports whether Valkey is believed usable.
 func (c *Client) Up() bool { return !c.down.Load() }
 

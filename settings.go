@@ -1,0 +1,105 @@
+package sentinel
+
+import (
+	"net/url"
+	"sync/atomic"
+	"time"
+)
+
+// Settings are the settings an operator can change while Sentinel runs
+// (the admin API's live settings). Every process of a deployment holds the
+// current ones in a LiveSettings; a change is stored durably and announced
+// through the SettingsNotifier, and each process loads it into its own.
+type Settings struct {
+	// EnforceMode: enforce refuses what the rules refuse; monitor records
+	// would-be refusals and refuses nothing.
+	EnforceMode Mode
+	// FailsafeMode is what key-bearing requests get when no decision can
+	// be made because the stores are unreachable.
+	FailsafeMode FailsafeMode
+	// AlertThresholdCount refusals of one key within AlertWindow raise an alert.
+	AlertThresholdCount int
+	AlertWindow         time.Duration
+	// AlertWebhookURL is where alerts are posted; empty sends none. It is a
+	// secret (webhook URLs carry tokens): show only WebhookHost.
+	AlertWebhookURL string
+	// ArchiveDays: bindings unused this many days are archived; 0 never.
+	ArchiveDays int
+}
+
+// Limits of live settings.
+const (
+	MaxAlertThresholdCount = 1_000_000
+	MaxAlertWindow         = 30 * 24 * time.Hour
+	MaxArchiveDays         = 36500
+)
+
+// Validate returns EINVALID naming the first bad field.
+func (s Settings) Validate() error {
+	if err := s.EnforceMode.Validate(); err != nil {
+		return err
+	}
+	if err := s.FailsafeMode.Validate(); err != nil {
+		return err
+	}
+	if s.AlertThresholdCount < 1 || s.AlertThresholdCount > MaxAlertThresholdCount {
+		return Errorf(EINVALID, "alert threshold count must be from 1 to %d, got %d", MaxAlertThresholdCount, s.AlertThresholdCount)
+	}
+	if s.AlertWindow < time.Second || s.AlertWindow > MaxAlertWindow {
+		return Errorf(EINVALID, "alert window must be from 1s to %v, got %v", MaxAlertWindow, s.AlertWindow)
+	}
+	if s.AlertWebhookURL != "" {
+		if u, err := url.Parse(s.AlertWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return Errorf(EINVALID, "alert webhook URL must be an http:// or https:// URL with a host")
+		}
+	}
+	if s.ArchiveDays < 0 || s.ArchiveDays > MaxArchiveDays {
+		return Errorf(EINVALID, "archive days must be from 0 (never) to %d, got %d", MaxArchiveDays, s.ArchiveDays)
+	}
+	return nil
+}
+
+// WebhookHost returns the host of the webhook URL, the only part of it
+// that may be shown or logged; "" when none is set.
+func (s Settings) WebhookHost() string {
+	if s.AlertWebhookURL == "" {
+		return ""
+	}
+	u, err := url.Parse(s.AlertWebhookURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// LiveSettings holds a process's current Settings. It is the one home of
+// the enforcement and failsafe modes: the Decider and the HTTP middleware
+// read them from here on every request, so a change takes effect at once.
+// Safe for concurrent use; the zero value is not usable, see NewLiveSettings.
+type LiveSettings struct {
+	p atomic.Pointer[Settings]
+}
+
+// NewLiveSettings returns a LiveSettings holding s. It returns EINVALID
+// when s is not valid.
+func NewLiveSettings(s Settings) (*LiveSettings, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	l := &LiveSettings{}
+	l.p.Store(&s)
+	return l, nil
+}
+
+// Load returns the current settings. The pointer is shared and read-only.
+func (l *LiveSettings) Load() *Settings { return l.p.Load() }
+
+// Store replaces the settings. It returns EINVALID, changing nothing, when
+// s is not valid.
+func (l *LiveSettings) Store(s Settings) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	l.p.Store(&s)
+	return nil
+}

@@ -10,4 +10,9 @@ import (
 	"github.com/keyipsentinel/sentinel/cmd/internal/app"
 )
 
-func main() { os.Exit(app.Main(app.AdminOnly, "sentinel-admin", os.Args[1:])) }
+func main() {
+	ctx, stop := app.SignalContext()
+	code := app.Main(ctx, app.AdminOnly, "sentinel-admin", os.Args[1:], app.OSEnv())
+	stop()
+	os.Exit(code)
+}

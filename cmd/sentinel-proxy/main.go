@@ -8,4 +8,9 @@ import (
 	"github.com/keyipsentinel/sentinel/cmd/internal/app"
 )
 
-func main() { os.Exit(app.Main(app.ProxyOnly, "sentinel-proxy", os.Args[1:])) }
+func main() {
+	ctx, stop := app.SignalContext()
+	code := app.Main(ctx, app.ProxyOnly, "sentinel-proxy", os.Args[1:], app.OSEnv())
+	stop()
+	os.Exit(code)
+}

@@ -12,4 +12,9 @@ import (
 	"github.com/keyipsentinel/sentinel/cmd/internal/app"
 )
 
-func main() { os.Exit(app.Main(app.AllInOne, "sentinel", os.Args[1:])) }
+func main() {
+	ctx, stop := app.SignalContext()
+	code := app.Main(ctx, app.AllInOne, "sentinel", os.Args[1:], app.OSEnv())
+	stop()
+	os.Exit(code)
+}

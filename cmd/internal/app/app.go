@@ -1,6 +1,8 @@
 // Package app is what Sentinel's binaries share: command-line handling,
 // wiring the configured stores to the domain and the proxy, and an orderly
-// start and stop. The binaries' main functions only call Main.
+// start and stop. The binaries' main functions only call Main, with the
+// process's environment, output and a signal-bound context; tests call it
+// in process with their own.
 package app
 
 import (
@@ -37,52 +39,115 @@ const (
 	exitUsage  = 2
 )
 
-// Main runs the binary with its arguments (without the program name) and
-// returns the process exit code.
-func Main(b Binary, name string, args []string) int {
+// Env is what Main reads and writes of its surroundings.
+type Env struct {
+	// LookupEnv reads an environment variable; nil is an empty environment.
+	LookupEnv func(name string) (string, bool)
+	// Stdout receives command output (versions, usage, the generated admin
+	// password); Stderr receives errors and logs. nil discards.
+	Stdout, Stderr io.Writer
+	// Dir resolves the relative paths of the .env file, --config and the
+	// data directory; empty means the process's working directory.
+	Dir string
+}
+
+// OSEnv is the process's environment, stdout and stderr.
+func OSEnv() Env {
+	return Env{LookupEnv: os.LookupEnv, Stdout: os.Stdout, Stderr: os.Stderr}
+}
+
+// SignalContext returns a context cancelled by the first SIGINT or
+// SIGTERM. After the first, signals get their default action again, so a
+// second one during the drain ends the process at once.
+func SignalContext() (context.Context, context.CancelFunc) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	go func() {
 		<-ctx.Done()
-		stop() // a second signal during the drain then ends the process at once
+		stop()
 	}()
+	return ctx, stop
+}
 
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+// command is one of a binary's commands and the secrets it uses.
+type command struct {
+	name  string
+	needs config.Needs
+}
+
+// commands lists what each binary runs; the first is its default.
+func commands(b Binary) []command {
+	migrate := command{name: "migrate"} // writes nothing, needs no secret
+	switch b {
+	case AllInOne:
+		return []command{{name: "serve", needs: config.Needs{HMAC: true, Admin: true}}, migrate}
+	case ProxyOnly:
+		return []command{{name: "serve", needs: config.Needs{HMAC: true}}}
+	case AdminOnly:
+		return []command{migrate}
 	}
-	switch cmd {
+	return nil
+}
+
+func lookupCommand(b Binary, name string) (command, bool) {
+	for _, c := range commands(b) {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// Main runs the binary with its arguments (without the program name) until
+// ctx is done, and returns the process exit code: 0, 1 when the command
+// failed, 2 for bad usage or configuration.
+func Main(ctx context.Context, b Binary, name string, args []string, env Env) int {
+	if env.Stdout == nil {
+		env.Stdout = io.Discard
+	}
+	if env.Stderr == nil {
+		env.Stderr = io.Discard
+	}
+	cmdName := commands(b)[0].name
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmdName, args = args[0], args[1:]
+	}
+	switch cmdName {
 	case "version":
-		fmt.Println(name, Version())
+		fmt.Fprintln(env.Stdout, name, Version())
 		return exitOK
 	case "help":
-		usage(os.Stdout, b, name, newFlags(name, b, cmd))
+		fs, _ := newFlags(name, b, cmdName, env)
+		usage(env.Stdout, b, name, fs)
 		return exitOK
 	}
-	if !allowed(b, cmd) {
-		fmt.Fprintf(os.Stderr, "%s: unknown command %q\n\n", name, cmd)
-		usage(os.Stderr, b, name, newFlags(name, b, "serve"))
+	cmd, ok := lookupCommand(b, cmdName)
+	if !ok {
+		fmt.Fprintf(env.Stderr, "%s: unknown command %q\n\n", name, cmdName)
+		fs, _ := newFlags(name, b, commands(b)[0].name, env)
+		usage(env.Stderr, b, name, fs)
 		return exitUsage
 	}
 
-	fs := newFlags(name, b, cmd)
-	loader := config.NewLoader(fs)
+	fs, loader := newFlags(name, b, cmd.name, env)
 	demo := fs.Bool("demo", false, "serve a bundled demo upstream and forward to it (tries Sentinel without a gateway)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
 		}
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		fmt.Fprintf(env.Stderr, "%s: %v\n", name, err)
 		return exitUsage
 	}
 	cfg, err := loader.Load()
+	if err == nil {
+		err = config.EnsureSecrets(cfg, cmd.needs, env.Stdout)
+	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		fmt.Fprintf(env.Stderr, "%s: %v\n", name, err)
 		return exitUsage
 	}
-	log := newLogger(os.Stderr, cfg)
+	log := newLogger(env.Stderr, cfg)
 
-	switch cmd {
+	switch cmd.name {
 	case "migrate":
 		err = runMigrate(ctx, cfg, log, fs.Args())
 	default:
@@ -95,23 +160,14 @@ func Main(b Binary, name string, args []string) int {
 	return exitOK
 }
 
-func allowed(b Binary, cmd string) bool {
-	switch b {
-	case AllInOne:
-		return cmd == "serve" || cmd == "migrate"
-	case ProxyOnly:
-		return cmd == "serve"
-	case AdminOnly:
-		return cmd == "migrate"
-	}
-	return false
-}
-
-func newFlags(name string, b Binary, cmd string) *pflag.FlagSet {
+// newFlags returns the command's flag set, writing to env's stderr, with
+// the configuration flags registered.
+func newFlags(name string, b Binary, cmd string, env Env) (*pflag.FlagSet, *config.Loader) {
 	fs := pflag.NewFlagSet(name+" "+cmd, pflag.ContinueOnError)
 	fs.SortFlags = false
-	fs.Usage = func() { usage(os.Stderr, b, name, fs) }
-	return fs
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() { usage(env.Stderr, b, name, fs) }
+	return fs, config.NewLoader(fs, config.Environment{LookupEnv: env.LookupEnv, Dir: env.Dir})
 }
 
 func usage(w io.Writer, b Binary, name string, fs *pflag.FlagSet) {
@@ -124,9 +180,6 @@ func usage(w io.Writer, b Binary, name string, fs *pflag.FlagSet) {
 		fmt.Fprintf(w, "Usage:\n  %s migrate up|down|status [flags]   manage the PostgreSQL schema\n  %s version\n", name, name)
 	}
 	fmt.Fprintf(w, "\nEvery flag can also be set by the environment variable in brackets, a .env file or --config.\n\nFlags:\n")
-	if fs.Lookup("downstream-url") == nil {
-		config.NewLoader(fs)
-	}
 	fmt.Fprint(w, fs.FlagUsages())
 }
 

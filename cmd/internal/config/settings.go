@@ -1,0 +1,121 @@
+package config
+
+// Setting describes one configuration variable: the name it has in the
+// environment, a .env file and a config file, its flag, default and help.
+type Setting struct {
+	Name    string // environment / .env / config file name
+	Flag    string // command-line flag, without dashes
+	Default string
+	Help    string
+	Secret  bool // never echoed
+	// Locator marks the two settings that say where the other settings
+	// are (--config, --env-file): read from flags and the environment only.
+	Locator bool
+}
+
+// Key names one setting. Each setting's name is written once, in the table
+// below; the loader reads settings by Key, so a misspelt setting fails to
+// compile instead of silently reading as empty.
+type Key int
+
+// The settings, in README order.
+const (
+	DownstreamURL Key = iota
+	AppHost
+	AppPort
+	AdminHost
+	AdminPort
+	DataDir
+	HMACSecret
+	PGDSN
+	RedisAddr
+	RedisPassword
+	RedisPrefix
+	TrustedProxyIPs
+	ClientIPHeader
+	FailsafeMode
+	EnforceMode
+	IPv4Prefix
+	IPv6Prefix
+	LearnLimit
+	ForgetUnauthorized
+	LastUsedInterval
+	CacheTTL
+	StoreTimeout
+	Migrate
+	ShutdownTimeout
+	AdminPassword
+	AdminJWTSecret
+	AdminSessionTTL
+	AdminLoginMaxFailures
+	AdminLoginLockout
+	AlertWebhookURL
+	AlertThresholdCount
+	AlertThresholdSeconds
+	ArchiveDays
+	LogLevel
+	LogFormat
+	ConfigFile
+	EnvFile
+	numKeys
+)
+
+// table is the one declaration of every setting. A keyed array: a Key
+// without an entry has an empty Name, which TestSettingsTable refuses.
+var table = [numKeys]Setting{
+	DownstreamURL:         {Name: "DOWNSTREAM_URL", Flag: "downstream-url", Default: "http://127.0.0.1:3000", Help: "the New API (or one-api) base URL requests are forwarded to"},
+	AppHost:               {Name: "APP_HOST", Flag: "app-host", Default: "0.0.0.0", Help: "address the proxy listens on"},
+	AppPort:               {Name: "APP_PORT", Flag: "app-port", Default: "7000", Help: "port the proxy listens on"},
+	AdminHost:             {Name: "ADMIN_HOST", Flag: "admin-host", Default: "127.0.0.1", Help: "address the admin API listens on"},
+	AdminPort:             {Name: "ADMIN_PORT", Flag: "admin-port", Default: "7001", Help: "port the admin API listens on"},
+	DataDir:               {Name: "SENTINEL_DATA_DIR", Flag: "data-dir", Default: "./data", Help: "where the embedded SQLite store and generated secrets live"},
+	HMACSecret:            {Name: "SENTINEL_HMAC_SECRET", Flag: "hmac-secret", Help: "secret keying the key hashes, at least 32 bytes; generated into the data directory when unset (required with PG_DSN)", Secret: true},
+	PGDSN:                 {Name: "PG_DSN", Flag: "pg-dsn", Help: "PostgreSQL DSN (postgres://, postgresql:// or the seed's postgresql+asyncpg://); unset: the embedded SQLite store", Secret: true},
+	RedisAddr:             {Name: "REDIS_ADDR", Flag: "redis-addr", Help: "Valkey/Redis address: host:port, a comma-separated list of cluster nodes, or a redis:// / rediss:// URL; unset: in-process cache"},
+	RedisPassword:         {Name: "REDIS_PASSWORD", Flag: "redis-password", Help: "Valkey/Redis password", Secret: true},
+	RedisPrefix:           {Name: "SENTINEL_REDIS_PREFIX", Flag: "redis-prefix", Default: "sentinel:", Help: "prefix of every Valkey key Sentinel uses, so deployments can share a server"},
+	TrustedProxyIPs:       {Name: "TRUSTED_PROXY_IPS", Flag: "trusted-proxy-ips", Help: "addresses/CIDRs of the proxies in front of Sentinel whose client IP header is believed (comma-separated)"},
+	ClientIPHeader:        {Name: "SENTINEL_CLIENT_IP_HEADER", Flag: "client-ip-header", Default: "X-Real-IP", Help: "header trusted proxies name the client in, e.g. CF-Connecting-IP; X-Forwarded-For is walked right to left"},
+	FailsafeMode:          {Name: "SENTINEL_FAILSAFE_MODE", Flag: "failsafe-mode", Default: "closed", Help: "closed: 503 when no store can decide; open: forward unchecked"},
+	EnforceMode:           {Name: "SENTINEL_ENFORCE_MODE", Flag: "enforce-mode", Default: "enforce", Help: "enforce, or monitor: record would-be refusals and refuse nothing"},
+	IPv4Prefix:            {Name: "SENTINEL_IPV4_PREFIX", Flag: "ipv4-prefix", Default: "32", Help: "prefix length a first-use binding covers for IPv4 clients"},
+	IPv6Prefix:            {Name: "SENTINEL_IPV6_PREFIX", Flag: "ipv6-prefix", Default: "64", Help: "prefix length a first-use binding covers for IPv6 clients"},
+	LearnLimit:            {Name: "SENTINEL_LEARN_LIMIT", Flag: "learn-limit", Default: "0", Help: "above 1: new keys may be used from this many addresses before they lock (0: off, bind to the first)"},
+	ForgetUnauthorized:    {Name: "SENTINEL_FORGET_UNAUTHORIZED", Flag: "forget-unauthorized", Default: "true", Help: "remove a first-use binding when the downstream answers its request with 401 (junk keys)"},
+	LastUsedInterval:      {Name: "SENTINEL_LAST_USED_INTERVAL", Flag: "last-used-interval", Default: "5s", Help: "how often last-use times are written (one write per key per interval)"},
+	CacheTTL:              {Name: "SENTINEL_CACHE_TTL", Flag: "cache-ttl", Default: "1h", Help: "how long a cached binding lives without news from the store (changes reach caches at once; this bounds what a missed one costs)"},
+	StoreTimeout:          {Name: "SENTINEL_STORE_TIMEOUT", Flag: "store-timeout", Default: "2s", Help: "deadline of one store call on the request path"},
+	Migrate:               {Name: "SENTINEL_MIGRATE", Flag: "migrate", Default: "false", Help: "apply PostgreSQL migrations at start (the embedded store always migrates)"},
+	ShutdownTimeout:       {Name: "SENTINEL_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "30s", Help: "how long in-flight requests and streams may finish after SIGTERM"},
+	AdminPassword:         {Name: "ADMIN_PASSWORD", Flag: "admin-password", Help: "admin console password, at least 8 bytes; generated into the data directory and printed once when unset (required with PG_DSN)", Secret: true},
+	AdminJWTSecret:        {Name: "ADMIN_JWT_SECRET", Flag: "admin-jwt-secret", Help: "secret signing admin sessions, at least 32 bytes; generated into the data directory when unset (required with PG_DSN)", Secret: true},
+	AdminSessionTTL:       {Name: "ADMIN_SESSION_TTL", Flag: "admin-session-ttl", Default: "12h", Help: "how long an admin session (JWT) stays valid"},
+	AdminLoginMaxFailures: {Name: "ADMIN_LOGIN_MAX_FAILURES", Flag: "admin-login-max-failures", Default: "5", Help: "failed admin logins from one client IP before it is locked out"},
+	AdminLoginLockout:     {Name: "ADMIN_LOGIN_LOCKOUT", Flag: "admin-login-lockout", Default: "15m", Help: "how long a locked-out client IP may not log in"},
+	AlertWebhookURL:       {Name: "ALERT_WEBHOOK_URL", Flag: "alert-webhook-url", Help: "where refusal alerts are posted", Secret: true},
+	AlertThresholdCount:   {Name: "ALERT_THRESHOLD_COUNT", Flag: "alert-threshold-count", Default: "5", Help: "refusals of one key within the window that raise an alert"},
+	AlertThresholdSeconds: {Name: "ALERT_THRESHOLD_SECONDS", Flag: "alert-threshold-seconds", Default: "300", Help: "the alert window, in seconds"},
+	ArchiveDays:           {Name: "ARCHIVE_DAYS", Flag: "archive-days", Default: "90", Help: "bindings unused this many days are archived"},
+	LogLevel:              {Name: "LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error"},
+	LogFormat:             {Name: "LOG_FORMAT", Flag: "log-format", Default: "text", Help: "text or json"},
+	ConfigFile:            {Name: "SENTINEL_CONFIG", Flag: "config", Help: "configuration file (YAML, TOML or JSON) with the same names as the environment", Locator: true},
+	EnvFile:               {Name: "SENTINEL_ENV_FILE", Flag: "env-file", Help: "dotenv file to read (default .env in the working directory, when present)", Locator: true},
+}
+
+// Setting returns k's description.
+func (k Key) Setting() Setting { return table[k] }
+
+// String returns k's variable name, the name every message uses.
+func (k Key) String() string { return table[k].Name }
+
+// Settings lists every variable Sentinel reads, in README order.
+func Settings() []Setting { return append([]Setting(nil), table[:]...) }
+
+// keys returns every Key, in table order.
+func keys() []Key {
+	ks := make([]Key, numKeys)
+	for i := range ks {
+		ks[i] = Key(i)
+	}
+	return ks
+}

@@ -43,6 +43,9 @@ const (
 type Env struct {
 	// LookupEnv reads an environment variable; nil is an empty environment.
 	LookupEnv func(name string) (string, bool)
+	// Environ lists the environment, to warn about misspelt SENTINEL_…
+	// variables; nil skips that check.
+	Environ func() []string
 	// Stdout receives command output (versions, usage, the generated admin
 	// password); Stderr receives errors and logs. nil discards.
 	Stdout, Stderr io.Writer
@@ -53,7 +56,7 @@ type Env struct {
 
 // OSEnv is the process's environment, stdout and stderr.
 func OSEnv() Env {
-	return Env{LookupEnv: os.LookupEnv, Stdout: os.Stdout, Stderr: os.Stderr}
+	return Env{LookupEnv: os.LookupEnv, Environ: os.Environ, Stdout: os.Stdout, Stderr: os.Stderr}
 }
 
 // SignalContext returns a context cancelled by the first SIGINT or
@@ -146,6 +149,9 @@ func Main(ctx context.Context, b Binary, name string, args []string, env Env) in
 		return exitUsage
 	}
 	log := newLogger(env.Stderr, cfg)
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
 
 	switch cmd.name {
 	case "migrate":
@@ -167,7 +173,7 @@ func newFlags(name string, b Binary, cmd string, env Env) (*pflag.FlagSet, *conf
 	fs.SortFlags = false
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() { usage(env.Stderr, b, name, fs) }
-	return fs, config.NewLoader(fs, config.Environment{LookupEnv: env.LookupEnv, Dir: env.Dir})
+	return fs, config.NewLoader(fs, config.Environment{LookupEnv: env.LookupEnv, Environ: env.Environ, Dir: env.Dir})
 }
 
 func usage(w io.Writer, b Binary, name string, fs *pflag.FlagSet) {

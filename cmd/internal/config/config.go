@@ -64,4 +64,7 @@ type Config struct {
 
 	LogLevel  slog.Level
 	LogFormat string
+
+	// Warnings are problems that do not stop the program, for the log.
+	Warnings []string
 }

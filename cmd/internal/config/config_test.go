@@ -422,3 +422,65 @@ func TestREADMEDocumentsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestDotenvTyposInSentinelsNamespaceAreRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, dotenv, want string
+	}{
+		{"misspelt setting", "SENTINEL_FAILSAFE=open\n", "SENTINEL_FAILSAFE: in "},
+		{"locator inside the file it locates", "SENTINEL_ENV_FILE=other.env\n", "SENTINEL_ENV_FILE: is read from the environment or its flag only"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, ".env"), tc.dotenv)
+			_, err := load(t, dir, nil)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	t.Run("other programs' names and the test suite's are fine", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		write(t, filepath.Join(dir, ".env"), "POSTGRES_PASSWORD=x\nSENTINEL_TEST_PG_DSN=postgres://db/x\nAPP_PORT=7001\n")
+		c, err := load(t, dir, nil)
+		require.NoError(t, err)
+		assert.Equal(t, "0.0.0.0:7001", c.ProxyAddr)
+	})
+}
+
+func TestMisspeltEnvironmentVariablesWarn(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"SENTINEL_FAILSAFE": "open", "SENTINEL_TEST_PG_DSN": "x", "SENTINEL_STORE_TIMEOUT": "1s", "HOME": "/root"}
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	environ := func() []string {
+		var kv []string
+		for k, v := range env {
+			kv = append(kv, k+"="+v)
+		}
+		return kv
+	}
+	l := config.NewLoader(fs, config.Environment{LookupEnv: mapEnv(env), Environ: environ, Dir: t.TempDir()})
+	require.NoError(t, fs.Parse(nil))
+	c, err := l.Load()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"SENTINEL_FAILSAFE is set but names no setting (misspelt? --help lists every setting)"}, c.Warnings)
+}
+
+func TestConfigFileLists(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "s.yaml"), "trusted_proxy_ips: [10.0.0.0/8, 192.168.1.1]\napp_port: 7100\nsentinel_forget_unauthorized: false\n")
+	c, err := load(t, dir, nil, "--config", "s.yaml")
+	require.NoError(t, err)
+	require.Len(t, c.TrustedProxies, 2)
+	assert.Equal(t, "10.0.0.0/8", c.TrustedProxies[0].String())
+	assert.Equal(t, "0.0.0.0:7100", c.ProxyAddr)
+	assert.False(t, c.ForgetUnauth)
+
+	write(t, filepath.Join(dir, "s.json"), `{"APP_PORT": 7200, "SENTINEL_ENFORCE_MODE": "monitor"}`)
+	c, err = load(t, dir, nil, "--config", "s.json")
+	require.NoError(t, err)
+	assert.Equal(t, "0.0.0.0:7200", c.ProxyAddr)
+	assert.Equal(t, sentinel.ModeMonitor, c.Mode)
+}

@@ -27,6 +27,7 @@ func (l *Loader) Load() (*Config, error) {
 		return nil, err
 	}
 	c.DataDir = l.env.path(c.DataDir)
+	c.Warnings = l.env.unknownEnv()
 	return c, nil
 }
 

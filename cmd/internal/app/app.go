@@ -77,7 +77,8 @@ type command struct {
 	needs config.Needs
 }
 
-// commands lists what each binary runs; the first is its default.
+// commands lists what each binary runs. The default command is "serve"
+// (sentinel-admin has none yet, so without a command it shows its usage).
 func commands(b Binary) []command {
 	migrate := command{name: "migrate"} // writes nothing, needs no secret
 	switch b {
@@ -86,6 +87,8 @@ func commands(b Binary) []command {
 	case ProxyOnly:
 		return []command{{name: "serve", needs: config.Needs{HMAC: true}}}
 	case AdminOnly:
+		// The admin API's "serve" (its default) goes here, with
+		// config.Needs{HMAC: true, Admin: true}, once it exists.
 		return []command{migrate}
 	}
 	return nil
@@ -110,7 +113,7 @@ func Main(ctx context.Context, b Binary, name string, args []string, env Env) in
 	if env.Stderr == nil {
 		env.Stderr = io.Discard
 	}
-	cmdName := commands(b)[0].name
+	cmdName := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmdName, args = args[0], args[1:]
 	}
@@ -126,7 +129,7 @@ func Main(ctx context.Context, b Binary, name string, args []string, env Env) in
 	cmd, ok := lookupCommand(b, cmdName)
 	if !ok {
 		fmt.Fprintf(env.Stderr, "%s: unknown command %q\n\n", name, cmdName)
-		fs, _ := newFlags(name, b, commands(b)[0].name, env)
+		fs, _ := newFlags(name, b, "serve", env)
 		usage(env.Stderr, b, name, fs)
 		return exitUsage
 	}

@@ -86,6 +86,8 @@ func TestMainCommandsAndErrors(t *testing.T) {
 			code: 2, stderr: []string{`sentinel: unknown command "frobnicate"`, "Usage:"}, noStdout: true},
 		{name: "the proxy has no migrate", binary: app.ProxyOnly, prog: "sentinel-proxy", args: []string{"migrate", "up"},
 			code: 2, stderr: []string{`unknown command "migrate"`}, noStdout: true},
+		{name: "sentinel-admin has no default command yet", binary: app.AdminOnly, prog: "sentinel-admin",
+			code: 2, stderr: []string{`unknown command "serve"`, "migrate up|down|status"}, noStdout: true},
 		{name: "unknown flag", binary: app.ProxyOnly, prog: "sentinel-proxy", args: []string{"--app-prot", "1"},
 			code: 2, stderr: []string{"unknown flag: --app-prot"}, noStdout: true},
 		{name: "bad configuration names the variable", binary: app.ProxyOnly, prog: "sentinel-proxy",

@@ -57,9 +57,6 @@ func (b Binding) Validate() error {
 	return b.Status.Validate()
 }
 
-// Allows reports whether a client at a may use the key, ignoring bans.
-func (b *Binding) Allows(a netip.Addr) bool { return b.Rule.Allows(a) }
-
 // Use is one allowed use of a key, for the batched last-use refresh.
 type Use struct {
 	Key  KeyHash

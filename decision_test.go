@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	sentinel "github.com/keyipsentinel/sentinel"
-	"github.com/keyipsentinel/sentinel/adapters/memcache"
+	"github.com/keyipsentinel/sentinel/adapters/localcache"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
 	"github.com/keyipsentinel/sentinel/sentineltest"
 )
@@ -19,12 +19,12 @@ func newStore(t testing.TB) sentinel.BindingStore {
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	return memcache.New(sqlite.NewBindingStore(db), memcache.Options{})
+	return localcache.New(sqlite.NewBindingStore(db), localcache.Options{})
 }
 
-func newGuard(t testing.TB, store sentinel.BindingStore, opts sentinel.GuardOptions) *sentinel.Guard {
+func newGuard(t testing.TB, store sentinel.BindingStore, opts sentinel.BinderOptions) *sentinel.Binder {
 	t.Helper()
-	g, err := sentinel.NewGuard(store, opts)
+	g, err := sentinel.NewBinder(store, opts)
 	require.NoError(t, err)
 	return g
 }
@@ -36,7 +36,7 @@ func request(key, addr string) sentinel.Request {
 func TestGuardFirstUseThenRefusal(t *testing.T) {
 	ctx := context.Background()
 	store := newStore(t)
-	g := newGuard(t, store, sentinel.GuardOptions{})
+	g := newGuard(t, store, sentinel.BinderOptions{})
 
 	d, err := g.Decide(ctx, request("k", "192.0.2.1"))
 	require.NoError(t, err)
@@ -60,7 +60,7 @@ func TestGuardFirstUseThenRefusal(t *testing.T) {
 func TestGuardBanAndRules(t *testing.T) {
 	ctx := context.Background()
 	store := newStore(t)
-	g := newGuard(t, store, sentinel.GuardOptions{})
+	g := newGuard(t, store, sentinel.BinderOptions{})
 	_, err := g.Decide(ctx, request("k", "192.0.2.1"))
 	require.NoError(t, err)
 
@@ -82,7 +82,7 @@ func TestGuardBanAndRules(t *testing.T) {
 
 func TestGuardMonitorMode(t *testing.T) {
 	ctx := context.Background()
-	g := newGuard(t, newStore(t), sentinel.GuardOptions{Mode: sentinel.ModeMonitor})
+	g := newGuard(t, newStore(t), sentinel.BinderOptions{Mode: sentinel.ModeMonitor})
 	_, err := g.Decide(ctx, request("k", "192.0.2.1"))
 	require.NoError(t, err)
 	d, err := g.Decide(ctx, request("k", "192.0.2.2"))
@@ -94,7 +94,7 @@ func TestGuardMonitorMode(t *testing.T) {
 func TestGuardLearn(t *testing.T) {
 	ctx := context.Background()
 	store := newStore(t)
-	g := newGuard(t, store, sentinel.GuardOptions{LearnLimit: 3, Granularity: sentinel.Granularity{IPv4Bits: 24}})
+	g := newGuard(t, store, sentinel.BinderOptions{LearnLimit: 3, Granularity: sentinel.Granularity{IPv4Bits: 24}})
 	for _, a := range []string{"192.0.2.1", "192.0.2.99", "198.51.100.1", "203.0.113.1", "192.0.2.7", "198.51.100.200"} {
 		d, err := g.Decide(ctx, request("k", a))
 		require.NoError(t, err)
@@ -111,7 +111,7 @@ func TestGuardLearn(t *testing.T) {
 func TestGuardUnauthorizedForgetsOnlyItsOwnBinding(t *testing.T) {
 	ctx := context.Background()
 	store := newStore(t)
-	g := newGuard(t, store, sentinel.GuardOptions{})
+	g := newGuard(t, store, sentinel.BinderOptions{})
 	req := request("junk", "192.0.2.1")
 	d, err := g.Decide(ctx, req)
 	require.NoError(t, err)
@@ -140,22 +140,22 @@ func TestGuardUnauthorizedForgetsOnlyItsOwnBinding(t *testing.T) {
 
 func TestGuardOptionsAreValidated(t *testing.T) {
 	store := newStore(t)
-	for _, o := range []sentinel.GuardOptions{
+	for _, o := range []sentinel.BinderOptions{
 		{Mode: "loose"},
 		{Granularity: sentinel.Granularity{IPv4Bits: 40}},
 		{LearnLimit: -1},
 		{LearnLimit: 10_000},
 	} {
-		_, err := sentinel.NewGuard(store, o)
+		_, err := sentinel.NewBinder(store, o)
 		require.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err), "%+v", o)
 	}
-	_, err := newGuard(t, store, sentinel.GuardOptions{}).Decide(context.Background(), sentinel.Request{Key: sentineltest.Key("k")})
+	_, err := newGuard(t, store, sentinel.BinderOptions{}).Decide(context.Background(), sentinel.Request{Key: sentineltest.Key("k")})
 	require.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err), "a request without an address")
 }
 
 // warmGuard returns a Guard whose store has req's key bound and cached.
-func warmGuard(b *testing.B) (*sentinel.Guard, sentinel.Request) {
-	g := newGuard(b, newStore(b), sentinel.GuardOptions{})
+func warmGuard(b *testing.B) (*sentinel.Binder, sentinel.Request) {
+	g := newGuard(b, newStore(b), sentinel.BinderOptions{})
 	req := request("k", "192.0.2.1")
 	if _, err := g.Decide(context.Background(), req); err != nil {
 		b.Fatal(err)

@@ -181,7 +181,7 @@ func TestBindingStore(t *testing.T, open func(t *testing.T) sentinel.BindingStor
 		require.NoError(t, err)
 		require.False(t, learned, "a full rule is locked")
 		require.Len(t, full.Rule.Prefixes, 3)
-		require.False(t, full.Allows(netip.MustParseAddr("192.0.2.4")))
+		require.False(t, full.Rule.Allows(netip.MustParseAddr("192.0.2.4")))
 
 		read, err := s.FindBinding(ctx, b.Key)
 		require.NoError(t, err)

@@ -222,7 +222,7 @@ func (s *BindingStore) LearnPrefix(ctx context.Context, key sentinel.KeyHash, p 
 	err := s.db.bun.NewUpdate().Model(&row).
 		Set("allowed = array_append(allowed, ?::cidr)", p.String()).
 		Set("version = nextval('binding_version_seq')").
-		Set("updated_at = now()").
+		Set("updated_at = ?", s.db.clock.Now().UTC()).
 		Where("key_hash = ?", key[:]).
 		Where("rule_kind = ?", string(sentinel.RuleLearn)).
 		Where("cardinality(allowed) < learn_limit").
@@ -252,7 +252,7 @@ func (s *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, 
 		if err != nil {
 			return err
 		}
-		changed, err := b.Apply(upd, time.Now())
+		changed, err := b.Apply(upd, s.db.clock.Now())
 		if err != nil || !changed {
 			out = b
 			return err

@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -41,6 +42,10 @@ type Options struct {
 	// because a migration holds one connection for its lock and runs on
 	// another.
 	MaxOpenConns int
+	// Clock stamps what the stores write (one reading per statement or
+	// transaction, passed to SQL instead of now(), so all stores agree
+	// with the domain's clock); default the real time.
+	Clock sentinel.Clock
 }
 
 // DB is a pool of connections to a PostgreSQL database.
@@ -50,6 +55,7 @@ type DB struct {
 	// password, so it is never formatted into anything.
 	config    *pgx.ConnConfig
 	timeout   time.Duration
+	clock     sentinel.Clock
 	idleCheck time.Duration // see defaultIdleCheck
 }
 
@@ -88,13 +94,20 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	sqldb.SetMaxOpenConns(opts.MaxOpenConns)
 	sqldb.SetMaxIdleConns(opts.MaxOpenConns) // reconnecting on the hot path costs far more than an idle connection
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{bun: bun.NewDB(sqldb, pgdialect.New()), config: config, timeout: opts.QueryTimeout, idleCheck: defaultIdleCheck}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
+	}
+	db := &DB{bun: bun.NewDB(sqldb, pgdialect.New()), config: config, timeout: opts.QueryTimeout, clock: opts.Clock, idleCheck: defaultIdleCheck}
 	if err := db.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
 }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
 
 // Close closes the pool.
 func (db *DB) Close() error { return db.bun.Close() }
@@ -195,6 +208,11 @@ func translate(err error, what string) error {
 		return err
 	}
 	msg := "postgres: " + what
+	if errors.Is(err, context.Canceled) {
+		// The caller gave up (a client hung up): not an outage, so not
+		// EUNAVAILABLE, and still recognisable with errors.Is.
+		return fmt.Errorf("%s: canceled: %w", msg, err)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return translateSQLState(pe.Code, err, msg)
@@ -209,7 +227,7 @@ func translate(err error, what string) error {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return sentinel.WrapError(sentinel.ENOTFOUND, err, msg+": not found")
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	case errors.Is(err, context.DeadlineExceeded):
 		return sentinel.WrapError(sentinel.EUNAVAILABLE, err, msg+": interrupted")
 	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),

@@ -11,13 +11,6 @@ import (
 	sentinel "github.com/keyipsentinel/sentinel"
 )
 
-// Invalidator is what WatchBindings tells about changed bindings: an
-// in-process cache.
-type Invalidator interface {
-	Invalidate(key sentinel.KeyHash)
-	InvalidateAll()
-}
-
 // bindingsChannel is the NOTIFY channel the schema's triggers send the
 // hex key hash of every changed or deleted binding on.
 const bindingsChannel = "sentinel_bindings"
@@ -34,23 +27,39 @@ const (
 	retryMax         = 5 * time.Second
 )
 
-// WatchBindings follows the changes that any process makes to bindings
-// (rule, status, learning, deletion) and reports each changed key to inv,
-// so in-process caches stay coherent across processes. It listens on a
-// connection of its own and returns once listening, so nothing changed
-// after the call is missed, then follows in a goroutine until ctx is done.
-// When the connection drops it reconnects with backoff and, once
-// listening again, calls inv.InvalidateAll: changes made meanwhile were
-// not heard.
-func (db *DB) WatchBindings(ctx context.Context, inv Invalidator, log *slog.Logger) error {
+// BindingFeed is the change feed of a PostgreSQL database: the schema's
+// triggers NOTIFY the key hash of every changed or deleted binding, and the
+// feed LISTENs on a connection of its own. When the connection drops it
+// reconnects with backoff and, once listening again, calls
+// InvalidateAll: changes made meanwhile were not heard.
+type BindingFeed struct {
+	db  *DB
+	log *slog.Logger
+}
+
+var _ sentinel.BindingChangeFeed = (*BindingFeed)(nil)
+
+// NewBindingFeed returns the change feed of db; log (nil for none) hears
+// when the feed is lost and back.
+func NewBindingFeed(db *DB, log *slog.Logger) *BindingFeed {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	conn, err := db.listen(ctx)
+	return &BindingFeed{db: db, log: log}
+}
+
+// Run implements sentinel.BindingChangeFeed. It returns an error when it
+// cannot listen at first; later losses are retried until ctx is done.
+func (f *BindingFeed) Run(ctx context.Context, inv sentinel.BindingInvalidator) error {
+	conn, err := f.db.listen(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
-	go db.follow(ctx, conn, inv, log)
+	inv.InvalidateAll()
+	f.db.follow(ctx, conn, inv, f.log)
 	return nil
 }
 
@@ -77,7 +86,7 @@ func (db *DB) hangUp(conn *pgx.Conn) {
 	conn.Close(ctx)
 }
 
-func (db *DB) follow(ctx context.Context, conn *pgx.Conn, inv Invalidator, log *slog.Logger) {
+func (db *DB) follow(ctx context.Context, conn *pgx.Conn, inv sentinel.BindingInvalidator, log *slog.Logger) {
 	for {
 		err := db.relay(ctx, conn, inv)
 		db.hangUp(conn)
@@ -99,7 +108,7 @@ func (db *DB) follow(ctx context.Context, conn *pgx.Conn, inv Invalidator, log *
 
 // relay passes notifications to inv until the connection fails or ctx is
 // done, and returns why it stopped.
-func (db *DB) relay(ctx context.Context, conn *pgx.Conn, inv Invalidator) error {
+func (db *DB) relay(ctx context.Context, conn *pgx.Conn, inv sentinel.BindingInvalidator) error {
 	for {
 		waitCtx, cancel := context.WithTimeout(ctx, db.idleCheck)
 		n, err := conn.WaitForNotification(waitCtx)

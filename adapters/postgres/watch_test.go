@@ -58,7 +58,7 @@ func TestWatchBindings(t *testing.T) {
 	ctx := context.Background()
 	watcher, dsn := migratedDB(t)
 	inv := newInvalidations()
-	require.NoError(t, watcher.WatchBindings(t.Context(), inv, nil))
+	sentineltest.RunFeed(t, postgres.NewBindingFeed(watcher, nil), inv)
 
 	// Changes come from another pool, as from another process.
 	s := postgres.NewBindingStore(openDB(t, dsn, postgres.Options{}))
@@ -121,7 +121,7 @@ func TestWatchBindingsReconnects(t *testing.T) {
 	watcher := openDB(t, u.String(), postgres.Options{})
 	inv := newInvalidations()
 	var logs syncBuffer
-	require.NoError(t, watcher.WatchBindings(t.Context(), inv, slog.New(slog.NewTextHandler(&logs, nil))))
+	sentineltest.RunFeed(t, postgres.NewBindingFeed(watcher, slog.New(slog.NewTextHandler(&logs, nil))), inv)
 
 	raw := rawDB(t, dsn)
 	_, err = raw.ExecContext(ctx,
@@ -221,7 +221,7 @@ func TestWatchBindingsNoticesASilentPeer(t *testing.T) {
 	watcher := openDB(t, u.String(), postgres.Options{QueryTimeout: 200 * time.Millisecond})
 	watcher.SetIdleCheck(50 * time.Millisecond)
 	inv := newInvalidations()
-	require.NoError(t, watcher.WatchBindings(t.Context(), inv, nil))
+	sentineltest.RunFeed(t, postgres.NewBindingFeed(watcher, nil), inv)
 
 	s := postgres.NewBindingStore(openDB(t, dsn, postgres.Options{}))
 	key := sentineltest.Key(testenv.Unique("watched"))

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"net/netip"
-	"time"
 
 	"github.com/uptrace/bun"
 
@@ -169,14 +168,14 @@ func (s *BindingStore) modify(ctx context.Context, key sentinel.KeyHash, what st
 // LearnPrefix implements sentinel.BindingStore.
 func (s *BindingStore) LearnPrefix(ctx context.Context, key sentinel.KeyHash, p netip.Prefix) (sentinel.Binding, bool, error) {
 	return s.modify(ctx, key, "learn prefix", func(b *sentinel.Binding) (bool, error) {
-		return b.Learn(p, time.Now()), nil
+		return b.Learn(p, s.db.clock.Now()), nil
 	})
 }
 
 // UpdateBinding implements sentinel.BindingStore.
 func (s *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, upd sentinel.BindingUpdate) (sentinel.Binding, error) {
 	b, _, err := s.modify(ctx, key, "update binding", func(b *sentinel.Binding) (bool, error) {
-		return b.Apply(upd, time.Now())
+		return b.Apply(upd, s.db.clock.Now())
 	})
 	return b, err
 }

@@ -14,7 +14,7 @@ import (
 
 func openDB(t *testing.T) *sqlite.DB {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "sentinel.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "sentinel.db"), sqlite.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return db

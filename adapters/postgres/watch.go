@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,6 +36,23 @@ const (
 type BindingFeed struct {
 	db  *DB
 	log *slog.Logger
+	// lost and back count losses of the feed's connection and its
+	// returns; idleChecks counts the pings of a quiet, healthy connection.
+	lost, back, idleChecks atomic.Int64
+}
+
+// FeedStats counts what a BindingFeed has been through.
+type FeedStats struct {
+	// Lost counts losses of the feed's connection; Back counts the times
+	// it listened again afterwards (each followed by InvalidateAll).
+	Lost, Back int64
+	// IdleChecks counts the checks of a connection that stayed quiet.
+	IdleChecks int64
+}
+
+// Stats returns the feed's counters.
+func (f *BindingFeed) Stats() FeedStats {
+	return FeedStats{Lost: f.lost.Load(), Back: f.back.Load(), IdleChecks: f.idleChecks.Load()}
 }
 
 var _ sentinel.BindingChangeFeed = (*BindingFeed)(nil)
@@ -59,7 +77,7 @@ func (f *BindingFeed) Run(ctx context.Context, inv sentinel.BindingInvalidator) 
 		return err
 	}
 	inv.InvalidateAll()
-	f.db.follow(ctx, conn, inv, f.log)
+	f.follow(ctx, conn, inv)
 	return nil
 }
 
@@ -86,9 +104,10 @@ func (db *DB) hangUp(conn *pgx.Conn) {
 	conn.Close(ctx)
 }
 
-func (db *DB) follow(ctx context.Context, conn *pgx.Conn, inv sentinel.BindingInvalidator, log *slog.Logger) {
+func (f *BindingFeed) follow(ctx context.Context, conn *pgx.Conn, inv sentinel.BindingInvalidator) {
+	db, log := f.db, f.log
 	for {
-		err := db.relay(ctx, conn, inv)
+		err := f.relay(ctx, conn, inv)
 		db.hangUp(conn)
 		if ctx.Err() != nil {
 			return
@@ -97,18 +116,21 @@ func (db *DB) follow(ctx context.Context, conn *pgx.Conn, inv sentinel.BindingIn
 		// nothing changes there, and clearing would send every lookup to a
 		// database that cannot answer. They are cleared once listening
 		// again, which covers whatever changed in between.
+		f.lost.Add(1)
 		log.Warn("postgres: binding change feed lost; caches may lag until it is back", "err", err)
 		if conn = db.relisten(ctx); conn == nil {
 			return
 		}
 		inv.InvalidateAll()
+		f.back.Add(1)
 		log.Info("postgres: binding change feed is back; caches cleared")
 	}
 }
 
 // relay passes notifications to inv until the connection fails or ctx is
 // done, and returns why it stopped.
-func (db *DB) relay(ctx context.Context, conn *pgx.Conn, inv sentinel.BindingInvalidator) error {
+func (f *BindingFeed) relay(ctx context.Context, conn *pgx.Conn, inv sentinel.BindingInvalidator) error {
+	db := f.db
 	for {
 		waitCtx, cancel := context.WithTimeout(ctx, db.idleCheck)
 		n, err := conn.WaitForNotification(waitCtx)
@@ -131,6 +153,7 @@ func (db *DB) relay(ctx context.Context, conn *pgx.Conn, inv sentinel.BindingInv
 			if err != nil {
 				return err
 			}
+			f.idleChecks.Add(1)
 		}
 	}
 }

@@ -299,6 +299,8 @@ func TestUnauthorizedFirstUseIsForgotten(t *testing.T) {
 	})
 	status, _ := call(t, "127.0.0.1", get(t, s.URL, "/v1/models", "Authorization", "Bearer scanner-guess"))
 	require.Equal(t, http.StatusUnauthorized, status)
+	// The removal runs after the 401 has gone out (Middleware.Run).
+	require.Eventually(t, func() bool { return s.Guard.Stats().CleanupsDone == 1 }, 5*time.Second, time.Millisecond)
 	_, err := s.Bindings.FindBinding(context.Background(), hash(t, "scanner-guess"))
 	require.Equal(t, sentinel.ENOTFOUND, sentinel.ErrorCode(err), "the junk key's binding is gone")
 

@@ -69,7 +69,7 @@ func (s *BindingStore) CreateBinding(ctx context.Context, b sentinel.Binding) (s
 	if err := b.Validate(); err != nil {
 		return sentinel.Binding{}, false, err
 	}
-	b = clone(b)
+	b = clone(b.Sanitized())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.bindings[b.Key]; ok {
@@ -93,10 +93,7 @@ func (s *BindingStore) modify(key sentinel.KeyHash, change func(b *sentinel.Bind
 	b := old // Learn and Apply replace the prefixes, never write into them
 	changed, err := change(&b, s.clock.Now())
 	if err != nil || !changed {
-		return old, false, err
-	}
-	if err := b.Validate(); err != nil {
-		return sentinel.Binding{}, false, err
+		return old, false, err // Learn and Apply leave only valid bindings
 	}
 	s.version++
 	b.Version = s.version
@@ -127,7 +124,7 @@ func (s *BindingStore) DeleteBinding(ctx context.Context, key sentinel.KeyHash, 
 		return sentinel.Binding{}, notFound()
 	}
 	if version != 0 && b.Version != version {
-		return sentinel.Binding{}, sentinel.Errorf(sentinel.ECONFLICT, "binding changed since version %d (now %d)", version, b.Version)
+		return sentinel.Binding{}, sentinel.VersionConflict(version, b.Version)
 	}
 	delete(s.bindings, key)
 	s.version++

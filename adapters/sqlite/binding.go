@@ -102,6 +102,7 @@ func (s *BindingStore) CreateBinding(ctx context.Context, b sentinel.Binding) (s
 	if err := b.Validate(); err != nil {
 		return sentinel.Binding{}, false, err
 	}
+	b = b.Sanitized()
 	var stored sentinel.Binding
 	var created bool
 	err := s.db.write(ctx, func(ctx context.Context, tx bun.Tx) error {
@@ -142,10 +143,7 @@ func (s *BindingStore) modify(ctx context.Context, key sentinel.KeyHash, what st
 		}
 		if changed, err = change(&b); err != nil || !changed {
 			out = b
-			return err
-		}
-		if err := b.Validate(); err != nil {
-			return err
+			return err // Learn and Apply leave only valid bindings
 		}
 		if b.Version, err = nextVersion(ctx, tx); err != nil {
 			return err
@@ -189,7 +187,7 @@ func (s *BindingStore) DeleteBinding(ctx context.Context, key sentinel.KeyHash, 
 			return err
 		}
 		if version != 0 && b.Version != version {
-			return sentinel.Errorf(sentinel.ECONFLICT, "binding changed since version %d (now %d)", version, b.Version)
+			return sentinel.VersionConflict(version, b.Version)
 		}
 		if _, err := tx.NewDelete().Model((*bindingRow)(nil)).Where("key_hash = ?", key[:]).Exec(ctx); err != nil {
 			return err

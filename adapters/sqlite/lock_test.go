@@ -109,3 +109,27 @@ func TestCanceledIsNotAnOutage(t *testing.T) {
 		require.NotEqual(t, sentinel.EUNAVAILABLE, sentinel.ErrorCode(err), "%s: %v", name, err)
 	}
 }
+
+// TestRetentionDeletesInBatches: more intercepts than one batch holds are
+// all removed, those after the cutoff kept.
+func TestRetentionDeletesInBatches(t *testing.T) {
+	ctx := context.Background()
+	s := sqlite.NewInterceptStore(openDB(t))
+	cutoff := time.Now().UTC().Truncate(time.Microsecond)
+	for range 4 {
+		batch := make([]sentinel.Intercept, 2000)
+		for i := range batch {
+			batch[i] = sentinel.Intercept{Key: sentineltest.Key("k"), Reason: sentinel.ReasonIPNotAllowed,
+				At: cutoff.Add(-time.Duration(i+1) * time.Second)}
+		}
+		require.NoError(t, s.AddIntercepts(ctx, batch))
+	}
+	require.NoError(t, s.AddIntercepts(ctx, []sentinel.Intercept{{Key: sentineltest.Key("k"), Reason: sentinel.ReasonBanned, At: cutoff}}))
+	n, err := s.DeleteInterceptsBefore(ctx, cutoff)
+	require.NoError(t, err)
+	require.Equal(t, 8000, n)
+	left, total, err := s.ListIntercepts(ctx, sentinel.InterceptFilter{})
+	require.NoError(t, err)
+	require.Equal(t, 1, total)
+	require.Equal(t, sentinel.ReasonBanned, left[0].Reason)
+}

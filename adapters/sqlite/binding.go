@@ -75,12 +75,7 @@ func (r *bindingRow) toDomain() (sentinel.Binding, error) {
 	return b, nil
 }
 
-func addrString(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
-}
+func addrString(a netip.Addr) string { return sentinel.FormatAddr(a) }
 
 func selectBinding(ctx context.Context, db bun.IDB, key sentinel.KeyHash) (sentinel.Binding, error) {
 	var row bindingRow

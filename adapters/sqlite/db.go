@@ -178,16 +178,6 @@ func translate(err error, what string) error {
 	return sentinel.WrapError(sentinel.EINTERNAL, err, "sqlite: "+what)
 }
 
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
+func micros(t time.Time) int64 { return sentinel.UnixMicros(t) }
 
-func fromMicros(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(v).UTC()
-}
+func fromMicros(v int64) time.Time { return sentinel.FromUnixMicros(v) }

@@ -2,6 +2,7 @@ package httpproxy_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -180,4 +181,29 @@ func TestCleanupQueueIsBounded(t *testing.T) {
 		require.Equal(t, http.StatusUnauthorized, rec.Code)
 	}
 	require.Equal(t, int64(2), m.Stats().CleanupsDropped)
+}
+
+// TestKeyErrors: ExtractToken's errors are distinct constants, told apart
+// with errors.Is, and both are EINVALID domain errors.
+func TestKeyErrors(t *testing.T) {
+	require.False(t, errors.Is(httpproxy.ErrInvalidKey, httpproxy.ErrMultipleKeys))
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		want   error
+	}{
+		{"two keys", map[string]string{"Authorization": "Bearer sk-one-key-0123456789", "X-Api-Key": "sk-two-key-0123456789"}, httpproxy.ErrMultipleKeys},
+		{"bad characters", map[string]string{"Authorization": "Bearer sk-bad\x01key"}, httpproxy.ErrInvalidKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			for k, v := range tc.header {
+				r.Header.Set(k, v)
+			}
+			_, found, err := httpproxy.ExtractToken(r)
+			require.True(t, found)
+			require.ErrorIs(t, err, tc.want)
+			require.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err))
+		})
+	}
 }

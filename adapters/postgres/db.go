@@ -27,8 +27,8 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 
 	sentinel "github.com/keyipsentinel/sentinel"
-	"github.com/keyipsentinel/sentinel/migrations"
-	pgmigrations "github.com/keyipsentinel/sentinel/migrations/postgres"
+	"github.com/keyipsentinel/sentinel/internal/migrations"
+	pgmigrations "github.com/keyipsentinel/sentinel/internal/migrations/postgres"
 )
 
 // Options tune a DB; zero fields take defaults.
@@ -145,15 +145,27 @@ func (db *DB) Rollback(ctx context.Context) ([]string, error) {
 	return names, translate(err, "migrate down")
 }
 
+// MigrationStatus is one schema migration and whether it has been applied.
+type MigrationStatus struct {
+	Name      string
+	Comment   string
+	Applied   bool
+	AppliedAt time.Time
+}
+
 // MigrationStatus returns every known migration with its status, oldest
 // first.
-func (db *DB) MigrationStatus(ctx context.Context) ([]migrations.Status, error) {
+func (db *DB) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) {
 	var st []migrations.Status
 	err := db.withMigrationLock(ctx, func() (err error) {
 		st, err = migrations.List(ctx, db.bun, pgmigrations.Migrations)
 		return err
 	})
-	return st, translate(err, "migration status")
+	out := make([]MigrationStatus, len(st))
+	for i, s := range st {
+		out[i] = MigrationStatus(s)
+	}
+	return out, translate(err, "migration status")
 }
 
 // Pending returns how many migrations are not applied yet.

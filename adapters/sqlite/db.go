@@ -20,8 +20,8 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	sentinel "github.com/keyipsentinel/sentinel"
-	"github.com/keyipsentinel/sentinel/migrations"
-	sqlitemigrations "github.com/keyipsentinel/sentinel/migrations/sqlite"
+	"github.com/keyipsentinel/sentinel/internal/migrations"
+	sqlitemigrations "github.com/keyipsentinel/sentinel/internal/migrations/sqlite"
 )
 
 // Options tune a DB; zero fields take defaults.

@@ -61,7 +61,7 @@ func NewBindingStore(c *Client, inner sentinel.BindingStore, ttl time.Duration) 
 	s := &BindingStore{c: c, inner: inner, ttl: ttl,
 		pending: map[sentinel.KeyHash]sentinel.Binding{}, deleted: map[sentinel.KeyHash]bool{}}
 	s.memo.init()
-	c.OnCatchUp(s.retryPending)
+	c.onCatchUp(s.retryPending)
 	return s
 }
 

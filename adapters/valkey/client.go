@@ -179,11 +179,11 @@ func (c *Client) get() (valkey.Client, bool) {
 	return *vc, true
 }
 
-// OnCatchUp registers fn to run on every maintenance tick while Valkey is
+// onCatchUp registers fn to run on every maintenance tick while Valkey is
 // up, and before Valkey is declared up again after an outage (if fn fails
 // then, Valkey stays down until fn succeeds). fn writes what could not be
 // written before; with nothing to write it must return at once.
-func (c *Client) OnCatchUp(fn func(context.Context) error) {
+func (c *Client) onCatchUp(fn func(context.Context) error) {
 	c.mu.Lock()
 	c.catchUp = append(c.catchUp, fn)
 	c.mu.Unlock()

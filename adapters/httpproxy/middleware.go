@@ -226,9 +226,9 @@ func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), g.opts.DecisionTimeout)
+	ctx := newDecisionContext(r.Context(), g.opts.DecisionTimeout)
 	d, err := g.opts.Decider.Decide(ctx, req)
-	cancel()
+	ctx.release()
 	if err != nil && (errors.Is(err, context.Canceled) || r.Context().Err() != nil) {
 		// The client went away: nobody to answer, and no outage either.
 		g.stats.abandoned.Add(1)

@@ -15,10 +15,10 @@ import (
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
 )
 
-// BenchmarkGuardWarm is everything the Middleware adds to a request with a
+// BenchmarkMiddlewareWarm is everything the Middleware adds to a request with a
 // known key (client IP, extraction, hashing, the decision, the client
 // headers, the last-use record), in front of a handler that does nothing.
-func BenchmarkGuardWarm(b *testing.B) {
+func BenchmarkMiddlewareWarm(b *testing.B) {
 	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "s.db"), sqlite.Options{})
 	require.NoError(b, err)
 	defer db.Close()

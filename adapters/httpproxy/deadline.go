@@ -11,6 +11,7 @@ import (
 // derived from it). A decision answered from an in-process cache never
 // does, and so costs no timer: context.WithTimeout would add four
 // allocations to every request. Call release when the decision is made.
+// It reads the real time, not a Clock: it stands for a real timer.
 type decisionContext struct {
 	parent   context.Context
 	deadline time.Time

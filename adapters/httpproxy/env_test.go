@@ -86,7 +86,7 @@ type stack struct {
 	Bindings   *sqlite.BindingStore
 	Intercepts *sqlite.InterceptStore
 	Recorder   *sentinel.BatchRecorder
-	Guard      *httpproxy.Middleware
+	Middleware *httpproxy.Middleware
 	Settings   *sentinel.LiveSettings // shared by the Binder and the Middleware
 	Up         *upstream
 }
@@ -165,7 +165,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	t.Cleanup(func() { srv.Close() })
 
 	return &stack{URL: "http://" + ln.Addr().String(), DB: db, Bindings: bindings, Intercepts: intercepts,
-		Recorder: rec, Guard: guard, Settings: live, Up: up}
+		Recorder: rec, Middleware: guard, Settings: live, Up: up}
 }
 
 // hash returns the key hash of a raw key as the stack computes it.

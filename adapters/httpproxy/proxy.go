@@ -20,6 +20,8 @@ type ProxyOptions struct {
 	// Transport carries requests to the downstream; default NewTransport().
 	Transport http.RoundTripper
 	Logger    *slog.Logger
+	// Clock paces the downstream error log; default the real time.
+	Clock sentinel.Clock
 }
 
 // Proxy is the reverse proxy: GET /health answered locally, everything
@@ -29,6 +31,7 @@ type Proxy struct {
 	rp      *httputil.ReverseProxy
 	guarded http.Handler
 	log     *slog.Logger
+	clock   sentinel.Clock
 
 	lastErrLog atomic.Int64 // unix nanos of the last logged downstream error
 	errsSince  atomic.Int64
@@ -76,7 +79,10 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 	if opts.Transport == nil {
 		opts.Transport = NewTransport()
 	}
-	p := &Proxy{guard: guard, log: opts.Logger}
+	p := &Proxy{guard: guard, log: opts.Logger, clock: opts.Clock}
+	if p.clock == nil {
+		p.clock = systemClock{}
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -190,7 +196,7 @@ func (p *Proxy) downstreamError(w http.ResponseWriter, r *http.Request, err erro
 		err = ue.Err
 	}
 	p.errsSince.Add(1)
-	now := time.Now().UnixNano()
+	now := p.clock.Now().UnixNano()
 	if last := p.lastErrLog.Load(); now-last > int64(10*time.Second) && p.lastErrLog.CompareAndSwap(last, now) {
 		p.log.Warn("downstream request failed", "method", r.Method, "path", r.URL.Path, "err", err,
 			"failures_since_last_log", p.errsSince.Swap(0))

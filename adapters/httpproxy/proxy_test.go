@@ -270,7 +270,7 @@ func TestMonitorModeRecordsButRefusesNothing(t *testing.T) {
 		assert.False(t, i.Enforced)
 		assert.Equal(t, mustAddr("127.0.0.2"), i.ClientIP)
 	}
-	require.Equal(t, int64(2), s.Guard.Stats().Monitored)
+	require.Equal(t, int64(2), s.Middleware.Stats().Monitored)
 }
 
 func TestLearnLimit(t *testing.T) {
@@ -300,7 +300,7 @@ func TestUnauthorizedFirstUseIsForgotten(t *testing.T) {
 	status, _ := call(t, "127.0.0.1", get(t, s.URL, "/v1/models", "Authorization", "Bearer scanner-guess"))
 	require.Equal(t, http.StatusUnauthorized, status)
 	// The removal runs after the 401 has gone out (Middleware.Run).
-	require.Eventually(t, func() bool { return s.Guard.Stats().CleanupsDone == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return s.Middleware.Stats().CleanupsDone == 1 }, 5*time.Second, time.Millisecond)
 	_, err := s.Bindings.FindBinding(context.Background(), hash(t, "scanner-guess"))
 	require.Equal(t, sentinel.ENOTFOUND, sentinel.ErrorCode(err), "the junk key's binding is gone")
 

@@ -1,7 +1,7 @@
 // Package postgres is the production store: bindings and intercepts in
 // PostgreSQL through uptrace/bun and the pgx driver. Any number of proxies
 // share one database; atomic statements keep first-use binding and learning
-// exact across them, and WatchBindings keeps their in-process caches
+// exact across them, and a BindingFeed keeps their in-process caches
 // coherent through LISTEN/NOTIFY.
 //
 // Opening a database does not migrate it: call Migrate (sentinel-admin

@@ -53,7 +53,7 @@ func (r *invalidations) next(t *testing.T, within time.Duration, want ...sentine
 	}
 }
 
-func TestWatchBindings(t *testing.T) {
+func TestBindingFeed(t *testing.T) {
 	ctx := context.Background()
 	watcher, dsn := migratedDB(t)
 	inv := newInvalidations()
@@ -107,7 +107,7 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-func TestWatchBindingsReconnects(t *testing.T) {
+func TestBindingFeedReconnects(t *testing.T) {
 	ctx := context.Background()
 	_, dsn := migratedDB(t)
 	// A name of its own lets the test find the watcher's session to kill.
@@ -209,7 +209,7 @@ func (f *freezer) freeze() {
 	}
 }
 
-func TestWatchBindingsNoticesASilentPeer(t *testing.T) {
+func TestBindingFeedNoticesASilentPeer(t *testing.T) {
 	ctx := context.Background()
 	_, dsn := migratedDB(t)
 	u, err := url.Parse(dsn)

@@ -2,7 +2,7 @@
 // one SQLite file through uptrace/bun and the pure-Go modernc.org/sqlite
 // driver (no cgo). Several processes may share the file: writes are
 // serialised by SQLite's lock, and the in-process caches learn about each
-// other's changes through WatchBindings.
+// other's changes through a BindingFeed.
 package sqlite
 
 import (

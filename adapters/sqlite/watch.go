@@ -89,7 +89,7 @@ func (f *BindingFeed) Run(ctx context.Context, inv sentinel.BindingInvalidator) 
 		}
 		last = next
 		if now := f.opts.Clock.Now(); now.Sub(lastPrune) > time.Minute {
-			db.pruneChanges(ctx, now)
+			db.pruneChanges(ctx)
 			lastPrune = now
 		}
 	}
@@ -138,10 +138,14 @@ func (db *DB) pollChanges(ctx context.Context, last int64, inv sentinel.BindingI
 	return rows[len(rows)-1].Seq, nil
 }
 
-func (db *DB) pruneChanges(ctx context.Context, now time.Time) {
-	cutoff := now.Add(-changeRetention).UnixMicro()
+// pruneChanges removes change rows older than changeRetention. The rows
+// are stamped by the schema's triggers with SQLite's clock, so the cutoff
+// is SQLite's too: this bookkeeping is never shown, and a manual Go clock
+// must not prune rows a feed has not read yet.
+func (db *DB) pruneChanges(ctx context.Context) {
 	_ = db.write(ctx, func(ctx context.Context, tx bun.Tx) error {
-		_, err := tx.NewRaw("DELETE FROM binding_changes WHERE at < ?", cutoff).Exec(ctx)
+		_, err := tx.NewRaw("DELETE FROM binding_changes WHERE at < "+
+			"CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER) - ?", changeRetention.Microseconds()).Exec(ctx)
 		return err
 	})
 }

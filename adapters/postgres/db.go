@@ -33,7 +33,9 @@ import (
 
 // Options tune a DB; zero fields take defaults.
 type Options struct {
-	// QueryTimeout bounds each call of a store method, and Ping. The hot
+	// QueryTimeout bounds each call of a store method, and Ping, whose
+	// context has no deadline of its own (a caller's deadline, such as the
+	// HTTP middleware's decision deadline, is kept as it is). The hot
 	// path would rather fail over to its failsafe mode than wait on a
 	// stuck database. Default 2s. Migrations are bounded by the caller's
 	// context only: DDL on a large table may rightly take minutes.
@@ -119,8 +121,13 @@ func (db *DB) Ping(ctx context.Context) error {
 	return translate(db.bun.PingContext(ctx), "ping")
 }
 
-// bounded returns ctx limited by the query timeout.
+// bounded returns ctx limited by the query timeout, unless the caller has
+// set a deadline of its own: on the request path the HTTP middleware's
+// decision deadline is the one deadline that counts.
 func (db *DB) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
 	return context.WithTimeout(ctx, db.timeout)
 }
 

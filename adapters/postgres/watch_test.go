@@ -251,3 +251,11 @@ func withoutIdle(s postgres.FeedStats) postgres.FeedStats {
 	s.IdleChecks = 0
 	return s
 }
+
+func TestBindingFeedContract(t *testing.T) {
+	sentineltest.TestBindingChangeFeed(t, func(t *testing.T) (sentinel.BindingChangeFeed, sentinel.BindingStore) {
+		watcher, dsn := migratedDB(t)
+		// Changes come from another pool, as from another process.
+		return postgres.NewBindingFeed(watcher, nil), postgres.NewBindingStore(openDB(t, dsn, postgres.Options{}))
+	})
+}

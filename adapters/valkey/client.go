@@ -287,6 +287,11 @@ func translate(err error, what string) error {
 	if valkey.IsValkeyNil(err) {
 		return sentinel.WrapError(sentinel.ENOTFOUND, err, "valkey: "+what+": no such key")
 	}
+	if errors.Is(err, context.Canceled) {
+		// The caller gave up (a client hung up): not an outage, as in the
+		// SQL adapters; errors.Is still finds the cause.
+		return fmt.Errorf("valkey: %s: canceled: %w", what, err)
+	}
 	var ve *valkey.ValkeyError
 	if errors.As(err, &ve) {
 		if _, redirect := ve.IsRedirect(); !redirect && !ve.IsTryAgain() && !ve.IsClusterDown() && !ve.IsLoading() {

@@ -57,8 +57,23 @@ func (b Binding) Validate() error {
 	return b.Status.Validate()
 }
 
-// Allows reports whether a client at a may use the key, ignoring bans.
-func (b *Binding) Allows(a netip.Addr) bool { return b.Rule.Allows(a) }
+// MaxHintLen is the longest hint stored, in bytes.
+const MaxHintLen = 32
+
+// Sanitized returns b with its free text (the hint, the masked form of
+// whatever a client sent as its key, which may hold a NUL byte or invalid
+// UTF-8: "key=%00…") made safe for any store, as Intercept.Sanitized does:
+// binding must never fail over a cosmetic field. Every store applies it.
+func (b Binding) Sanitized() Binding {
+	b.Hint = clipText(b.Hint, MaxHintLen)
+	return b
+}
+
+// VersionConflict is the error of a change conditional on version when the
+// binding is now at current: somebody changed it meanwhile.
+func VersionConflict(version, current int64) *Error {
+	return Errorf(ECONFLICT, "binding changed since version %d (now %d)", version, current)
+}
 
 // Use is one allowed use of a key, for the batched last-use refresh.
 type Use struct {
@@ -176,7 +191,8 @@ func (b *Binding) Learn(p netip.Prefix, now time.Time) bool {
 }
 
 // Apply applies upd at time now and reports whether anything changed.
-// It returns EINVALID, leaving b alone, when upd is not valid.
+// It returns EINVALID, leaving b alone, when upd is not valid or the
+// binding would not be; stores need not validate its result again.
 func (b *Binding) Apply(upd BindingUpdate, now time.Time) (bool, error) {
 	if upd.Rule != nil {
 		if err := upd.Rule.Validate(); err != nil {
@@ -188,6 +204,7 @@ func (b *Binding) Apply(upd BindingUpdate, now time.Time) (bool, error) {
 			return false, err
 		}
 	}
+	old := *b
 	changed := false
 	if upd.Rule != nil && !upd.Rule.Equal(b.Rule) {
 		b.Rule = Rule{Kind: upd.Rule.Kind, Prefixes: slices.Clone(upd.Rule.Prefixes), Limit: upd.Rule.Limit}
@@ -197,10 +214,15 @@ func (b *Binding) Apply(upd BindingUpdate, now time.Time) (bool, error) {
 		b.Status = *upd.Status
 		changed = true
 	}
-	if changed {
-		b.UpdatedAt = now.UTC()
+	if !changed {
+		return false, nil
 	}
-	return changed, nil
+	if err := b.Validate(); err != nil {
+		*b = old
+		return false, err
+	}
+	b.UpdatedAt = now.UTC()
+	return true, nil
 }
 
 // Concerns reports whether b has to do with the addresses in net: one of

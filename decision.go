@@ -87,17 +87,21 @@ type Clock interface {
 	Now() time.Time
 }
 
-// SystemClock is the real time; every option taking a Clock defaults to it.
-var SystemClock Clock = systemClock{}
-
+// systemClock is the real time; every option taking a Clock defaults to it.
+// (adapters/clock has the same for callers outside the domain, and a
+// manual one for tests.)
 type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
-// GuardOptions configure a Guard. The zero value is a valid configuration:
-// enforce, IPv4 /32 and IPv6 /64 bindings, single-address rules, real time.
-type GuardOptions struct {
-	Mode        Mode
+// BinderOptions configure a Binder. Apart from Settings the zero value is a
+// valid configuration: IPv4 /32 and IPv6 /64 bindings, single-address
+// rules, real time.
+type BinderOptions struct {
+	// Settings is where the enforcement mode is read on every decision
+	// (required): the one home of the mode, shared with the HTTP
+	// middleware, so a change applies to both at once.
+	Settings    *LiveSettings
 	Granularity Granularity
 	// LearnLimit, when above 1, gives new bindings a learn rule with this
 	// limit instead of a single rule: the key may then be used from that
@@ -106,23 +110,23 @@ type GuardOptions struct {
 	Clock      Clock
 }
 
-// Guard is the Decider: first-use binding and rule checks over a
+// Binder is the Decider: first-use binding and rule checks over a
 // BindingStore.
-type Guard struct {
+type Binder struct {
 	store BindingStore
-	opts  GuardOptions
+	opts  BinderOptions
 }
 
-var _ Decider = (*Guard)(nil)
+var _ Decider = (*Binder)(nil)
 
-// NewGuard returns a Guard deciding against store. It returns EINVALID for
+// NewBinder returns a Binder deciding against store. It returns EINVALID for
 // bad options.
-func NewGuard(store BindingStore, opts GuardOptions) (*Guard, error) {
-	if opts.Mode == "" {
-		opts.Mode = ModeEnforce
+func NewBinder(store BindingStore, opts BinderOptions) (*Binder, error) {
+	if store == nil {
+		return nil, Errorf(EINVALID, "a Binder needs a BindingStore")
 	}
-	if err := opts.Mode.Validate(); err != nil {
-		return nil, err
+	if opts.Settings == nil {
+		return nil, Errorf(EINVALID, "a Binder needs live settings (BinderOptions.Settings) to read the enforcement mode from")
 	}
 	if err := opts.Granularity.Validate(); err != nil {
 		return nil, err
@@ -131,13 +135,13 @@ func NewGuard(store BindingStore, opts GuardOptions) (*Guard, error) {
 		return nil, Errorf(EINVALID, "learn limit must be between 0 (off) and %d, got %d", MaxRulePrefixes, opts.LearnLimit)
 	}
 	if opts.Clock == nil {
-		opts.Clock = SystemClock
+		opts.Clock = systemClock{}
 	}
-	return &Guard{store: store, opts: opts}, nil
+	return &Binder{store: store, opts: opts}, nil
 }
 
 // Decide implements Decider.
-func (g *Guard) Decide(ctx context.Context, req Request) (Decision, error) {
+func (g *Binder) Decide(ctx context.Context, req Request) (Decision, error) {
 	if !req.Addr.IsValid() {
 		return Decision{}, Errorf(EINVALID, "request has no client address")
 	}
@@ -156,7 +160,7 @@ func (g *Guard) Decide(ctx context.Context, req Request) (Decision, error) {
 	return g.judge(ctx, req, b)
 }
 
-func (g *Guard) judge(ctx context.Context, req Request, b Binding) (Decision, error) {
+func (g *Binder) judge(ctx context.Context, req Request, b Binding) (Decision, error) {
 	if b.Status == StatusActive && !b.Rule.Allows(req.Addr) && b.Rule.CanLearn() {
 		lb, _, err := g.store.LearnPrefix(ctx, req.Key, g.opts.Granularity.Prefix(req.Addr))
 		if err != nil {
@@ -175,11 +179,11 @@ func (g *Guard) judge(ctx context.Context, req Request, b Binding) (Decision, er
 	return g.refuse(ReasonIPNotAllowed, b.Version), nil
 }
 
-func (g *Guard) refuse(r Reason, version int64) Decision {
-	return Decision{Allow: g.opts.Mode == ModeMonitor, Reason: r, Version: version}
+func (g *Binder) refuse(r Reason, version int64) Decision {
+	return Decision{Allow: g.opts.Settings.Load().EnforceMode == ModeMonitor, Reason: r, Version: version}
 }
 
-func (g *Guard) newBinding(req Request) Binding {
+func (g *Binder) newBinding(req Request) Binding {
 	now := g.opts.Clock.Now().UTC()
 	p := g.opts.Granularity.Prefix(req.Addr)
 	rule := SingleRule(p)
@@ -200,7 +204,7 @@ func (g *Guard) newBinding(req Request) Binding {
 }
 
 // Unauthorized implements Decider.
-func (g *Guard) Unauthorized(ctx context.Context, req Request, d Decision) error {
+func (g *Binder) Unauthorized(ctx context.Context, req Request, d Decision) error {
 	if !d.Created {
 		return nil
 	}

@@ -49,7 +49,7 @@ func (i Intercept) Sanitized() Intercept {
 	i.Method = clipText(i.Method, 16)
 	i.Path = clipText(i.Path, MaxPathLen)
 	i.UserAgent = clipText(i.UserAgent, MaxUserAgentLen)
-	i.Hint = clipText(i.Hint, 32)
+	i.Hint = clipText(i.Hint, MaxHintLen)
 	return i
 }
 

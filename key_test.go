@@ -7,9 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	sentinel "github.com/keyipsentinel/sentinel"
 )
 
@@ -30,7 +27,7 @@ func TestNormalizeToken(t *testing.T) {
 		{"midjourney-proxy", "midjourney"},
 	}
 	for _, c := range cases {
-		assert.Equal(t, sentinel.Token(c.want), sentinel.NormalizeToken(c.raw), "raw %q", c.raw)
+		checkEqual(t, sentinel.Token(c.want), sentinel.NormalizeToken(c.raw), "raw %q", c.raw)
 	}
 }
 
@@ -39,55 +36,55 @@ func TestTokenValid(t *testing.T) {
 		key48: true, "abc-_.~!": true, "": false, "a b": false, "a\tb": false, "ключ": false,
 		"Á" + key48: false, "ａbc": false, key48 + "\u200b": false, "x\x7f": false, "x\x00": false,
 	} {
-		assert.Equal(t, want, sentinel.Token(tok).Valid(), "%q", tok)
+		checkEqual(t, want, sentinel.Token(tok).Valid(), "%q", tok)
 	}
 }
 
 func TestTokenNeverPrintsItself(t *testing.T) {
 	tok := sentinel.NormalizeToken("sk-" + key48)
-	require.Equal(t, "sk-AbCd…6789", tok.Mask())
+	mustEqual(t, "sk-AbCd…6789", tok.Mask())
 	var buf bytes.Buffer
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "key", tok)
 	for _, s := range []string{fmt.Sprint(tok), fmt.Sprintf("%v %s %q %#v %+v", tok, tok, tok, tok, tok), buf.String()} {
-		assert.NotContains(t, s, key48[4:44], "printed: %s", s)
+		checkNotContains(t, s, key48[4:44], "printed: %s", s)
 	}
 	b, err := tok.MarshalText()
-	require.NoError(t, err)
-	assert.Equal(t, "sk-AbCd…6789", string(b))
+	mustNoError(t, err)
+	checkEqual(t, "sk-AbCd…6789", string(b))
 
-	assert.Equal(t, "sk-ab…", sentinel.Token("abcdefghij").Mask())
-	assert.Equal(t, "sk-…", sentinel.Token("abc").Mask())
-	assert.Equal(t, "sk-ключ…ключ", sentinel.Token("ключключключключ").Mask(), "masks runes, not bytes")
+	checkEqual(t, "sk-ab…", sentinel.Token("abcdefghij").Mask())
+	checkEqual(t, "sk-…", sentinel.Token("abc").Mask())
+	checkEqual(t, "sk-ключ…ключ", sentinel.Token("ключключключключ").Mask(), "masks runes, not bytes")
 }
 
 func TestHasher(t *testing.T) {
 	_, err := sentinel.NewHasher([]byte("short"))
-	require.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err))
+	mustEqual(t, sentinel.EINVALID, sentinel.ErrorCode(err))
 
 	h, err := sentinel.NewHasher([]byte(strings.Repeat("s", 32)))
-	require.NoError(t, err)
+	mustNoError(t, err)
 	h2, err := sentinel.NewHasher([]byte(strings.Repeat("t", 32)))
-	require.NoError(t, err)
+	mustNoError(t, err)
 
 	a := h.Hash(sentinel.Token(key48))
-	assert.Equal(t, a, h.Hash(sentinel.Token(strings.ToUpper(key48))), "case is folded")
-	assert.Equal(t, a, h.Hash(sentinel.Token(strings.ToLower(key48))))
-	assert.NotEqual(t, a, h.Hash(sentinel.Token(key48[:47])))
-	assert.NotEqual(t, a, h2.Hash(sentinel.Token(key48)), "the secret matters")
-	assert.Equal(t, h.Hash("ÄBC"), h.Hash("äbc"), "non-ASCII case is folded too")
+	checkEqual(t, a, h.Hash(sentinel.Token(strings.ToUpper(key48))), "case is folded")
+	checkEqual(t, a, h.Hash(sentinel.Token(strings.ToLower(key48))))
+	checkNotEqual(t, a, h.Hash(sentinel.Token(key48[:47])))
+	checkNotEqual(t, a, h2.Hash(sentinel.Token(key48)), "the secret matters")
+	checkEqual(t, h.Hash("ÄBC"), h.Hash("äbc"), "non-ASCII case is folded too")
 
 	parsed, err := sentinel.ParseKeyHash(a.String())
-	require.NoError(t, err)
-	assert.Equal(t, a, parsed)
+	mustNoError(t, err)
+	checkEqual(t, a, parsed)
 	_, err = sentinel.ParseKeyHash("xyz")
-	assert.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err))
+	checkEqual(t, sentinel.EINVALID, sentinel.ErrorCode(err))
 	_, err = sentinel.ParseKeyHash(strings.Repeat("g", 64))
-	assert.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err))
+	checkEqual(t, sentinel.EINVALID, sentinel.ErrorCode(err))
 }
 
 func TestHasherIsSafeForConcurrentUse(t *testing.T) {
 	h, err := sentinel.NewHasher([]byte(strings.Repeat("s", 32)))
-	require.NoError(t, err)
+	mustNoError(t, err)
 	want := h.Hash(key48)
 	done := make(chan bool)
 	for range 8 {
@@ -100,13 +97,13 @@ func TestHasherIsSafeForConcurrentUse(t *testing.T) {
 		}()
 	}
 	for range 8 {
-		require.True(t, <-done)
+		mustTrue(t, <-done)
 	}
 }
 
 func BenchmarkHash(b *testing.B) {
 	h, err := sentinel.NewHasher([]byte(strings.Repeat("s", 32)))
-	require.NoError(b, err)
+	mustNoError(b, err)
 	b.ReportAllocs()
 	for b.Loop() {
 		h.Hash(key48)

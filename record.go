@@ -46,6 +46,9 @@ type BatchRecorderOptions struct {
 	// MaxBackoff caps the wait between retries after a failed write. Default 10s.
 	MaxBackoff time.Duration
 	Logger     *slog.Logger
+	// Clock tells the time for retry backoff and log throttling; default
+	// the real time.
+	Clock Clock
 }
 
 // RecorderStats counts what a BatchRecorder has done.
@@ -103,6 +106,9 @@ func NewBatchRecorder(touch Toucher, intercepts InterceptAdder, opts BatchRecord
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
 	}
 	return &BatchRecorder{
 		touch:      touch,
@@ -173,9 +179,10 @@ func (r *BatchRecorder) Stats() RecorderStats {
 	return s
 }
 
-// Run writes batches until ctx is done. It does not flush at the end: call
-// Flush with a deadline for that.
-func (r *BatchRecorder) Run(ctx context.Context) {
+// Run writes batches until ctx is done, then returns nil; the caller owns
+// the goroutine it runs in. It does not flush at the end: call Flush with a
+// deadline for that.
+func (r *BatchRecorder) Run(ctx context.Context) error {
 	useTick := time.NewTicker(r.opts.UseInterval)
 	defer useTick.Stop()
 	icTick := time.NewTicker(r.opts.InterceptInterval)
@@ -183,7 +190,7 @@ func (r *BatchRecorder) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-useTick.C:
 			r.flushIfDue(ctx, true)
 		case <-icTick.C:
@@ -197,7 +204,7 @@ func (r *BatchRecorder) Run(ctx context.Context) {
 func (r *BatchRecorder) flushIfDue(ctx context.Context, withUses bool) {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	if r.failing && time.Now().Before(r.nextTry) {
+	if r.failing && r.opts.Clock.Now().Before(r.nextTry) {
 		return
 	}
 	err := r.flushLocked(ctx, withUses)
@@ -212,7 +219,7 @@ func (r *BatchRecorder) flushIfDue(ctx context.Context, withUses bool) {
 		return
 	}
 	r.backoff = min(max(2*r.backoff, time.Second), r.opts.MaxBackoff)
-	r.nextTry = time.Now().Add(r.backoff)
+	r.nextTry = r.opts.Clock.Now().Add(r.backoff)
 	if !r.failing {
 		r.log.Warn("recorder: writing intercepts or last uses failed; keeping them and retrying with backoff",
 			"err", err, "retry_in", r.backoff)
@@ -327,10 +334,10 @@ func (r *BatchRecorder) logDrops() {
 	r.mu.Lock()
 	dropped := r.stats.InterceptsDropped + r.stats.UsesDropped
 	r.mu.Unlock()
-	if dropped == r.lastDrops || time.Since(r.dropLogged) < time.Minute {
+	if dropped == r.lastDrops || r.opts.Clock.Now().Sub(r.dropLogged) < time.Minute {
 		return
 	}
 	r.log.Warn("recorder: queue bound reached while the store was unavailable; oldest records dropped",
 		"dropped_total", dropped)
-	r.lastDrops, r.dropLogged = dropped, time.Now()
+	r.lastDrops, r.dropLogged = dropped, r.opts.Clock.Now()
 }

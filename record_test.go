@@ -9,10 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/stretchr/testify/require"
-
 	sentinel "github.com/keyipsentinel/sentinel"
-	"github.com/keyipsentinel/sentinel/sentineltest"
 )
 
 // flakyStore keeps what it is given unless told to fail.
@@ -65,14 +62,14 @@ func TestBatchRecorderOneWritePerKeyPerInterval(t *testing.T) {
 	r := sentinel.NewBatchRecorder(store, store, sentinel.BatchRecorderOptions{})
 	base := time.Now()
 	for i := range 1000 {
-		r.RecordUse(sentinel.Use{Key: sentineltest.Key("a"), Addr: netip.MustParseAddr("192.0.2.1"), At: base.Add(time.Duration(i) * time.Millisecond)})
-		r.RecordUse(sentinel.Use{Key: sentineltest.Key("b"), Addr: netip.MustParseAddr("192.0.2.2"), At: base})
+		r.RecordUse(sentinel.Use{Key: key("a"), Addr: netip.MustParseAddr("192.0.2.1"), At: base.Add(time.Duration(i) * time.Millisecond)})
+		r.RecordUse(sentinel.Use{Key: key("b"), Addr: netip.MustParseAddr("192.0.2.2"), At: base})
 	}
-	require.NoError(t, r.Flush(context.Background()))
-	require.Equal(t, 1, store.touchCalls, "one batch")
-	require.Len(t, store.uses, 2, "one row per key")
-	require.Equal(t, base.Add(999*time.Millisecond), store.uses[sentineltest.Key("a")].At, "the latest use wins")
-	require.EqualValues(t, 2, r.Stats().UsesWritten)
+	mustNoError(t, r.Flush(context.Background()))
+	mustEqual(t, 1, store.touchCalls, "one batch")
+	mustLen(t, store.uses, 2, "one row per key")
+	mustEqual(t, base.Add(999*time.Millisecond), store.uses[key("a")].At, "the latest use wins")
+	mustEqualValues(t, 2, r.Stats().UsesWritten)
 }
 
 func TestBatchRecorderKeepsEverythingThroughAnOutage(t *testing.T) {
@@ -85,23 +82,23 @@ func TestBatchRecorderKeepsEverythingThroughAnOutage(t *testing.T) {
 
 	store.setDown(true)
 	for i := range 50 {
-		r.RecordIntercept(sentinel.Intercept{Key: sentineltest.Key("k"), ClientIP: netip.MustParseAddr("192.0.2.9"), Reason: sentinel.ReasonIPNotAllowed, At: time.Now()})
-		r.RecordUse(sentinel.Use{Key: sentineltest.Key(string(rune('a' + i))), Addr: netip.MustParseAddr("192.0.2.1"), At: time.Now()})
+		r.RecordIntercept(sentinel.Intercept{Key: key("k"), ClientIP: netip.MustParseAddr("192.0.2.9"), Reason: sentinel.ReasonIPNotAllowed, At: time.Now()})
+		r.RecordUse(sentinel.Use{Key: key(string(rune('a' + i))), Addr: netip.MustParseAddr("192.0.2.1"), At: time.Now()})
 	}
-	require.Eventually(t, func() bool { return r.Stats().WriteFailures > 2 }, 5*time.Second, 5*time.Millisecond)
+	eventually(t, func() bool { return r.Stats().WriteFailures > 2 }, 5*time.Second, 5*time.Millisecond)
 	uses, intercepts := store.counts()
-	require.Zero(t, uses)
-	require.Zero(t, intercepts)
+	mustZero(t, uses)
+	mustZero(t, intercepts)
 
 	store.setDown(false)
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		uses, intercepts := store.counts()
 		return uses == 50 && intercepts == 50
 	}, 5*time.Second, 5*time.Millisecond, "everything is written after the store comes back")
 	st := r.Stats()
-	require.Zero(t, st.InterceptsDropped)
-	require.Zero(t, st.InterceptsPending)
-	require.Zero(t, st.UsesPending)
+	mustZero(t, st.InterceptsDropped)
+	mustZero(t, st.InterceptsPending)
+	mustZero(t, st.UsesPending)
 }
 
 func TestBatchRecorderIsBounded(t *testing.T) {
@@ -109,27 +106,27 @@ func TestBatchRecorderIsBounded(t *testing.T) {
 	r := sentinel.NewBatchRecorder(store, store, sentinel.BatchRecorderOptions{MaxPendingIntercepts: 100, MaxPendingUses: 10})
 	for i := range 1000 {
 		r.RecordIntercept(sentinel.Intercept{Path: string(rune(i))})
-		r.RecordUse(sentinel.Use{Key: sentineltest.Key(string(rune(i))), At: time.Now()})
+		r.RecordUse(sentinel.Use{Key: key(string(rune(i))), At: time.Now()})
 	}
 	st := r.Stats()
-	require.LessOrEqual(t, st.InterceptsPending, int64(100))
-	require.EqualValues(t, 1000, st.InterceptsPending+st.InterceptsDropped)
-	require.EqualValues(t, 10, st.UsesPending)
-	require.EqualValues(t, 990, st.UsesDropped)
-	require.Error(t, r.Flush(context.Background()))
+	mustLessOrEqual(t, st.InterceptsPending, int64(100))
+	mustEqualValues(t, 1000, st.InterceptsPending+st.InterceptsDropped)
+	mustEqualValues(t, 10, st.UsesPending)
+	mustEqualValues(t, 990, st.UsesDropped)
+	mustError(t, r.Flush(context.Background()))
 
 	store.setDown(false)
-	require.NoError(t, r.Flush(context.Background()))
+	mustNoError(t, r.Flush(context.Background()))
 	_, intercepts := store.counts()
-	require.EqualValues(t, st.InterceptsPending, intercepts, "the newest are kept")
-	require.Equal(t, string(rune(999)), store.intercepts[len(store.intercepts)-1].Path)
+	mustEqualValues(t, st.InterceptsPending, intercepts, "the newest are kept")
+	mustEqual(t, string(rune(999)), store.intercepts[len(store.intercepts)-1].Path)
 }
 
 func TestInterceptSanitized(t *testing.T) {
 	i := sentinel.Intercept{Path: "/v1/\xff\x00bad" + string(make([]byte, 600)), UserAgent: "é" + string(make([]byte, 300))}.Sanitized()
-	require.LessOrEqual(t, len(i.Path), sentinel.MaxPathLen)
-	require.NotContains(t, i.Path, "\x00")
-	require.LessOrEqual(t, len(i.UserAgent), sentinel.MaxUserAgentLen)
-	require.True(t, utf8.ValidString(i.Path) && utf8.ValidString(i.UserAgent))
-	require.True(t, strings.HasPrefix(i.UserAgent, "é"))
+	mustLessOrEqual(t, len(i.Path), sentinel.MaxPathLen)
+	mustNotContains(t, i.Path, "\x00")
+	mustLessOrEqual(t, len(i.UserAgent), sentinel.MaxUserAgentLen)
+	mustTrue(t, utf8.ValidString(i.Path) && utf8.ValidString(i.UserAgent))
+	mustTrue(t, strings.HasPrefix(i.UserAgent, "é"))
 }

@@ -4,9 +4,6 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	sentinel "github.com/keyipsentinel/sentinel"
 )
 
@@ -40,44 +37,44 @@ func TestParseRule(t *testing.T) {
 	for _, c := range cases {
 		r, err := sentinel.ParseRule(c.kind, c.spec, c.limit)
 		if c.wantErr != "" {
-			require.Error(t, err, "%s %q", c.kind, c.spec)
-			assert.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err))
-			assert.Contains(t, err.Error(), c.wantErr)
+			mustError(t, err, "%s %q", c.kind, c.spec)
+			checkEqual(t, sentinel.EINVALID, sentinel.ErrorCode(err))
+			checkContains(t, err.Error(), c.wantErr)
 			continue
 		}
-		require.NoError(t, err, "%s %q", c.kind, c.spec)
-		assert.Equal(t, c.wantSpec, r.Spec())
+		mustNoError(t, err, "%s %q", c.kind, c.spec)
+		checkEqual(t, c.wantSpec, r.Spec())
 	}
 }
 
 func TestRuleAllows(t *testing.T) {
 	multi, err := sentinel.ParseRule("multiple", "192.0.2.1, 10.0.0.0/8, 2001:db8::/48", 0)
-	require.NoError(t, err)
+	mustNoError(t, err)
 	for addr, want := range map[string]bool{
 		"192.0.2.1": true, "192.0.2.2": false, "10.200.0.1": true, "2001:db8:0:ffff::1": true,
 		"2001:db9::1": false, "11.0.0.1": false,
 	} {
-		assert.Equal(t, want, multi.Allows(netip.MustParseAddr(addr)), addr)
+		checkEqual(t, want, multi.Allows(netip.MustParseAddr(addr)), addr)
 	}
 	all := sentinel.Rule{Kind: sentinel.RuleAll}
-	assert.True(t, all.Allows(netip.MustParseAddr("203.0.113.1")))
+	checkTrue(t, all.Allows(netip.MustParseAddr("203.0.113.1")))
 	learn := sentinel.Rule{Kind: sentinel.RuleLearn, Limit: 2, Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}}
-	assert.True(t, learn.CanLearn())
-	assert.False(t, learn.Allows(netip.MustParseAddr("192.0.2.2")))
+	checkTrue(t, learn.CanLearn())
+	checkFalse(t, learn.Allows(netip.MustParseAddr("192.0.2.2")))
 }
 
 func TestGranularity(t *testing.T) {
 	var g sentinel.Granularity
-	assert.Equal(t, "192.0.2.7/32", g.Prefix(netip.MustParseAddr("192.0.2.7")).String())
-	assert.Equal(t, "192.0.2.7/32", g.Prefix(netip.MustParseAddr("::ffff:192.0.2.7")).String())
-	assert.Equal(t, "2001:db8:1:2::/64", g.Prefix(netip.MustParseAddr("2001:db8:1:2:3:4:5:6")).String())
+	checkEqual(t, "192.0.2.7/32", g.Prefix(netip.MustParseAddr("192.0.2.7")).String())
+	checkEqual(t, "192.0.2.7/32", g.Prefix(netip.MustParseAddr("::ffff:192.0.2.7")).String())
+	checkEqual(t, "2001:db8:1:2::/64", g.Prefix(netip.MustParseAddr("2001:db8:1:2:3:4:5:6")).String())
 	g = sentinel.Granularity{IPv4Bits: 24, IPv6Bits: 56}
-	require.NoError(t, g.Validate())
-	assert.Equal(t, "192.0.2.0/24", g.Prefix(netip.MustParseAddr("192.0.2.7")).String())
-	assert.Equal(t, "2001:db8:1::/56", g.Prefix(netip.MustParseAddr("2001:db8:1:2::1")).String())
-	assert.Error(t, sentinel.Granularity{IPv4Bits: 33}.Validate())
-	assert.Error(t, sentinel.Granularity{IPv6Bits: 129}.Validate())
-	assert.False(t, g.Prefix(netip.Addr{}).IsValid())
+	mustNoError(t, g.Validate())
+	checkEqual(t, "192.0.2.0/24", g.Prefix(netip.MustParseAddr("192.0.2.7")).String())
+	checkEqual(t, "2001:db8:1::/56", g.Prefix(netip.MustParseAddr("2001:db8:1:2::1")).String())
+	checkError(t, sentinel.Granularity{IPv4Bits: 33}.Validate())
+	checkError(t, sentinel.Granularity{IPv6Bits: 129}.Validate())
+	checkFalse(t, g.Prefix(netip.Addr{}).IsValid())
 }
 
 func FuzzParseRule(f *testing.F) {

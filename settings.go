@@ -103,3 +103,23 @@ func (l *LiveSettings) Store(s Settings) error {
 	l.p.Store(&s)
 	return nil
 }
+
+// DefaultSettings returns the settings a deployment starts with when it
+// configures none: enforce, failsafe closed, an alert for 5 refusals of
+// one key within 5 minutes (posted nowhere), archive after 90 days.
+func DefaultSettings() Settings {
+	return Settings{
+		EnforceMode: ModeEnforce, FailsafeMode: FailsafeClosed,
+		AlertThresholdCount: 5, AlertWindow: 5 * time.Minute, ArchiveDays: 90,
+	}
+}
+
+// MustLiveSettings returns a LiveSettings holding s and panics when s is
+// not valid: for tests and examples with literal settings.
+func MustLiveSettings(s Settings) *LiveSettings {
+	l, err := NewLiveSettings(s)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}

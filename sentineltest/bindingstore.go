@@ -12,10 +12,12 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -107,6 +109,22 @@ func TestBindingStore(t *testing.T, open func(t *testing.T) sentinel.BindingStor
 		}
 	})
 
+	t.Run("create sanitises the hint", func(t *testing.T) {
+		s := open(t)
+		for name, hint := range map[string]string{
+			"nul": "sk-ab\x00…wxyz", "invalid utf-8": "sk-\xff\xfe…wxyz", "over-long": "sk-" + strings.Repeat("é", 40),
+		} {
+			b := NewBinding(t, Key("hint "+name), "192.0.2.1")
+			b.Hint = hint
+			_, created, err := s.CreateBinding(ctx, b)
+			require.NoError(t, err, name)
+			require.True(t, created, name)
+			got := findUncached(t, s, b.Key)
+			require.Equal(t, b.Sanitized().Hint, got.Hint, name)
+			require.True(t, utf8.ValidString(got.Hint) && !strings.Contains(got.Hint, "\x00"), "%s: %q", name, got.Hint)
+		}
+	})
+
 	t.Run("second create returns the first binding", func(t *testing.T) {
 		s := open(t)
 		first, _, err := s.CreateBinding(ctx, NewBinding(t, Key("a"), "192.0.2.10"))
@@ -149,6 +167,7 @@ func TestBindingStore(t *testing.T, open func(t *testing.T) sentinel.BindingStor
 		}
 		wg.Wait()
 		require.EqualValues(t, 1, wins.Load())
+		require.Positive(t, results[0].Version, "every caller got the stored binding")
 		for _, r := range results {
 			assert.Equal(t, results[0].FirstIP, r.FirstIP)
 			assert.Equal(t, results[0].Version, r.Version)
@@ -181,7 +200,7 @@ func TestBindingStore(t *testing.T, open func(t *testing.T) sentinel.BindingStor
 		require.NoError(t, err)
 		require.False(t, learned, "a full rule is locked")
 		require.Len(t, full.Rule.Prefixes, 3)
-		require.False(t, full.Allows(netip.MustParseAddr("192.0.2.4")))
+		require.False(t, full.Rule.Allows(netip.MustParseAddr("192.0.2.4")))
 
 		read, err := s.FindBinding(ctx, b.Key)
 		require.NoError(t, err)

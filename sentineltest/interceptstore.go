@@ -3,8 +3,10 @@ package sentineltest
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -51,6 +53,25 @@ func TestInterceptStore(t *testing.T, open func(t *testing.T) sentinel.Intercept
 			require.Equal(t, want.Path, g.Path)
 			require.Equal(t, want.UserAgent, g.UserAgent)
 			require.True(t, want.At.Equal(g.At), "time: want %v, got %v", want.At, g.At)
+		}
+	})
+
+	t.Run("free text is sanitised", func(t *testing.T) {
+		s := open(t)
+		long := strings.Repeat("é", sentinel.MaxUserAgentLen) // two bytes a rune: over the limit
+		in := mk("a", "192.0.2.1", sentinel.ReasonIPNotAllowed, time.Minute)
+		in.Hint, in.Method, in.Path, in.UserAgent = "sk-\x00\xff"+long, "PO\x00ST", "/v1/\x00\xfe"+long, "agent\xff\x00"+long
+		require.NoError(t, s.AddIntercepts(ctx, []sentinel.Intercept{in}))
+		got, _, err := s.ListIntercepts(ctx, sentinel.InterceptFilter{})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		want := in.Sanitized()
+		require.Equal(t, want.Hint, got[0].Hint)
+		require.Equal(t, want.Method, got[0].Method)
+		require.Equal(t, want.Path, got[0].Path)
+		require.Equal(t, want.UserAgent, got[0].UserAgent)
+		for _, f := range []string{got[0].Hint, got[0].Method, got[0].Path, got[0].UserAgent} {
+			require.True(t, utf8.ValidString(f) && !strings.Contains(f, "\x00"), "%q", f)
 		}
 	})
 

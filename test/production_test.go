@@ -122,7 +122,11 @@ func TestProxyRefusesToStartOnAnOldSchema(t *testing.T) {
 func TestScaleOut(t *testing.T) {
 	d := newDeployment(t, "")
 	up := newUpstream(t)
-	procs := startProxies(t, 2, func() string { return t.TempDir() }, d.env(up.URL, "", ""))
+	// SENTINEL_STORE_TIMEOUT is the deadline of a whole decision (Valkey,
+	// then PostgreSQL's find and create, queueing for the pool behind the
+	// 499 others): a 500-way race on a shared 2-core machine needs more
+	// than the deployment's 500ms, which the outage tests keep.
+	procs := startProxies(t, 2, func() string { return t.TempDir() }, d.env(up.URL, "", "", "SENTINEL_STORE_TIMEOUT", "10s"))
 	ok := raceFirstUse(t, procs, 500)
 	bs := d.allBindings(t)
 	require.Len(t, bs, 1, "exactly one binding row")

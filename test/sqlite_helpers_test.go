@@ -12,7 +12,7 @@ import (
 
 func openSQLite(t *testing.T, path string) *sqlite.DB {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), path)
+	db, err := sqlite.Open(context.Background(), path, sqlite.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return db

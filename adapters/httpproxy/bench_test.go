@@ -11,23 +11,24 @@ import (
 
 	sentinel "github.com/keyipsentinel/sentinel"
 	"github.com/keyipsentinel/sentinel/adapters/httpproxy"
-	"github.com/keyipsentinel/sentinel/adapters/memcache"
+	"github.com/keyipsentinel/sentinel/adapters/localcache"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
 )
 
-// BenchmarkGuardWarm is everything the Guard adds to a request with a
+// BenchmarkMiddlewareWarm is everything the Middleware adds to a request with a
 // known key (client IP, extraction, hashing, the decision, the client
 // headers, the last-use record), in front of a handler that does nothing.
-func BenchmarkGuardWarm(b *testing.B) {
-	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "s.db"))
+func BenchmarkMiddlewareWarm(b *testing.B) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "s.db"), sqlite.Options{})
 	require.NoError(b, err)
 	defer db.Close()
-	decider, err := sentinel.NewGuard(memcache.New(sqlite.NewBindingStore(db), memcache.Options{}), sentinel.GuardOptions{})
+	live := sentinel.MustLiveSettings(sentinel.DefaultSettings())
+	decider, err := sentinel.NewBinder(localcache.New(sqlite.NewBindingStore(db), localcache.Options{}), sentinel.BinderOptions{Settings: live})
 	require.NoError(b, err)
 	hasher, err := sentinel.NewHasher(testSecret)
 	require.NoError(b, err)
 	rec := sentinel.NewBatchRecorder(sqlite.NewBindingStore(db), sqlite.NewInterceptStore(db), sentinel.BatchRecorderOptions{})
-	g, err := httpproxy.NewGuard(httpproxy.GuardOptions{Decider: decider, Hasher: hasher, Recorder: rec})
+	g, err := httpproxy.NewMiddleware(httpproxy.MiddlewareOptions{Decider: decider, Hasher: hasher, Recorder: rec, Settings: live})
 	require.NoError(b, err)
 	h := g.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)

@@ -21,14 +21,40 @@ const (
 	wsKeyPrefix         = "openai-insecure-api-key"
 )
 
-// Errors of ExtractToken: the request must be refused, never decided on.
-var (
+// KeyError is why ExtractToken refuses a request's credentials: the
+// request must be refused, never decided on. Its values are constants, so
+// they cannot be reassigned, and errors.Is tells them apart; each is also
+// a sentinel.Error with code EINVALID (errors.As, sentinel.ErrorCode).
+type KeyError int
+
+// Errors of ExtractToken.
+const (
 	// ErrMultipleKeys: the request's credentials name different keys.
-	ErrMultipleKeys = sentinel.Errorf(sentinel.EINVALID, "the request carries more than one different API key")
+	ErrMultipleKeys KeyError = iota + 1
 	// ErrInvalidKey: a credential holds characters no key has (see
 	// sentinel.Token.Valid).
-	ErrInvalidKey = sentinel.Errorf(sentinel.EINVALID, "the API key holds characters an API key cannot have")
+	ErrInvalidKey
 )
+
+// Error implements error.
+func (e KeyError) Error() string {
+	switch e {
+	case ErrMultipleKeys:
+		return "the request carries more than one different API key"
+	case ErrInvalidKey:
+		return "the API key holds characters an API key cannot have"
+	}
+	return "the request's API key cannot be used"
+}
+
+// As makes a KeyError a *sentinel.Error with code EINVALID.
+func (e KeyError) As(target any) bool {
+	if p, ok := target.(**sentinel.Error); ok {
+		*p = &sentinel.Error{Code: sentinel.EINVALID, Message: e.Error()}
+		return true
+	}
+	return false
+}
 
 // ExtractToken returns the key r carries, normalised, and whether it
 // carries one. It reads Authorization (Bearer or bare), x-api-key,
@@ -63,13 +89,16 @@ func ExtractToken(r *http.Request) (sentinel.Token, bool, error) {
 	for _, v := range r.Header.Values(headerMidjourney) {
 		x.add(stripBearer(v))
 	}
-	return x.tok, x.found, x.err
+	if x.err != 0 {
+		return x.tok, x.found, x.err
+	}
+	return x.tok, x.found, nil
 }
 
 type extraction struct {
 	tok   sentinel.Token
 	found bool
-	err   error
+	err   KeyError // 0: none
 }
 
 func (x *extraction) add(raw string) {
@@ -84,7 +113,7 @@ func (x *extraction) add(raw string) {
 		x.tok, x.found = t, true
 		return
 	}
-	if !x.tok.SameKey(t) && x.err == nil {
+	if !x.tok.SameKey(t) && x.err == 0 {
 		x.err = ErrMultipleKeys
 	}
 }

@@ -21,8 +21,9 @@ import (
 
 	sentinel "github.com/keyipsentinel/sentinel"
 	"github.com/keyipsentinel/sentinel/adapters/httpproxy"
-	"github.com/keyipsentinel/sentinel/adapters/memcache"
+	"github.com/keyipsentinel/sentinel/adapters/localcache"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
+	"github.com/keyipsentinel/sentinel/sentineltest"
 )
 
 // testSecret is the HMAC secret of the test deployments.
@@ -85,14 +86,16 @@ type stack struct {
 	Bindings   *sqlite.BindingStore
 	Intercepts *sqlite.InterceptStore
 	Recorder   *sentinel.BatchRecorder
-	Guard      *httpproxy.Guard
+	Middleware *httpproxy.Middleware
+	Settings   *sentinel.LiveSettings // shared by the Binder and the Middleware
 	Up         *upstream
 }
 
 type stackOptions struct {
-	guard      sentinel.GuardOptions
-	proxy      httpproxy.GuardOptions // Decider, Hasher and Recorder are filled in
-	downstream string                 // default: the upstream's URL
+	mode       sentinel.Mode               // default enforce
+	guard      sentinel.BinderOptions      // Settings is filled in
+	proxy      httpproxy.MiddlewareOptions // Decider, Hasher, Recorder and Settings are filled in
+	downstream string                      // default: the upstream's URL
 	dbPath     string
 	proxyLog   *slog.Logger
 }
@@ -117,28 +120,33 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "sentinel.db")
 	}
-	db, err := sqlite.Open(ctx, path)
+	db, err := sqlite.Open(ctx, path, sqlite.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	bindings := sqlite.NewBindingStore(db)
 	intercepts := sqlite.NewInterceptStore(db)
-	cache := memcache.New(bindings, memcache.Options{})
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	t.Cleanup(stopWatch)
-	require.NoError(t, db.WatchBindings(watchCtx, 20*time.Millisecond, cache, nil))
-	decider, err := sentinel.NewGuard(cache, opts.guard)
+	cache := localcache.New(bindings, localcache.Options{})
+	sentineltest.RunFeed(t, sqlite.NewBindingFeed(db, sqlite.FeedOptions{Interval: 20 * time.Millisecond}), cache)
+	settings := sentinel.DefaultSettings()
+	if opts.mode != "" {
+		settings.EnforceMode = opts.mode
+	}
+	live := sentinel.MustLiveSettings(settings)
+	opts.guard.Settings = live
+	decider, err := sentinel.NewBinder(cache, opts.guard)
 	require.NoError(t, err)
 	rec := sentinel.NewBatchRecorder(bindings, intercepts, sentinel.BatchRecorderOptions{})
 
 	hasher, err := sentinel.NewHasher(testSecret)
 	require.NoError(t, err)
 	gopts := opts.proxy
-	gopts.Decider, gopts.Hasher, gopts.Recorder = decider, hasher, rec
-	if gopts.Mode == "" {
-		gopts.Mode = opts.guard.Mode
-	}
-	guard, err := httpproxy.NewGuard(gopts)
+	gopts.Decider, gopts.Hasher, gopts.Recorder, gopts.Settings = decider, hasher, rec, live
+	guard, err := httpproxy.NewMiddleware(gopts)
 	require.NoError(t, err)
+	runCtx, stopRun := context.WithCancel(ctx)
+	runDone := make(chan struct{})
+	go func() { guard.Run(runCtx); close(runDone) }()
+	t.Cleanup(func() { stopRun(); <-runDone })
 
 	up := newUpstream(t)
 	target := opts.downstream
@@ -157,7 +165,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	t.Cleanup(func() { srv.Close() })
 
 	return &stack{URL: "http://" + ln.Addr().String(), DB: db, Bindings: bindings, Intercepts: intercepts,
-		Recorder: rec, Guard: guard, Up: up}
+		Recorder: rec, Middleware: guard, Settings: live, Up: up}
 }
 
 // hash returns the key hash of a raw key as the stack computes it.

@@ -12,26 +12,32 @@ import (
 
 	sentinel "github.com/keyipsentinel/sentinel"
 	"github.com/keyipsentinel/sentinel/adapters/httpproxy"
-	"github.com/keyipsentinel/sentinel/adapters/memcache"
+	"github.com/keyipsentinel/sentinel/adapters/localcache"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
 )
 
-// The Guard as middleware around any handler: the first client address to
-// use a key owns it; the same key from elsewhere is refused.
-func ExampleGuard_Wrap() {
-	ctx := context.Background()
+// The Middleware around any handler: the first client address to use a
+// key owns it; the same key from elsewhere is refused. The Binder and the
+// Middleware read the enforcement and failsafe modes from one LiveSettings.
+func ExampleMiddleware_Wrap() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	dir, err := os.MkdirTemp("", "sentinel-example")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
 
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "sentinel.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "sentinel.db"), sqlite.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	decider, err := sentinel.NewGuard(memcache.New(sqlite.NewBindingStore(db), memcache.Options{}), sentinel.GuardOptions{})
+	settings, err := sentinel.NewLiveSettings(sentinel.DefaultSettings())
+	if err != nil {
+		log.Fatal(err)
+	}
+	decider, err := sentinel.NewBinder(localcache.New(sqlite.NewBindingStore(db), localcache.Options{}), sentinel.BinderOptions{Settings: settings})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -39,15 +45,17 @@ func ExampleGuard_Wrap() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	guard, err := httpproxy.NewGuard(httpproxy.GuardOptions{Decider: decider, Hasher: hasher})
+	mw, err := httpproxy.NewMiddleware(httpproxy.MiddlewareOptions{Decider: decider, Hasher: hasher, Settings: settings})
 	if err != nil {
 		log.Fatal(err)
 	}
+	// Run removes the bindings of keys the API answers 401 (junk keys).
+	go mw.Run(ctx)
 
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello, %s", r.Header.Get("X-Real-IP"))
 	})
-	handler := guard.Wrap(api)
+	handler := mw.Wrap(api)
 
 	for _, from := range []string{"192.0.2.1:50000", "192.0.2.1:50001", "198.51.100.7:40000"} {
 		req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -36,7 +37,9 @@ func TestFailsafe(t *testing.T) {
 			decider := &mock.Decider{DecideFn: func(context.Context, sentinel.Request) (sentinel.Decision, error) {
 				return sentinel.Decision{}, c.err
 			}}
-			g, err := httpproxy.NewGuard(httpproxy.GuardOptions{Decider: decider, Hasher: hasher, Failsafe: c.mode})
+			g, err := httpproxy.NewMiddleware(httpproxy.MiddlewareOptions{Decider: decider, Hasher: hasher,
+				Settings: sentinel.MustLiveSettings(sentinel.Settings{EnforceMode: sentinel.ModeEnforce, FailsafeMode: c.mode,
+					AlertThresholdCount: 1, AlertWindow: time.Minute})})
 			require.NoError(t, err)
 			reached := false
 			h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true }))

@@ -64,7 +64,7 @@ func FuzzClientIP(f *testing.F) {
 		if xff {
 			name = "X-Forwarded-For"
 		}
-		c := httpproxy.NewClientIP(trusted, name)
+		c := httpproxy.NewClientIPResolver(trusted, name)
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.RemoteAddr = remote
 		if header != "" {

@@ -20,19 +20,27 @@ type ProxyOptions struct {
 	// Transport carries requests to the downstream; default NewTransport().
 	Transport http.RoundTripper
 	Logger    *slog.Logger
+	// Clock paces the downstream error log; default the real time.
+	Clock sentinel.Clock
 }
 
 // Proxy is the reverse proxy: GET /health answered locally, everything
-// else through the Guard to the downstream gateway, streamed both ways.
+// else through the Middleware to the downstream gateway, streamed both ways.
 type Proxy struct {
-	guard   *Guard
+	guard   *Middleware
 	rp      *httputil.ReverseProxy
 	guarded http.Handler
 	log     *slog.Logger
+	clock   sentinel.Clock
 
 	lastErrLog atomic.Int64 // unix nanos of the last logged downstream error
 	errsSince  atomic.Int64
-	inflight   sync.WaitGroup // guarded requests, upgraded WebSockets included
+	// Guarded requests in flight, upgraded WebSockets included; idle is
+	// closed when the count drops to zero, so Drain can wait on it
+	// together with its context and leave nothing behind on timeout.
+	mu       sync.Mutex
+	inflight int
+	idle     chan struct{}
 }
 
 // NewTransport returns the transport tuned for proxying to one gateway:
@@ -61,29 +69,32 @@ func NewTransport() *http.Transport {
 
 // NewProxy returns a Proxy forwarding what guard allows to downstream
 // (scheme, host and optional base path).
-func NewProxy(downstream *url.URL, guard *Guard, opts ProxyOptions) (*Proxy, error) {
+func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy, error) {
 	if downstream == nil || (downstream.Scheme != "http" && downstream.Scheme != "https") || downstream.Host == "" {
 		return nil, sentinel.Errorf(sentinel.EINVALID, "httpproxy: downstream must be an http or https URL with a host")
 	}
 	if guard == nil {
-		return nil, sentinel.Errorf(sentinel.EINVALID, "httpproxy: a Proxy needs a Guard")
+		return nil, sentinel.Errorf(sentinel.EINVALID, "httpproxy: a Proxy needs a Middleware")
 	}
 	if opts.Transport == nil {
 		opts.Transport = NewTransport()
 	}
-	p := &Proxy{guard: guard, log: opts.Logger}
+	p := &Proxy{guard: guard, log: opts.Logger, clock: opts.Clock}
+	if p.clock == nil {
+		p.clock = systemClock{}
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	target := *downstream
 	clientHeaders := []string{"X-Real-Ip", "X-Forwarded-For"}
-	if h := guard.opts.ClientIP.Header(); h != "X-Real-Ip" && h != "X-Forwarded-For" {
+	if h := guard.resolver.Header(); h != "X-Real-Ip" && h != "X-Forwarded-For" {
 		clientHeaders = append(clientHeaders, h)
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&target)
-			// The Guard set the client headers on the inbound request to
+			// The Middleware set the client headers on the inbound request to
 			// the client it decided on. ReverseProxy dropped X-Forwarded-For
 			// from the outbound one, and drops any header the client named
 			// in Connection (say, X-Real-IP): set them all again.
@@ -130,19 +141,42 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	p.inflight.Add(1)
-	defer p.inflight.Done()
+	p.enter()
+	defer p.leave()
 	p.guarded.ServeHTTP(w, r)
+}
+
+func (p *Proxy) enter() {
+	p.mu.Lock()
+	if p.inflight == 0 {
+		p.idle = make(chan struct{})
+	}
+	p.inflight++
+	p.mu.Unlock()
+}
+
+func (p *Proxy) leave() {
+	p.mu.Lock()
+	p.inflight--
+	if p.inflight == 0 {
+		close(p.idle)
+	}
+	p.mu.Unlock()
 }
 
 // Drain waits until every request in flight has finished, WebSocket
 // sessions included (http.Server.Shutdown does not wait for those), or
 // until ctx is done.
 func (p *Proxy) Drain(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { p.inflight.Wait(); close(done) }()
+	p.mu.Lock()
+	if p.inflight == 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	idle := p.idle
+	p.mu.Unlock()
 	select {
-	case <-done:
+	case <-idle:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -162,7 +196,7 @@ func (p *Proxy) downstreamError(w http.ResponseWriter, r *http.Request, err erro
 		err = ue.Err
 	}
 	p.errsSince.Add(1)
-	now := time.Now().UnixNano()
+	now := p.clock.Now().UnixNano()
 	if last := p.lastErrLog.Load(); now-last > int64(10*time.Second) && p.lastErrLog.CompareAndSwap(last, now) {
 		p.log.Warn("downstream request failed", "method", r.Method, "path", r.URL.Path, "err", err,
 			"failures_since_last_log", p.errsSince.Swap(0))

@@ -168,7 +168,7 @@ func TestClientHeadersFromUntrustedPeersChangeNothing(t *testing.T) {
 func TestTrustedProxyNamesTheClient(t *testing.T) {
 	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}
 	t.Run("X-Real-IP", func(t *testing.T) {
-		s := newStack(t, stackOptions{proxy: httpproxy.GuardOptions{ClientIP: httpproxy.NewClientIP(trusted, "")}})
+		s := newStack(t, stackOptions{proxy: httpproxy.MiddlewareOptions{ClientIPResolver: httpproxy.NewClientIPResolver(trusted, "")}})
 		status, _ := call(t, "127.0.0.9", get(t, s.URL, "/v1/models", "Authorization", "Bearer "+realKey, "X-Real-IP", "198.51.100.7"))
 		require.Equal(t, http.StatusOK, status)
 		require.Equal(t, mustAddr("198.51.100.7"), requireBinding(t, s, realKey).FirstIP)
@@ -186,15 +186,15 @@ func TestTrustedProxyNamesTheClient(t *testing.T) {
 		require.Equal(t, "invalid_client_ip", decodeError(t, body).Error.Code)
 	})
 	t.Run("X-Forwarded-For walked from the right", func(t *testing.T) {
-		s := newStack(t, stackOptions{proxy: httpproxy.GuardOptions{
-			ClientIP: httpproxy.NewClientIP(append(trusted, netip.MustParsePrefix("10.0.0.0/8")), "X-Forwarded-For")}})
+		s := newStack(t, stackOptions{proxy: httpproxy.MiddlewareOptions{
+			ClientIPResolver: httpproxy.NewClientIPResolver(append(trusted, netip.MustParsePrefix("10.0.0.0/8")), "X-Forwarded-For")}})
 		status, _ := call(t, "127.0.0.9", get(t, s.URL, "/v1/models", "Authorization", "Bearer "+realKey,
 			"X-Forwarded-For", "127.0.0.1, 198.51.100.7, 10.1.2.3"))
 		require.Equal(t, http.StatusOK, status)
 		require.Equal(t, mustAddr("198.51.100.7"), requireBinding(t, s, realKey).FirstIP, "never the left-most entry")
 	})
 	t.Run("the header name is configurable", func(t *testing.T) {
-		s := newStack(t, stackOptions{proxy: httpproxy.GuardOptions{ClientIP: httpproxy.NewClientIP(trusted, "CF-Connecting-IP")}})
+		s := newStack(t, stackOptions{proxy: httpproxy.MiddlewareOptions{ClientIPResolver: httpproxy.NewClientIPResolver(trusted, "CF-Connecting-IP")}})
 		status, _ := call(t, "127.0.0.9", get(t, s.URL, "/v1/models", "Authorization", "Bearer "+realKey,
 			"X-Real-IP", "203.0.113.1", "CF-Connecting-IP", "2001:db8::1"))
 		require.Equal(t, http.StatusOK, status)
@@ -253,7 +253,7 @@ func TestBannedKey(t *testing.T) {
 }
 
 func TestMonitorModeRecordsButRefusesNothing(t *testing.T) {
-	s := newStack(t, stackOptions{guard: sentinel.GuardOptions{Mode: sentinel.ModeMonitor}})
+	s := newStack(t, stackOptions{mode: sentinel.ModeMonitor})
 	status, _ := call(t, "127.0.0.1", get(t, s.URL, "/v1/models", "Authorization", "Bearer "+realKey))
 	require.Equal(t, http.StatusOK, status)
 	status, _ = call(t, "127.0.0.2", get(t, s.URL, "/v1/models", "Authorization", "Bearer "+realKey))
@@ -270,11 +270,11 @@ func TestMonitorModeRecordsButRefusesNothing(t *testing.T) {
 		assert.False(t, i.Enforced)
 		assert.Equal(t, mustAddr("127.0.0.2"), i.ClientIP)
 	}
-	require.Equal(t, int64(2), s.Guard.Stats().Monitored)
+	require.Equal(t, int64(2), s.Middleware.Stats().Monitored)
 }
 
 func TestLearnLimit(t *testing.T) {
-	s := newStack(t, stackOptions{guard: sentinel.GuardOptions{LearnLimit: 2}})
+	s := newStack(t, stackOptions{guard: sentinel.BinderOptions{LearnLimit: 2}})
 	for _, ip := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.1", "127.0.0.2"} {
 		status, _ := call(t, ip, get(t, s.URL, "/v1/models", "Authorization", "Bearer "+realKey))
 		require.Equal(t, http.StatusOK, status, ip)
@@ -299,6 +299,8 @@ func TestUnauthorizedFirstUseIsForgotten(t *testing.T) {
 	})
 	status, _ := call(t, "127.0.0.1", get(t, s.URL, "/v1/models", "Authorization", "Bearer scanner-guess"))
 	require.Equal(t, http.StatusUnauthorized, status)
+	// The removal runs after the 401 has gone out (Middleware.Run).
+	require.Eventually(t, func() bool { return s.Middleware.Stats().CleanupsDone == 1 }, 5*time.Second, time.Millisecond)
 	_, err := s.Bindings.FindBinding(context.Background(), hash(t, "scanner-guess"))
 	require.Equal(t, sentinel.ENOTFOUND, sentinel.ErrorCode(err), "the junk key's binding is gone")
 

@@ -143,12 +143,6 @@ func (a *prefixArray) Scan(src any) error {
 	return nil
 }
 
-// storableText returns s without what a PostgreSQL text value cannot
-// hold: NUL bytes and invalid UTF-8.
-func storableText(s string) string {
-	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
-}
-
 func selectBinding(ctx context.Context, db bun.IDB, key sentinel.KeyHash, forUpdate bool) (sentinel.Binding, error) {
 	var row bindingRow
 	q := db.NewSelect().Model(&row).Where("key_hash = ?", key[:])
@@ -183,7 +177,7 @@ func (s *BindingStore) CreateBinding(ctx context.Context, b sentinel.Binding) (s
 	// The hint is the masked form of whatever a client sent as its key,
 	// which may hold a NUL byte (a query parameter "key=%00…"); binding
 	// must not fail over a cosmetic field.
-	b.Hint = storableText(b.Hint)
+	b = b.Sanitized()
 	ctx, cancel := s.db.bounded(ctx)
 	defer cancel()
 	for range createAttempts {
@@ -222,7 +216,7 @@ func (s *BindingStore) LearnPrefix(ctx context.Context, key sentinel.KeyHash, p 
 	err := s.db.bun.NewUpdate().Model(&row).
 		Set("allowed = array_append(allowed, ?::cidr)", p.String()).
 		Set("version = nextval('binding_version_seq')").
-		Set("updated_at = now()").
+		Set("updated_at = ?", s.db.clock.Now().UTC()).
 		Where("key_hash = ?", key[:]).
 		Where("rule_kind = ?", string(sentinel.RuleLearn)).
 		Where("cardinality(allowed) < learn_limit").
@@ -252,13 +246,10 @@ func (s *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, 
 		if err != nil {
 			return err
 		}
-		changed, err := b.Apply(upd, time.Now())
+		changed, err := b.Apply(upd, s.db.clock.Now())
 		if err != nil || !changed {
 			out = b
-			return err
-		}
-		if err := b.Validate(); err != nil {
-			return err
+			return err // Apply leaves only valid bindings
 		}
 		row := fromBinding(b)
 		err = tx.NewUpdate().Model(row).
@@ -305,8 +296,7 @@ func (s *BindingStore) DeleteBinding(ctx context.Context, key sentinel.KeyHash, 
 	if err != nil {
 		return sentinel.Binding{}, err
 	}
-	return sentinel.Binding{}, sentinel.Errorf(sentinel.ECONFLICT,
-		"binding changed since version %d (now %d)", version, b.Version)
+	return sentinel.Binding{}, sentinel.VersionConflict(version, b.Version)
 }
 
 // TouchBindings implements sentinel.BindingStore with one UPDATE for the

@@ -1,7 +1,7 @@
 // Package postgres is the production store: bindings and intercepts in
 // PostgreSQL through uptrace/bun and the pgx driver. Any number of proxies
 // share one database; atomic statements keep first-use binding and learning
-// exact across them, and WatchBindings keeps their in-process caches
+// exact across them, and a BindingFeed keeps their in-process caches
 // coherent through LISTEN/NOTIFY.
 //
 // Opening a database does not migrate it: call Migrate (sentinel-admin
@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -26,13 +27,15 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 
 	sentinel "github.com/keyipsentinel/sentinel"
-	"github.com/keyipsentinel/sentinel/migrations"
-	pgmigrations "github.com/keyipsentinel/sentinel/migrations/postgres"
+	"github.com/keyipsentinel/sentinel/internal/migrations"
+	pgmigrations "github.com/keyipsentinel/sentinel/internal/migrations/postgres"
 )
 
 // Options tune a DB; zero fields take defaults.
 type Options struct {
-	// QueryTimeout bounds each call of a store method, and Ping. The hot
+	// QueryTimeout bounds each call of a store method, and Ping, whose
+	// context has no deadline of its own (a caller's deadline, such as the
+	// HTTP middleware's decision deadline, is kept as it is). The hot
 	// path would rather fail over to its failsafe mode than wait on a
 	// stuck database. Default 2s. Migrations are bounded by the caller's
 	// context only: DDL on a large table may rightly take minutes.
@@ -41,6 +44,10 @@ type Options struct {
 	// because a migration holds one connection for its lock and runs on
 	// another.
 	MaxOpenConns int
+	// Clock stamps what the stores write (one reading per statement or
+	// transaction, passed to SQL instead of now(), so all stores agree
+	// with the domain's clock); default the real time.
+	Clock sentinel.Clock
 }
 
 // DB is a pool of connections to a PostgreSQL database.
@@ -50,6 +57,7 @@ type DB struct {
 	// password, so it is never formatted into anything.
 	config    *pgx.ConnConfig
 	timeout   time.Duration
+	clock     sentinel.Clock
 	idleCheck time.Duration // see defaultIdleCheck
 }
 
@@ -88,13 +96,20 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	sqldb.SetMaxOpenConns(opts.MaxOpenConns)
 	sqldb.SetMaxIdleConns(opts.MaxOpenConns) // reconnecting on the hot path costs far more than an idle connection
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{bun: bun.NewDB(sqldb, pgdialect.New()), config: config, timeout: opts.QueryTimeout, idleCheck: defaultIdleCheck}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
+	}
+	db := &DB{bun: bun.NewDB(sqldb, pgdialect.New()), config: config, timeout: opts.QueryTimeout, clock: opts.Clock, idleCheck: defaultIdleCheck}
 	if err := db.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
 }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
 
 // Close closes the pool.
 func (db *DB) Close() error { return db.bun.Close() }
@@ -106,8 +121,13 @@ func (db *DB) Ping(ctx context.Context) error {
 	return translate(db.bun.PingContext(ctx), "ping")
 }
 
-// bounded returns ctx limited by the query timeout.
+// bounded returns ctx limited by the query timeout, unless the caller has
+// set a deadline of its own: on the request path the HTTP middleware's
+// decision deadline is the one deadline that counts.
 func (db *DB) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
 	return context.WithTimeout(ctx, db.timeout)
 }
 
@@ -132,15 +152,27 @@ func (db *DB) Rollback(ctx context.Context) ([]string, error) {
 	return names, translate(err, "migrate down")
 }
 
+// MigrationStatus is one schema migration and whether it has been applied.
+type MigrationStatus struct {
+	Name      string
+	Comment   string
+	Applied   bool
+	AppliedAt time.Time
+}
+
 // MigrationStatus returns every known migration with its status, oldest
 // first.
-func (db *DB) MigrationStatus(ctx context.Context) ([]migrations.Status, error) {
+func (db *DB) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) {
 	var st []migrations.Status
 	err := db.withMigrationLock(ctx, func() (err error) {
 		st, err = migrations.List(ctx, db.bun, pgmigrations.Migrations)
 		return err
 	})
-	return st, translate(err, "migration status")
+	out := make([]MigrationStatus, len(st))
+	for i, s := range st {
+		out[i] = MigrationStatus(s)
+	}
+	return out, translate(err, "migration status")
 }
 
 // Pending returns how many migrations are not applied yet.
@@ -195,6 +227,11 @@ func translate(err error, what string) error {
 		return err
 	}
 	msg := "postgres: " + what
+	if errors.Is(err, context.Canceled) {
+		// The caller gave up (a client hung up): not an outage, so not
+		// EUNAVAILABLE, and still recognisable with errors.Is.
+		return fmt.Errorf("%s: canceled: %w", msg, err)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return translateSQLState(pe.Code, err, msg)
@@ -209,7 +246,7 @@ func translate(err error, what string) error {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return sentinel.WrapError(sentinel.ENOTFOUND, err, msg+": not found")
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	case errors.Is(err, context.DeadlineExceeded):
 		return sentinel.WrapError(sentinel.EUNAVAILABLE, err, msg+": interrupted")
 	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),

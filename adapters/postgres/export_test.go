@@ -14,5 +14,5 @@ var Translate = translate
 func (db *DB) Bun() *bun.DB { return db.bun }
 
 // SetIdleCheck shortens how long the change feed waits in silence before
-// it checks its connection. Call it before WatchBindings.
+// it checks its connection. Call it before the feed runs.
 func (db *DB) SetIdleCheck(d time.Duration) { db.idleCheck = d }

@@ -412,7 +412,9 @@ func TestTranslate(t *testing.T) {
 		{"syntax error", pg("42601"), sentinel.EINTERNAL},
 		{"no rows", sql.ErrNoRows, sentinel.ENOTFOUND},
 		{"deadline", context.DeadlineExceeded, sentinel.EUNAVAILABLE},
-		{"canceled", context.Canceled, sentinel.EUNAVAILABLE},
+		// The caller gave up: not an outage (no failsafe answer, no
+		// "stores unavailable" log); errors.Is still finds the cause.
+		{"canceled", context.Canceled, sentinel.EINTERNAL},
 		{"bad connection", fmt.Errorf("x: %w", sql.ErrConnDone), sentinel.EUNAVAILABLE},
 		{"eof", io.EOF, sentinel.EUNAVAILABLE},
 		{"unexpected eof", io.ErrUnexpectedEOF, sentinel.EUNAVAILABLE},

@@ -4,19 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	sentinel "github.com/keyipsentinel/sentinel"
 )
-
-// Invalidator is what WatchBindings tells about changed bindings: an
-// in-process cache.
-type Invalidator interface {
-	Invalidate(key sentinel.KeyHash)
-	InvalidateAll()
-}
 
 // bindingsChannel is the NOTIFY channel the schema's triggers send the
 // hex key hash of every changed or deleted binding on.
@@ -34,23 +28,56 @@ const (
 	retryMax         = 5 * time.Second
 )
 
-// WatchBindings follows the changes that any process makes to bindings
-// (rule, status, learning, deletion) and reports each changed key to inv,
-// so in-process caches stay coherent across processes. It listens on a
-// connection of its own and returns once listening, so nothing changed
-// after the call is missed, then follows in a goroutine until ctx is done.
-// When the connection drops it reconnects with backoff and, once
-// listening again, calls inv.InvalidateAll: changes made meanwhile were
-// not heard.
-func (db *DB) WatchBindings(ctx context.Context, inv Invalidator, log *slog.Logger) error {
+// BindingFeed is the change feed of a PostgreSQL database: the schema's
+// triggers NOTIFY the key hash of every changed or deleted binding, and the
+// feed LISTENs on a connection of its own. When the connection drops it
+// reconnects with backoff and, once listening again, calls
+// InvalidateAll: changes made meanwhile were not heard.
+type BindingFeed struct {
+	db  *DB
+	log *slog.Logger
+	// lost and back count losses of the feed's connection and its
+	// returns; idleChecks counts the pings of a quiet, healthy connection.
+	lost, back, idleChecks atomic.Int64
+}
+
+// FeedStats counts what a BindingFeed has been through.
+type FeedStats struct {
+	// Lost counts losses of the feed's connection; Back counts the times
+	// it listened again afterwards (each followed by InvalidateAll).
+	Lost, Back int64
+	// IdleChecks counts the checks of a connection that stayed quiet.
+	IdleChecks int64
+}
+
+// Stats returns the feed's counters.
+func (f *BindingFeed) Stats() FeedStats {
+	return FeedStats{Lost: f.lost.Load(), Back: f.back.Load(), IdleChecks: f.idleChecks.Load()}
+}
+
+var _ sentinel.BindingChangeFeed = (*BindingFeed)(nil)
+
+// NewBindingFeed returns the change feed of db; log (nil for none) hears
+// when the feed is lost and back.
+func NewBindingFeed(db *DB, log *slog.Logger) *BindingFeed {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	conn, err := db.listen(ctx)
+	return &BindingFeed{db: db, log: log}
+}
+
+// Run implements sentinel.BindingChangeFeed. It returns an error when it
+// cannot listen at first; later losses are retried until ctx is done.
+func (f *BindingFeed) Run(ctx context.Context, inv sentinel.BindingInvalidator) error {
+	conn, err := f.db.listen(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
-	go db.follow(ctx, conn, inv, log)
+	inv.InvalidateAll()
+	f.follow(ctx, conn, inv)
 	return nil
 }
 
@@ -77,9 +104,10 @@ func (db *DB) hangUp(conn *pgx.Conn) {
 	conn.Close(ctx)
 }
 
-func (db *DB) follow(ctx context.Context, conn *pgx.Conn, inv Invalidator, log *slog.Logger) {
+func (f *BindingFeed) follow(ctx context.Context, conn *pgx.Conn, inv sentinel.BindingInvalidator) {
+	db, log := f.db, f.log
 	for {
-		err := db.relay(ctx, conn, inv)
+		err := f.relay(ctx, conn, inv)
 		db.hangUp(conn)
 		if ctx.Err() != nil {
 			return
@@ -88,18 +116,21 @@ func (db *DB) follow(ctx context.Context, conn *pgx.Conn, inv Invalidator, log *
 		// nothing changes there, and clearing would send every lookup to a
 		// database that cannot answer. They are cleared once listening
 		// again, which covers whatever changed in between.
+		f.lost.Add(1)
 		log.Warn("postgres: binding change feed lost; caches may lag until it is back", "err", err)
 		if conn = db.relisten(ctx); conn == nil {
 			return
 		}
 		inv.InvalidateAll()
+		f.back.Add(1)
 		log.Info("postgres: binding change feed is back; caches cleared")
 	}
 }
 
 // relay passes notifications to inv until the connection fails or ctx is
 // done, and returns why it stopped.
-func (db *DB) relay(ctx context.Context, conn *pgx.Conn, inv Invalidator) error {
+func (f *BindingFeed) relay(ctx context.Context, conn *pgx.Conn, inv sentinel.BindingInvalidator) error {
+	db := f.db
 	for {
 		waitCtx, cancel := context.WithTimeout(ctx, db.idleCheck)
 		n, err := conn.WaitForNotification(waitCtx)
@@ -122,6 +153,7 @@ func (db *DB) relay(ctx context.Context, conn *pgx.Conn, inv Invalidator) error 
 			if err != nil {
 				return err
 			}
+			f.idleChecks.Add(1)
 		}
 	}
 }

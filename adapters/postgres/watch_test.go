@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,11 +53,11 @@ func (r *invalidations) next(t *testing.T, within time.Duration, want ...sentine
 	}
 }
 
-func TestWatchBindings(t *testing.T) {
+func TestBindingFeed(t *testing.T) {
 	ctx := context.Background()
 	watcher, dsn := migratedDB(t)
 	inv := newInvalidations()
-	require.NoError(t, watcher.WatchBindings(t.Context(), inv, nil))
+	sentineltest.RunFeed(t, postgres.NewBindingFeed(watcher, nil), inv)
 
 	// Changes come from another pool, as from another process.
 	s := postgres.NewBindingStore(openDB(t, dsn, postgres.Options{}))
@@ -108,7 +107,7 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-func TestWatchBindingsReconnects(t *testing.T) {
+func TestBindingFeedReconnects(t *testing.T) {
 	ctx := context.Background()
 	_, dsn := migratedDB(t)
 	// A name of its own lets the test find the watcher's session to kill.
@@ -121,7 +120,8 @@ func TestWatchBindingsReconnects(t *testing.T) {
 	watcher := openDB(t, u.String(), postgres.Options{})
 	inv := newInvalidations()
 	var logs syncBuffer
-	require.NoError(t, watcher.WatchBindings(t.Context(), inv, slog.New(slog.NewTextHandler(&logs, nil))))
+	feed := postgres.NewBindingFeed(watcher, slog.New(slog.NewTextHandler(&logs, nil)))
+	sentineltest.RunFeed(t, feed, inv)
 
 	raw := rawDB(t, dsn)
 	_, err = raw.ExecContext(ctx,
@@ -141,9 +141,7 @@ func TestWatchBindingsReconnects(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, key, inv.next(t, time.Second, key), "the new connection listens")
 
-	out := logs.String()
-	require.Equal(t, 1, strings.Count(out, "change feed lost"), out)
-	require.Equal(t, 1, strings.Count(out, "change feed is back"), out)
+	require.Equal(t, postgres.FeedStats{Lost: 1, Back: 1}, withoutIdle(feed.Stats()), logs.String())
 }
 
 // freezer is a TCP proxy whose existing connections can be made to go
@@ -211,7 +209,7 @@ func (f *freezer) freeze() {
 	}
 }
 
-func TestWatchBindingsNoticesASilentPeer(t *testing.T) {
+func TestBindingFeedNoticesASilentPeer(t *testing.T) {
 	ctx := context.Background()
 	_, dsn := migratedDB(t)
 	u, err := url.Parse(dsn)
@@ -221,7 +219,8 @@ func TestWatchBindingsNoticesASilentPeer(t *testing.T) {
 	watcher := openDB(t, u.String(), postgres.Options{QueryTimeout: 200 * time.Millisecond})
 	watcher.SetIdleCheck(50 * time.Millisecond)
 	inv := newInvalidations()
-	require.NoError(t, watcher.WatchBindings(t.Context(), inv, nil))
+	feed := postgres.NewBindingFeed(watcher, nil)
+	sentineltest.RunFeed(t, feed, inv)
 
 	s := postgres.NewBindingStore(openDB(t, dsn, postgres.Options{}))
 	key := sentineltest.Key(testenv.Unique("watched"))
@@ -229,7 +228,8 @@ func TestWatchBindingsNoticesASilentPeer(t *testing.T) {
 	require.NoError(t, err)
 	banned := sentinel.StatusBanned
 
-	time.Sleep(200 * time.Millisecond) // several idle checks pass on a healthy connection
+	require.Eventually(t, func() bool { return feed.Stats().IdleChecks >= 3 }, 5*time.Second, 5*time.Millisecond,
+		"several idle checks pass on a healthy connection")
 	_, err = s.UpdateBinding(ctx, key, sentinel.BindingUpdate{Status: &banned})
 	require.NoError(t, err)
 	require.Equal(t, key, inv.next(t, time.Second, key), "idle checks leave a healthy connection listening")
@@ -244,4 +244,18 @@ func TestWatchBindingsNoticesASilentPeer(t *testing.T) {
 	_, err = s.DeleteBinding(ctx, key, 0)
 	require.NoError(t, err)
 	require.Equal(t, key, inv.next(t, time.Second, key), "the new connection listens")
+}
+
+// withoutIdle drops the idle checks, whose number depends on timing.
+func withoutIdle(s postgres.FeedStats) postgres.FeedStats {
+	s.IdleChecks = 0
+	return s
+}
+
+func TestBindingFeedContract(t *testing.T) {
+	sentineltest.TestBindingChangeFeed(t, func(t *testing.T) (sentinel.BindingChangeFeed, sentinel.BindingStore) {
+		watcher, dsn := migratedDB(t)
+		// Changes come from another pool, as from another process.
+		return postgres.NewBindingFeed(watcher, nil), postgres.NewBindingStore(openDB(t, dsn, postgres.Options{}))
+	})
 }

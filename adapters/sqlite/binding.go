@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"net/netip"
-	"time"
 
 	"github.com/uptrace/bun"
 
@@ -76,12 +75,7 @@ func (r *bindingRow) toDomain() (sentinel.Binding, error) {
 	return b, nil
 }
 
-func addrString(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
-}
+func addrString(a netip.Addr) string { return sentinel.FormatAddr(a) }
 
 func selectBinding(ctx context.Context, db bun.IDB, key sentinel.KeyHash) (sentinel.Binding, error) {
 	var row bindingRow
@@ -103,6 +97,7 @@ func (s *BindingStore) CreateBinding(ctx context.Context, b sentinel.Binding) (s
 	if err := b.Validate(); err != nil {
 		return sentinel.Binding{}, false, err
 	}
+	b = b.Sanitized()
 	var stored sentinel.Binding
 	var created bool
 	err := s.db.write(ctx, func(ctx context.Context, tx bun.Tx) error {
@@ -143,10 +138,7 @@ func (s *BindingStore) modify(ctx context.Context, key sentinel.KeyHash, what st
 		}
 		if changed, err = change(&b); err != nil || !changed {
 			out = b
-			return err
-		}
-		if err := b.Validate(); err != nil {
-			return err
+			return err // Learn and Apply leave only valid bindings
 		}
 		if b.Version, err = nextVersion(ctx, tx); err != nil {
 			return err
@@ -169,14 +161,14 @@ func (s *BindingStore) modify(ctx context.Context, key sentinel.KeyHash, what st
 // LearnPrefix implements sentinel.BindingStore.
 func (s *BindingStore) LearnPrefix(ctx context.Context, key sentinel.KeyHash, p netip.Prefix) (sentinel.Binding, bool, error) {
 	return s.modify(ctx, key, "learn prefix", func(b *sentinel.Binding) (bool, error) {
-		return b.Learn(p, time.Now()), nil
+		return b.Learn(p, s.db.clock.Now()), nil
 	})
 }
 
 // UpdateBinding implements sentinel.BindingStore.
 func (s *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, upd sentinel.BindingUpdate) (sentinel.Binding, error) {
 	b, _, err := s.modify(ctx, key, "update binding", func(b *sentinel.Binding) (bool, error) {
-		return b.Apply(upd, time.Now())
+		return b.Apply(upd, s.db.clock.Now())
 	})
 	return b, err
 }
@@ -190,7 +182,7 @@ func (s *BindingStore) DeleteBinding(ctx context.Context, key sentinel.KeyHash, 
 			return err
 		}
 		if version != 0 && b.Version != version {
-			return sentinel.Errorf(sentinel.ECONFLICT, "binding changed since version %d (now %d)", version, b.Version)
+			return sentinel.VersionConflict(version, b.Version)
 		}
 		if _, err := tx.NewDelete().Model((*bindingRow)(nil)).Where("key_hash = ?", key[:]).Exec(ctx); err != nil {
 			return err

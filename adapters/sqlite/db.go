@@ -2,7 +2,7 @@
 // one SQLite file through uptrace/bun and the pure-Go modernc.org/sqlite
 // driver (no cgo). Several processes may share the file: writes are
 // serialised by SQLite's lock, and the in-process caches learn about each
-// other's changes through WatchBindings.
+// other's changes through a BindingFeed.
 package sqlite
 
 import (
@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -21,24 +20,42 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	sentinel "github.com/keyipsentinel/sentinel"
-	"github.com/keyipsentinel/sentinel/migrations"
-	sqlitemigrations "github.com/keyipsentinel/sentinel/migrations/sqlite"
+	"github.com/keyipsentinel/sentinel/internal/migrations"
+	sqlitemigrations "github.com/keyipsentinel/sentinel/internal/migrations/sqlite"
 )
+
+// Options tune a DB; zero fields take defaults.
+type Options struct {
+	// Clock stamps what the stores write (one reading per transaction);
+	// default the real time.
+	Clock sentinel.Clock
+}
 
 // DB is an open SQLite database file with its schema migrated.
 type DB struct {
-	bun  *bun.DB
-	path string
-	// writeMu serialises this process's write transactions so goroutines
-	// queue here instead of spinning on SQLITE_BUSY; other processes are
-	// held off by SQLite's own lock and busy timeout.
-	writeMu sync.Mutex
+	bun   *bun.DB
+	path  string
+	clock sentinel.Clock
+	// writeSem (capacity 1) serialises this process's write transactions
+	// so goroutines queue here instead of spinning on SQLITE_BUSY; unlike
+	// a mutex, waiting for it ends with the caller's context. Other
+	// processes are held off by SQLite's own lock and busy timeout, which
+	// write bounds by the context's deadline too.
+	writeSem chan struct{}
 }
+
+// maxBusyWait bounds the wait for another process's write lock when the
+// context has no deadline.
+const maxBusyWait = 10 * time.Second
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
 
 // Open opens (creating if needed) the database at path, with mode 0600 and
 // its directory 0700, and applies pending migrations under a file lock so
 // processes starting together do not race.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if path == "" {
 		return nil, sentinel.Errorf(sentinel.EINVALID, "sqlite: database path is empty")
 	}
@@ -57,7 +74,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	sqldb.SetMaxOpenConns(8)
 	sqldb.SetMaxIdleConns(8)
 	sqldb.SetConnMaxIdleTime(0)
-	db := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), path: path}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
+	}
+	db := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), path: path, clock: opts.Clock, writeSem: make(chan struct{}, 1)}
 
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
@@ -90,11 +110,29 @@ func (db *DB) Ping(ctx context.Context) error {
 	return translate(db.bun.PingContext(ctx), "ping")
 }
 
-// write runs fn in a write transaction.
+// write runs fn in a write transaction, waiting for the locks no longer
+// than ctx allows: first this process's own queue, then (through the
+// connection's busy timeout, set from ctx's deadline) other processes'.
 func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
-	db.writeMu.Lock()
-	defer db.writeMu.Unlock()
-	return db.bun.RunInTx(ctx, nil, fn)
+	select {
+	case db.writeSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-db.writeSem }()
+	conn, err := db.bun.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	wait := maxBusyWait
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, max(time.Until(dl), time.Millisecond))
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait.Milliseconds())); err != nil {
+		return err
+	}
+	return conn.RunInTx(ctx, nil, fn)
 }
 
 // nextVersion draws the next binding version inside a write transaction.
@@ -118,7 +156,12 @@ func translate(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return sentinel.WrapError(sentinel.ENOTFOUND, err, "sqlite: "+what+": not found")
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) {
+		// The caller gave up (a client hung up): not an outage, so not
+		// EUNAVAILABLE, and still recognisable with errors.Is.
+		return fmt.Errorf("sqlite: %s: canceled: %w", what, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
 		return sentinel.WrapError(sentinel.EUNAVAILABLE, err, "sqlite: "+what+": interrupted")
 	}
 	var le *sqlite.Error
@@ -135,16 +178,6 @@ func translate(err error, what string) error {
 	return sentinel.WrapError(sentinel.EINTERNAL, err, "sqlite: "+what)
 }
 
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
+func micros(t time.Time) int64 { return sentinel.UnixMicros(t) }
 
-func fromMicros(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(v).UTC()
-}
+func fromMicros(v int64) time.Time { return sentinel.FromUnixMicros(v) }

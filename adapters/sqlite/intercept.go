@@ -100,7 +100,7 @@ func (s *InterceptStore) AddIntercepts(ctx context.Context, is []sentinel.Interc
 	}
 	rows := make([]interceptRow, len(is))
 	for n, i := range is {
-		rows[n] = fromIntercept(i)
+		rows[n] = fromIntercept(i.Sanitized()) // one bad User-Agent must not fail a batch
 	}
 	err := s.db.write(ctx, func(ctx context.Context, tx bun.Tx) error {
 		_, err := tx.NewInsert().Model(&rows).Exec(ctx)
@@ -149,16 +149,31 @@ func (s *InterceptStore) ListIntercepts(ctx context.Context, f sentinel.Intercep
 	return out, int(total), nil
 }
 
-// DeleteInterceptsBefore implements sentinel.InterceptStore.
+// deleteBatch is how many intercepts one retention transaction removes:
+// each holds the file's write lock, which every first use waits for, so
+// the lock is taken and given back in short turns instead of once for
+// the whole backlog.
+const deleteBatch = 5_000
+
+// DeleteInterceptsBefore implements sentinel.InterceptStore in batches of
+// deleteBatch, each its own write transaction.
 func (s *InterceptStore) DeleteInterceptsBefore(ctx context.Context, t time.Time) (int, error) {
-	var n int64
-	err := s.db.write(ctx, func(ctx context.Context, tx bun.Tx) error {
-		res, err := tx.NewDelete().Model((*interceptRow)(nil)).Where("created_at < ?", micros(t)).Exec(ctx)
-		if err != nil {
+	total := 0
+	for {
+		var n int64
+		err := s.db.write(ctx, func(ctx context.Context, tx bun.Tx) error {
+			res, err := tx.NewRaw("DELETE FROM intercept_logs WHERE id IN "+
+				"(SELECT id FROM intercept_logs WHERE created_at < ? ORDER BY created_at LIMIT ?)", micros(t), deleteBatch).
+				Exec(ctx)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
 			return err
+		})
+		total += int(n)
+		if err != nil || n < deleteBatch {
+			return total, translate(err, "delete intercepts")
 		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return int(n), translate(err, "delete intercepts")
+	}
 }

@@ -10,65 +10,89 @@ import (
 	sentinel "github.com/keyipsentinel/sentinel"
 )
 
-// Invalidator is what WatchBindings tells about changed bindings: an
-// in-process cache.
-type Invalidator interface {
-	Invalidate(key sentinel.KeyHash)
-	InvalidateAll()
-}
-
-// changeRetention is how long binding_changes rows are kept; a watcher that
+// changeRetention is how long binding_changes rows are kept; a feed that
 // falls further behind than this clears its whole cache.
 const changeRetention = 10 * time.Minute
 
 const changeBatch = 10_000
 
-// WatchBindings follows the changes that any process sharing the file makes
-// to bindings (rule, status, learning, deletion) and reports each changed
-// key to inv every interval, so in-process caches stay coherent across
-// processes. It reads the current position before returning, so nothing
-// changed after the call is missed, then follows in a goroutine until ctx
-// is done.
-func (db *DB) WatchBindings(ctx context.Context, every time.Duration, inv Invalidator, log *slog.Logger) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// DefaultFeedInterval is how often a BindingFeed reads the changes when
+// FeedOptions.Interval is zero.
+const DefaultFeedInterval = 250 * time.Millisecond
+
+// FeedOptions configure a BindingFeed; zero fields take defaults.
+type FeedOptions struct {
+	// Interval is how often the changes are read: a change made by another
+	// process sharing the file reaches this one's cache within it.
+	Interval time.Duration
+	Logger   *slog.Logger
+	Clock    sentinel.Clock
+}
+
+// BindingFeed is the change feed of a database file shared by several
+// processes: every change to a binding leaves a row in binding_changes,
+// which the feed reads every interval.
+type BindingFeed struct {
+	db   *DB
+	opts FeedOptions
+}
+
+var _ sentinel.BindingChangeFeed = (*BindingFeed)(nil)
+
+// NewBindingFeed returns the change feed of db.
+func NewBindingFeed(db *DB, opts FeedOptions) *BindingFeed {
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultFeedInterval
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = db.clock
+	}
+	return &BindingFeed{db: db, opts: opts}
+}
+
+// Run implements sentinel.BindingChangeFeed.
+func (f *BindingFeed) Run(ctx context.Context, inv sentinel.BindingInvalidator) error {
+	db, log := f.db, f.opts.Logger
 	last, err := db.changePosition(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
-	go func() {
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		lastPrune := time.Now()
-		failing := false
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			next, err := db.pollChanges(ctx, last, inv)
-			if err != nil {
-				if !failing && ctx.Err() == nil {
-					log.Warn("sqlite: reading binding changes failed; caches may lag until it recovers", "err", err)
-				}
-				failing = true
-				continue
-			}
-			if failing {
-				log.Info("sqlite: reading binding changes works again")
-				inv.InvalidateAll() // conservative: changes may have been pruned meanwhile
-				failing = false
-			}
-			last = next
-			if time.Since(lastPrune) > time.Minute {
-				db.pruneChanges(ctx)
-				lastPrune = time.Now()
-			}
+	inv.InvalidateAll()
+	tick := time.NewTicker(f.opts.Interval)
+	defer tick.Stop()
+	lastPrune := f.opts.Clock.Now()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
 		}
-	}()
-	return nil
+		next, err := db.pollChanges(ctx, last, inv)
+		if err != nil {
+			if !failing && ctx.Err() == nil {
+				log.Warn("sqlite: reading binding changes failed; caches may lag until it recovers", "err", err)
+			}
+			failing = true
+			continue
+		}
+		if failing {
+			log.Info("sqlite: reading binding changes works again")
+			inv.InvalidateAll() // conservative: changes may have been pruned meanwhile
+			failing = false
+		}
+		last = next
+		if now := f.opts.Clock.Now(); now.Sub(lastPrune) > time.Minute {
+			db.pruneChanges(ctx)
+			lastPrune = now
+		}
+	}
 }
 
 // changePosition returns the last sequence number handed out, which
@@ -85,7 +109,7 @@ type changeRow struct {
 	KeyHash []byte `bun:"key_hash"`
 }
 
-func (db *DB) pollChanges(ctx context.Context, last int64, inv Invalidator) (int64, error) {
+func (db *DB) pollChanges(ctx context.Context, last int64, inv sentinel.BindingInvalidator) (int64, error) {
 	var rows []changeRow
 	err := db.bun.NewRaw("SELECT seq, key_hash FROM binding_changes WHERE seq > ? ORDER BY seq LIMIT ?",
 		last, changeBatch).Scan(ctx, &rows)
@@ -114,10 +138,14 @@ func (db *DB) pollChanges(ctx context.Context, last int64, inv Invalidator) (int
 	return rows[len(rows)-1].Seq, nil
 }
 
+// pruneChanges removes change rows older than changeRetention. The rows
+// are stamped by the schema's triggers with SQLite's clock, so the cutoff
+// is SQLite's too: this bookkeeping is never shown, and a manual Go clock
+// must not prune rows a feed has not read yet.
 func (db *DB) pruneChanges(ctx context.Context) {
-	cutoff := time.Now().Add(-changeRetention).UnixMicro()
 	_ = db.write(ctx, func(ctx context.Context, tx bun.Tx) error {
-		_, err := tx.NewRaw("DELETE FROM binding_changes WHERE at < ?", cutoff).Exec(ctx)
+		_, err := tx.NewRaw("DELETE FROM binding_changes WHERE at < "+
+			"CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER) - ?", changeRetention.Microseconds()).Exec(ctx)
 		return err
 	})
 }

@@ -61,7 +61,7 @@ func NewBindingStore(c *Client, inner sentinel.BindingStore, ttl time.Duration) 
 	s := &BindingStore{c: c, inner: inner, ttl: ttl,
 		pending: map[sentinel.KeyHash]sentinel.Binding{}, deleted: map[sentinel.KeyHash]bool{}}
 	s.memo.init()
-	c.OnCatchUp(s.retryPending)
+	c.onCatchUp(s.retryPending)
 	return s
 }
 
@@ -280,26 +280,16 @@ func decodeBinding(key sentinel.KeyHash, raw string) (sentinel.Binding, bool, er
 	return b, false, b.Validate()
 }
 
-func addrString(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
-}
+func addrString(a netip.Addr) string { return sentinel.FormatAddr(a) }
 
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
+func micros(t time.Time) int64 { return sentinel.UnixMicros(t) }
 
 func fromMicros(s string) time.Time {
 	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v == 0 {
+	if err != nil {
 		return time.Time{}
 	}
-	return time.UnixMicro(v).UTC()
+	return sentinel.FromUnixMicros(v)
 }
 
 // memo keeps the decoded form of what Valkey last answered for each key,

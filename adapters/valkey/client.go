@@ -179,11 +179,11 @@ func (c *Client) get() (valkey.Client, bool) {
 	return *vc, true
 }
 
-// OnCatchUp registers fn to run on every maintenance tick while Valkey is
+// onCatchUp registers fn to run on every maintenance tick while Valkey is
 // up, and before Valkey is declared up again after an outage (if fn fails
 // then, Valkey stays down until fn succeeds). fn writes what could not be
 // written before; with nothing to write it must return at once.
-func (c *Client) OnCatchUp(fn func(context.Context) error) {
+func (c *Client) onCatchUp(fn func(context.Context) error) {
 	c.mu.Lock()
 	c.catchUp = append(c.catchUp, fn)
 	c.mu.Unlock()
@@ -286,6 +286,11 @@ func translate(err error, what string) error {
 	}
 	if valkey.IsValkeyNil(err) {
 		return sentinel.WrapError(sentinel.ENOTFOUND, err, "valkey: "+what+": no such key")
+	}
+	if errors.Is(err, context.Canceled) {
+		// The caller gave up (a client hung up): not an outage, as in the
+		// SQL adapters; errors.Is still finds the cause.
+		return fmt.Errorf("valkey: %s: canceled: %w", what, err)
 	}
 	var ve *valkey.ValkeyError
 	if errors.As(err, &ve) {

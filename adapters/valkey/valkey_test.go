@@ -47,7 +47,7 @@ func connect(t testing.TB, addr, prefix string) *valkey.Client {
 
 func sqliteStore(t testing.TB) sentinel.BindingStore {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return sqlite.NewBindingStore(db)

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/keyipsentinel/sentinel/adapters/clock"
 	"github.com/keyipsentinel/sentinel/cmd/internal/config"
 )
 
@@ -21,7 +22,7 @@ func runMigrate(ctx context.Context, cfg *config.Config, log *slog.Logger, args 
 	if cfg.PGDSN == "" {
 		return errors.New("PG_DSN is unset: migrate manages the PostgreSQL schema (the embedded SQLite store migrates itself when it opens)")
 	}
-	db, err := openPostgres(ctx, cfg, log)
+	db, err := openPostgres(ctx, cfg, log, clock.System{})
 	if err != nil {
 		return err
 	}

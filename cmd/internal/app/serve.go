@@ -10,15 +10,20 @@ import (
 	"net/url"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	sentinel "github.com/keyipsentinel/sentinel"
+	"github.com/keyipsentinel/sentinel/adapters/clock"
 	"github.com/keyipsentinel/sentinel/adapters/httpproxy"
 	"github.com/keyipsentinel/sentinel/cmd/internal/config"
 	"github.com/keyipsentinel/sentinel/cmd/internal/demo"
 )
 
 // runServe runs the proxy until ctx is done, then stops in order: stop
-// accepting, let in-flight requests and streams finish (bounded), flush
-// the recorder's queues, close the stores.
+// accepting, let in-flight requests and streams finish (bounded), stop the
+// background loops (recorder, change feed, junk-key clean-up: an errgroup
+// owns them and shutdown waits for every one), flush the recorder's
+// queues, close the stores.
 func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logger, withDemo bool) error {
 	if withDemo {
 		u, stop, err := demo.Start()
@@ -29,15 +34,24 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 		cfg.DownstreamURL, _ = url.Parse(u)
 		log.Info("demo upstream started; forwarding to it instead of DOWNSTREAM_URL", "url", u)
 	}
-
-	st, err := openStores(ctx, cfg, log)
+	clk := clock.System{}
+	// The one home of the modes: the Binder and the Middleware share it.
+	live, err := sentinel.NewLiveSettings(sentinel.Settings{
+		EnforceMode: cfg.Mode, FailsafeMode: cfg.Failsafe,
+		AlertThresholdCount: cfg.AlertThresholdCount, AlertWindow: time.Duration(cfg.AlertThresholdSeconds) * time.Second,
+		AlertWebhookURL: cfg.AlertWebhookURL, ArchiveDays: cfg.ArchiveDays,
+	})
+	if err != nil {
+		return err
+	}
+	st, err := openStores(ctx, cfg, log, clk)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	decider, err := sentinel.NewGuard(st.Bindings, sentinel.GuardOptions{
-		Mode: cfg.Mode, Granularity: cfg.Granularity, LearnLimit: cfg.LearnLimit,
+	decider, err := sentinel.NewBinder(st.Bindings, sentinel.BinderOptions{
+		Settings: live, Granularity: cfg.Granularity, LearnLimit: cfg.LearnLimit, Clock: clk,
 	})
 	if err != nil {
 		return err
@@ -47,31 +61,54 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 		return err
 	}
 	rec := sentinel.NewBatchRecorder(st.Authority, st.Intercepts, sentinel.BatchRecorderOptions{
-		UseInterval: cfg.LastUsedInterval, Logger: log,
+		UseInterval: cfg.LastUsedInterval, Logger: log, Clock: clk,
 	})
-	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRecorder()
-	recDone := make(chan struct{})
-	go func() { rec.Run(recCtx); close(recDone) }()
-
-	guard, err := httpproxy.NewGuard(httpproxy.GuardOptions{
+	guard, err := httpproxy.NewMiddleware(httpproxy.MiddlewareOptions{
 		Decider:          decider,
 		Hasher:           hasher,
 		Recorder:         rec,
-		ClientIP:         httpproxy.NewClientIP(cfg.TrustedProxies, cfg.ClientIPHeader),
-		Mode:             cfg.Mode,
-		Failsafe:         cfg.Failsafe,
+		Settings:         live,
+		ClientIPResolver: httpproxy.NewClientIPResolver(cfg.TrustedProxies, cfg.ClientIPHeader),
+		DecisionTimeout:  cfg.StoreTimeout,
 		KeepUnauthorized: !cfg.ForgetUnauth,
 		Logger:           log,
+		Clock:            clk,
 	})
 	if err != nil {
 		return err
 	}
+
+	// The background loops outlive ctx so that in-flight requests are
+	// still recorded while draining; they stop when the shutdown reaches
+	// them, or all together when one of them fails. Every one has stopped
+	// before the stores close (deferred earlier, so run later).
+	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	bg, bgCtx := errgroup.WithContext(bgCtx)
+	waited := false
+	waitBG := func() error {
+		if waited {
+			return nil
+		}
+		waited = true
+		stopBG()
+		return bg.Wait()
+	}
+	defer waitBG()
+	bg.Go(func() error { return rec.Run(bgCtx) })
+	bg.Go(func() error { return guard.Run(bgCtx) })
+	if st.Feed != nil {
+		bg.Go(func() error {
+			if err := st.Feed.Run(bgCtx, st.Cache); err != nil {
+				return fmt.Errorf("follow binding changes: %w", err)
+			}
+			return nil
+		})
+	}
+
 	proxy, err := httpproxy.NewProxy(cfg.DownstreamURL, guard, httpproxy.ProxyOptions{Logger: log})
 	if err != nil {
 		return err
 	}
-
 	ln, err := net.Listen("tcp", cfg.ProxyAddr)
 	if err != nil {
 		return fmt.Errorf("APP_HOST/APP_PORT: cannot listen on %s: %w", cfg.ProxyAddr, err)
@@ -97,10 +134,14 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
-		stopRecorder()
+		srv.Close()
+		waitBG()
 		return fmt.Errorf("proxy server: %w", err)
+	case <-bgCtx.Done(): // a background loop failed
+		srv.Close()
+		<-serveErr
+		return waitBG()
 	}
-
 	log.Info("shutting down: refusing new connections, letting in-flight requests finish", "timeout", cfg.ShutdownTimeout)
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -111,8 +152,9 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	if err := proxy.Drain(shutCtx); err != nil {
 		log.Warn("WebSocket sessions still open at the shutdown deadline; they end with the process")
 	}
-	stopRecorder()
-	<-recDone
+	if err := waitBG(); err != nil {
+		log.Error("a background loop failed", "err", err)
+	}
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelFlush()
 	if err := rec.Flush(flushCtx); err != nil {
@@ -121,7 +163,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	s := rec.Stats()
 	gs := guard.Stats()
 	log.Info("stopped", "allowed", gs.Allowed, "refused", gs.Refused, "monitored", gs.Monitored,
-		"failed_closed", gs.FailedClosed, "failed_open", gs.FailedOpen,
+		"failed_closed", gs.FailedClosed, "failed_open", gs.FailedOpen, "abandoned", gs.Abandoned,
 		"intercepts_written", s.InterceptsWritten, "intercepts_dropped", s.InterceptsDropped)
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	sentinel "github.com/keyipsentinel/sentinel"
-	"github.com/keyipsentinel/sentinel/adapters/memcache"
+	"github.com/keyipsentinel/sentinel/adapters/localcache"
 	"github.com/keyipsentinel/sentinel/adapters/postgres"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
 	"github.com/keyipsentinel/sentinel/adapters/valkey"
@@ -24,7 +24,12 @@ type stores struct {
 	Authority  sentinel.BindingStore
 	Intercepts sentinel.InterceptStore
 	Describe   string
-	closers    []func()
+	// Feed follows the authority's binding changes into Cache; both are
+	// nil when Valkey is the cache. The caller runs Feed.Run, and stops it
+	// before Close.
+	Feed    sentinel.BindingChangeFeed
+	Cache   *localcache.BindingStore
+	closers []func()
 }
 
 // Close releases the stores in reverse order of opening.
@@ -46,21 +51,16 @@ const startupWait = 60 * time.Second
 // openStores opens the authority (PostgreSQL with PG_DSN, else the
 // embedded SQLite file) and puts a cache in front of it: Valkey with
 // REDIS_ADDR, else an in-process cache fed by the authority's change feed.
-func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *stores, err error) {
+func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger, clk sentinel.Clock) (_ *stores, err error) {
 	st := &stores{}
 	defer func() {
 		if err != nil {
 			st.Close()
 		}
 	}()
-	// The change feed outlives start-up; it stops on Close, before the
-	// stores close (closers run last first).
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer func() { st.closers = append(st.closers, stopBG) }()
-
-	var watch func(inv *memcache.BindingStore) error
+	var feed sentinel.BindingChangeFeed
 	if cfg.PGDSN != "" {
-		db, err := openPostgres(ctx, cfg, log)
+		db, err := openPostgres(ctx, cfg, log, clk)
 		if err != nil {
 			return nil, err
 		}
@@ -70,17 +70,17 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *s
 		}
 		st.Authority, st.Intercepts = postgres.NewBindingStore(db), postgres.NewInterceptStore(db)
 		st.Describe = "postgres:" + config.RedactDSN(cfg.PGDSN)
-		watch = func(inv *memcache.BindingStore) error { return db.WatchBindings(bg, inv, log) }
+		feed = postgres.NewBindingFeed(db, log)
 	} else {
 		path := filepath.Join(cfg.DataDir, "sentinel.db")
-		db, err := sqlite.Open(ctx, path)
+		db, err := sqlite.Open(ctx, path, sqlite.Options{Clock: clk})
 		if err != nil {
 			return nil, fmt.Errorf("SENTINEL_DATA_DIR: open the embedded store: %w", err)
 		}
 		st.closers = append(st.closers, func() { db.Close() })
 		st.Authority, st.Intercepts = sqlite.NewBindingStore(db), sqlite.NewInterceptStore(db)
 		st.Describe = "sqlite:" + path
-		watch = func(inv *memcache.BindingStore) error { return db.WatchBindings(bg, changeFeedInterval, inv, log) }
+		feed = sqlite.NewBindingFeed(db, sqlite.FeedOptions{Interval: changeFeedInterval, Logger: log, Clock: clk})
 	}
 
 	if cfg.RedisAddr != "" {
@@ -100,21 +100,19 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *s
 		st.Describe += " + valkey"
 		return st, nil
 	}
-	cache := memcache.New(st.Authority, memcache.Options{TTL: cfg.CacheTTL})
-	if err := watch(cache); err != nil {
-		return nil, fmt.Errorf("follow binding changes: %w", err)
-	}
+	cache := localcache.New(st.Authority, localcache.Options{TTL: cfg.CacheTTL, Clock: clk})
+	st.Feed, st.Cache = feed, cache
 	st.Bindings = cache
 	st.Describe += " + in-process cache"
 	return st, nil
 }
 
 // openPostgres connects, waiting a while for a database that is starting.
-func openPostgres(ctx context.Context, cfg *config.Config, log *slog.Logger) (*postgres.DB, error) {
+func openPostgres(ctx context.Context, cfg *config.Config, log *slog.Logger, clk sentinel.Clock) (*postgres.DB, error) {
 	deadline := time.Now().Add(startupWait)
 	logged := false
 	for {
-		db, err := postgres.Open(ctx, cfg.PGDSN, postgres.Options{QueryTimeout: cfg.StoreTimeout})
+		db, err := postgres.Open(ctx, cfg.PGDSN, postgres.Options{QueryTimeout: cfg.StoreTimeout, Clock: clk})
 		if err == nil {
 			return db, nil
 		}

@@ -1,9 +1,9 @@
-// Package memcache is an in-process cache of bindings: a
+// Package localcache is an in-process cache of bindings: a
 // sentinel.BindingStore that wraps another and answers warm keys from
 // memory without allocating. Writes made through it update it at once;
 // writes made elsewhere (another process, an admin tool) reach it through
 // Invalidate, fed by the store's change feed, or at the latest after the TTL.
-package memcache
+package localcache
 
 import (
 	"context"
@@ -24,6 +24,9 @@ type Options struct {
 	// MaxEntries bounds memory; past it arbitrary entries are evicted.
 	// Default 1 000 000 (a few hundred MB at most).
 	MaxEntries int
+	// Clock tells the time for expiry; default the real time. Tests pass
+	// a manual one to expire entries without waiting.
+	Clock sentinel.Clock
 }
 
 // BindingStore is the caching sentinel.BindingStore.
@@ -31,7 +34,8 @@ type BindingStore struct {
 	inner    sentinel.BindingStore
 	ttl      time.Duration
 	perShard int
-	epoch    time.Time // monotonic base for expiry stamps
+	clock    sentinel.Clock
+	epoch    time.Time // base for expiry stamps (monotonic with the real clock)
 	shards   [shardCount]shard
 }
 
@@ -57,11 +61,15 @@ func New(inner sentinel.BindingStore, opts Options) *BindingStore {
 	if opts.MaxEntries <= 0 {
 		opts.MaxEntries = 1_000_000
 	}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
+	}
 	c := &BindingStore{
+		clock:    opts.Clock,
 		inner:    inner,
 		ttl:      opts.TTL,
 		perShard: max(1, opts.MaxEntries/shardCount),
-		epoch:    time.Now(),
+		epoch:    opts.Clock.Now(),
 	}
 	for i := range c.shards {
 		c.shards[i].m = make(map[sentinel.KeyHash]entry)
@@ -73,7 +81,11 @@ func (c *BindingStore) shard(k sentinel.KeyHash) *shard {
 	return &c.shards[k[0]%shardCount] // HMAC output: uniformly spread
 }
 
-func (c *BindingStore) now() time.Duration { return time.Since(c.epoch) }
+func (c *BindingStore) now() time.Duration { return c.clock.Now().Sub(c.epoch) }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
 
 // FindBinding implements sentinel.BindingStore.
 func (c *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (sentinel.Binding, error) {
@@ -147,8 +159,8 @@ func (c *BindingStore) InvalidateAll() {
 	}
 }
 
-// Len returns the number of cached bindings.
-func (c *BindingStore) Len() int {
+// len returns the number of cached bindings (for tests: export_test.go).
+func (c *BindingStore) len() int {
 	n := 0
 	for i := range c.shards {
 		s := &c.shards[i]

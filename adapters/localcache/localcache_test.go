@@ -1,4 +1,4 @@
-package memcache_test
+package localcache_test
 
 import (
 	"context"
@@ -10,14 +10,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	sentinel "github.com/keyipsentinel/sentinel"
-	"github.com/keyipsentinel/sentinel/adapters/memcache"
+	"github.com/keyipsentinel/sentinel/adapters/clock"
+	"github.com/keyipsentinel/sentinel/adapters/localcache"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
 	"github.com/keyipsentinel/sentinel/sentineltest"
 )
 
 func openStore(t testing.TB, path string) (*sqlite.DB, *sqlite.BindingStore) {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), path)
+	db, err := sqlite.Open(context.Background(), path, sqlite.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return db, sqlite.NewBindingStore(db)
@@ -26,7 +27,7 @@ func openStore(t testing.TB, path string) (*sqlite.DB, *sqlite.BindingStore) {
 func TestContract(t *testing.T) {
 	sentineltest.TestBindingStore(t, func(t *testing.T) sentinel.BindingStore {
 		_, s := openStore(t, filepath.Join(t.TempDir(), "s.db"))
-		return memcache.New(s, memcache.Options{})
+		return localcache.New(s, localcache.Options{})
 	})
 }
 
@@ -36,7 +37,7 @@ func TestContract(t *testing.T) {
 func TestWarmReadsSkipTheStore(t *testing.T) {
 	ctx := context.Background()
 	_, inner := openStore(t, filepath.Join(t.TempDir(), "s.db"))
-	c := memcache.New(inner, memcache.Options{TTL: time.Hour})
+	c := localcache.New(inner, localcache.Options{TTL: time.Hour})
 	b := sentineltest.NewBinding(t, sentineltest.Key("k"), "192.0.2.1")
 	_, _, err := c.CreateBinding(ctx, b)
 	require.NoError(t, err)
@@ -54,22 +55,25 @@ func TestWarmReadsSkipTheStore(t *testing.T) {
 func TestExpiry(t *testing.T) {
 	ctx := context.Background()
 	_, inner := openStore(t, filepath.Join(t.TempDir(), "s.db"))
-	c := memcache.New(inner, memcache.Options{TTL: 50 * time.Millisecond})
+	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := localcache.New(inner, localcache.Options{TTL: time.Minute, Clock: clk})
 	b := sentineltest.NewBinding(t, sentineltest.Key("k"), "192.0.2.1")
 	_, _, err := c.CreateBinding(ctx, b)
 	require.NoError(t, err)
 	_, err = inner.DeleteBinding(ctx, b.Key, 0)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		_, err := c.FindBinding(ctx, b.Key)
-		return sentinel.ErrorCode(err) == sentinel.ENOTFOUND
-	}, 2*time.Second, 10*time.Millisecond)
+	clk.Advance(59 * time.Second)
+	_, err = c.FindBinding(ctx, b.Key)
+	require.NoError(t, err, "still trusted within the TTL")
+	clk.Advance(2 * time.Second)
+	_, err = c.FindBinding(ctx, b.Key)
+	sentineltest.RequireCode(t, sentinel.ENOTFOUND, err)
 }
 
 func TestMaxEntries(t *testing.T) {
 	ctx := context.Background()
 	_, inner := openStore(t, filepath.Join(t.TempDir(), "s.db"))
-	c := memcache.New(inner, memcache.Options{MaxEntries: 64})
+	c := localcache.New(inner, localcache.Options{MaxEntries: 64})
 	for i := range 500 {
 		b := sentineltest.NewBinding(t, sentineltest.Key(string(rune('a'+i%26))+string(rune(i))), "192.0.2.1")
 		_, _, err := c.CreateBinding(ctx, b)
@@ -87,8 +91,8 @@ func TestWatchAcrossProcesses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "shared.db")
 	_, storeA := openStore(t, path)
 	dbB, storeB := openStore(t, path)
-	cacheB := memcache.New(storeB, memcache.Options{TTL: time.Hour})
-	require.NoError(t, dbB.WatchBindings(ctx, 20*time.Millisecond, cacheB, nil))
+	cacheB := localcache.New(storeB, localcache.Options{TTL: time.Hour})
+	sentineltest.RunFeed(t, sqlite.NewBindingFeed(dbB, sqlite.FeedOptions{Interval: 20 * time.Millisecond}), cacheB)
 
 	b := sentineltest.NewBinding(t, sentineltest.Key("k"), "192.0.2.1")
 	_, _, err := storeA.CreateBinding(ctx, b)
@@ -117,15 +121,27 @@ func TestWatchAcrossProcesses(t *testing.T) {
 	require.NoError(t, err)
 	_, err = cacheB.FindBinding(ctx, b.Key)
 	require.NoError(t, err)
+	marker := sentineltest.NewBinding(t, sentineltest.Key("marker"), "192.0.2.2")
+	_, _, err = storeA.CreateBinding(ctx, marker)
+	require.NoError(t, err)
+	_, err = cacheB.FindBinding(ctx, marker.Key)
+	require.NoError(t, err)
+	require.Equal(t, 2, cacheB.Len())
 	require.NoError(t, storeA.TouchBindings(ctx, []sentinel.Use{{Key: b.Key, Addr: netip.MustParseAddr("192.0.2.1"), At: time.Now()}}))
-	time.Sleep(100 * time.Millisecond)
-	require.Equal(t, 1, cacheB.Len())
+	// The feed reads changes in order: once the marker's ban has reached
+	// the cache, an invalidation for the touch would have too.
+	_, err = storeA.UpdateBinding(ctx, marker.Key, sentinel.BindingUpdate{Status: &banned})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return cacheB.Len() < 2 }, 2*time.Second, 5*time.Millisecond, "the marker's ban reaches the cache")
+	_, err = cacheB.FindBinding(ctx, marker.Key) // would refill the marker only
+	require.NoError(t, err)
+	require.Equal(t, 2, cacheB.Len(), "the touched binding is still cached")
 }
 
 func BenchmarkFindWarm(b *testing.B) {
 	ctx := context.Background()
 	_, inner := openStore(b, filepath.Join(b.TempDir(), "s.db"))
-	c := memcache.New(inner, memcache.Options{})
+	c := localcache.New(inner, localcache.Options{})
 	bind := sentineltest.NewBinding(b, sentineltest.Key("k"), "192.0.2.1")
 	if _, _, err := c.CreateBinding(ctx, bind); err != nil {
 		b.Fatal(err)
@@ -157,7 +173,7 @@ func TestWriteResultNeverShadowsANewerChange(t *testing.T) {
 	ctx := context.Background()
 	_, inner := openStore(t, filepath.Join(t.TempDir(), "s.db"))
 	rs := &racingStore{BindingStore: inner, afterUpdate: func() {}}
-	c := memcache.New(rs, memcache.Options{TTL: time.Hour})
+	c := localcache.New(rs, localcache.Options{TTL: time.Hour})
 	b := sentineltest.NewBinding(t, sentineltest.Key("k"), "192.0.2.1")
 	_, _, err := c.CreateBinding(ctx, b)
 	require.NoError(t, err)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	pgmigrations "github.com/keyipsentinel/sentinel/migrations/postgres"
+	pgmigrations "github.com/keyipsentinel/sentinel/internal/migrations/postgres"
 )
 
 // Applying and rolling back against a real database is tested with the

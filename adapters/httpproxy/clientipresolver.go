@@ -11,21 +11,21 @@ import (
 // DefaultClientIPHeader is the header trusted proxies name the client in.
 const DefaultClientIPHeader = "X-Real-IP"
 
-// ClientIP decides which address a request comes from: the socket peer,
+// ClientIPResolver decides which address a request comes from: the socket peer,
 // unless the peer is a trusted proxy, in which case the proxy's header says.
 // The zero value trusts no proxy.
-type ClientIP struct {
+type ClientIPResolver struct {
 	trusted []netip.Prefix
 	header  string // canonical form
 	xff     bool   // header is X-Forwarded-For: walk it right to left
 }
 
-// NewClientIP returns a resolver trusting the proxies in trusted to name the
+// NewClientIPResolver returns a resolver trusting the proxies in trusted to name the
 // client in header (DefaultClientIPHeader when empty). With header
 // X-Forwarded-For the list is walked from the right and the first address
 // that is not a trusted proxy wins; the left-most entry, which the client
 // writes itself, is never believed unless every hop is trusted.
-func NewClientIP(trusted []netip.Prefix, header string) *ClientIP {
+func NewClientIPResolver(trusted []netip.Prefix, header string) *ClientIPResolver {
 	if header == "" {
 		header = DefaultClientIPHeader
 	}
@@ -34,25 +34,25 @@ func NewClientIP(trusted []netip.Prefix, header string) *ClientIP {
 	for i, p := range trusted {
 		ps[i] = sentinel.NormalizePrefix(p)
 	}
-	return &ClientIP{trusted: ps, header: header, xff: header == "X-Forwarded-For"}
+	return &ClientIPResolver{trusted: ps, header: header, xff: header == "X-Forwarded-For"}
 }
 
 // Header returns the canonical name of the header trusted proxies use.
-func (c *ClientIP) Header() string {
+func (c *ClientIPResolver) Header() string {
 	if c == nil || c.header == "" {
 		return http.CanonicalHeaderKey(DefaultClientIPHeader)
 	}
 	return c.header
 }
 
-func (c *ClientIP) isTrusted(a netip.Addr) bool {
+func (c *ClientIPResolver) isTrusted(a netip.Addr) bool {
 	return c != nil && sentinel.ContainsAddr(c.trusted, a)
 }
 
 // Resolve returns the normalised client address of r. It fails when the
 // peer address cannot be parsed, or when a trusted proxy sent a value that
 // is not an address: that is a refusal, never a fallback to the peer.
-func (c *ClientIP) Resolve(r *http.Request) (netip.Addr, error) {
+func (c *ClientIPResolver) Resolve(r *http.Request) (netip.Addr, error) {
 	peer, err := parseHostAddr(r.RemoteAddr)
 	if err != nil {
 		return netip.Addr{}, sentinel.Errorf(sentinel.EINVALID, "cannot read the peer address %q", clip(r.RemoteAddr))
@@ -76,7 +76,7 @@ func (c *ClientIP) Resolve(r *http.Request) (netip.Addr, error) {
 	return a, nil
 }
 
-func (c *ClientIP) walkForwardedFor(values []string) (netip.Addr, error) {
+func (c *ClientIPResolver) walkForwardedFor(values []string) (netip.Addr, error) {
 	var last netip.Addr
 	for i := len(values) - 1; i >= 0; i-- {
 		line := values[i]

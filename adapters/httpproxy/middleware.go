@@ -1,0 +1,383 @@
+// Package httpproxy is Sentinel's HTTP side: a Middleware that works as
+// net/http middleware around any handler (find the client address and the
+// key, ask the Decider, refuse or pass), and a Proxy that puts the
+// Middleware in front of httputil.ReverseProxy to stream allowed requests
+// to the gateway.
+package httpproxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	sentinel "github.com/keyipsentinel/sentinel"
+)
+
+// Codes of the JSON errors Sentinel answers with, besides the refusal
+// reasons (sentinel.Reason values).
+const (
+	CodeUnavailable           = "sentinel_unavailable"
+	CodeInternal              = "sentinel_internal_error"
+	CodeDownstreamUnavailable = "downstream_unavailable"
+)
+
+// DefaultDecisionTimeout is the deadline of one decision when
+// MiddlewareOptions.DecisionTimeout is zero (SENTINEL_STORE_TIMEOUT's default).
+const DefaultDecisionTimeout = 2 * time.Second
+
+// DefaultCleanupQueue is how many junk-key clean-ups may wait for Run when
+// MiddlewareOptions.CleanupQueue is zero.
+const DefaultCleanupQueue = 1024
+
+// MiddlewareOptions configure a Middleware. Decider, Hasher and Settings
+// are required.
+type MiddlewareOptions struct {
+	Decider sentinel.Decider
+	Hasher  *sentinel.Hasher
+	// Settings is where the enforcement and failsafe modes are read on
+	// every request: the same LiveSettings the Decider reads, so the two
+	// never disagree and a change applies at once. In monitor mode the
+	// Middleware's own refusals (several keys in one request) are
+	// recorded, not enforced; the failsafe mode is what happens when the
+	// Decider fails.
+	Settings *sentinel.LiveSettings
+	// Recorder receives refusals and uses; nil records nothing.
+	Recorder sentinel.Recorder
+	// ClientIPResolver resolves the client address; nil trusts no proxy.
+	ClientIPResolver *ClientIPResolver
+	// DecisionTimeout is the one deadline of a decision, every store call
+	// it makes included (SENTINEL_STORE_TIMEOUT); default
+	// DefaultDecisionTimeout. It also bounds each junk-key clean-up.
+	DecisionTimeout time.Duration
+	// KeepUnauthorized keeps a first-use binding even when the downstream
+	// answers its request with 401. By default such bindings are removed,
+	// after the 401 has been sent, by Run: the caller must run it.
+	KeepUnauthorized bool
+	// CleanupQueue bounds the clean-ups waiting for Run; when it is full
+	// a clean-up is dropped (counted in Stats), leaving a harmless binding.
+	// Default DefaultCleanupQueue.
+	CleanupQueue int
+	Logger       *slog.Logger
+	Clock        sentinel.Clock
+}
+
+// MiddlewareStats counts what a Middleware has done since it started.
+type MiddlewareStats struct {
+	Allowed, Refused, Monitored, Unkeyed int64
+	// FailedClosed and FailedOpen count requests answered by the failsafe
+	// mode because no decision could be made.
+	FailedClosed, FailedOpen int64
+	// Abandoned counts requests whose client went away before the
+	// decision was made: neither an outage nor a failsafe answer.
+	Abandoned int64
+	// CleanupsDone, CleanupsFailed and CleanupsDropped count the removals
+	// of bindings whose first request the downstream answered 401.
+	CleanupsDone, CleanupsFailed, CleanupsDropped int64
+}
+
+// Middleware enforces key bindings on requests. Use Wrap to put it in
+// front of a handler, and Run to remove junk keys' bindings.
+type Middleware struct {
+	opts     MiddlewareOptions
+	log      *slog.Logger
+	clock    sentinel.Clock
+	resolver *ClientIPResolver
+	degraded atomic.Bool
+	cleanups chan cleanup
+	stats    struct {
+		allowed, refused, monitored, unkeyed, failedClosed, failedOpen, abandoned atomic.Int64
+		cleanupsDone, cleanupsFailed, cleanupsDropped                             atomic.Int64
+	}
+}
+
+// cleanup is a first-use binding to remove because the downstream
+// answered its request with 401.
+type cleanup struct {
+	req sentinel.Request
+	d   sentinel.Decision
+}
+
+// systemClock is the real time, the default Clock.
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// NewMiddleware returns a Middleware. It returns EINVALID when a required
+// option is missing or out of range.
+func NewMiddleware(opts MiddlewareOptions) (*Middleware, error) {
+	if opts.Decider == nil || opts.Hasher == nil {
+		return nil, sentinel.Errorf(sentinel.EINVALID, "httpproxy: a Middleware needs a Decider and a Hasher")
+	}
+	if opts.Settings == nil {
+		return nil, sentinel.Errorf(sentinel.EINVALID, "httpproxy: a Middleware needs live settings (MiddlewareOptions.Settings) to read the modes from")
+	}
+	if opts.DecisionTimeout < 0 {
+		return nil, sentinel.Errorf(sentinel.EINVALID, "httpproxy: decision timeout must not be negative, got %v", opts.DecisionTimeout)
+	}
+	if opts.DecisionTimeout == 0 {
+		opts.DecisionTimeout = DefaultDecisionTimeout
+	}
+	if opts.CleanupQueue < 0 {
+		return nil, sentinel.Errorf(sentinel.EINVALID, "httpproxy: clean-up queue must not be negative, got %d", opts.CleanupQueue)
+	}
+	if opts.CleanupQueue == 0 {
+		opts.CleanupQueue = DefaultCleanupQueue
+	}
+	g := &Middleware{opts: opts, log: opts.Logger, clock: opts.Clock, resolver: opts.ClientIPResolver,
+		cleanups: make(chan cleanup, opts.CleanupQueue)}
+	if g.resolver == nil {
+		g.resolver = NewClientIPResolver(nil, "")
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.clock == nil {
+		g.clock = systemClock{}
+	}
+	return g, nil
+}
+
+// Stats returns the Middleware's counters.
+func (g *Middleware) Stats() MiddlewareStats {
+	return MiddlewareStats{
+		Allowed: g.stats.allowed.Load(), Refused: g.stats.refused.Load(),
+		Monitored: g.stats.monitored.Load(), Unkeyed: g.stats.unkeyed.Load(),
+		FailedClosed: g.stats.failedClosed.Load(), FailedOpen: g.stats.failedOpen.Load(),
+		Abandoned:    g.stats.abandoned.Load(),
+		CleanupsDone: g.stats.cleanupsDone.Load(), CleanupsFailed: g.stats.cleanupsFailed.Load(),
+		CleanupsDropped: g.stats.cleanupsDropped.Load(),
+	}
+}
+
+// Run removes the bindings of keys the downstream refused with 401, one
+// after the other, each bounded by the decision timeout, until ctx is
+// done; it then returns nil. The caller owns the goroutine it runs in.
+// Clean-ups still queued when it returns are dropped: the bindings stay,
+// which is harmless.
+func (g *Middleware) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case c := <-g.cleanups:
+			g.forget(ctx, c)
+		}
+	}
+}
+
+func (g *Middleware) forget(ctx context.Context, c cleanup) {
+	ctx, cancel := context.WithTimeout(ctx, g.opts.DecisionTimeout)
+	defer cancel()
+	if err := g.opts.Decider.Unauthorized(ctx, c.req, c.d); err != nil {
+		g.stats.cleanupsFailed.Add(1)
+		g.log.Warn("could not remove the binding of a key the downstream refused", "key", c.req.Token, "err", err)
+		return
+	}
+	g.stats.cleanupsDone.Add(1)
+}
+
+// Wrap returns a handler that lets through to next only requests whose key
+// may be used from their client address. Requests without a key pass
+// untouched (the gateway answers them itself). Before next runs, X-Real-IP
+// and X-Forwarded-For (and the configured client IP header) are set to the
+// decided client address, overwriting what the client sent.
+func (g *Middleware) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.serve(w, r, next)
+	})
+}
+
+func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	addr, err := g.resolver.Resolve(r)
+	if err != nil {
+		g.stats.refused.Add(1)
+		writeError(w, http.StatusForbidden, string(sentinel.ReasonInvalidClientIP),
+			"Sentinel could not determine the client IP address: "+sentinel.ErrorMessage(err))
+		return
+	}
+	g.setClientHeaders(r, addr)
+
+	tok, found, err := ExtractToken(r)
+	if !found {
+		g.stats.unkeyed.Add(1)
+		next.ServeHTTP(w, r)
+		return
+	}
+	req := sentinel.Request{Key: g.opts.Hasher.Hash(tok), Addr: addr, Token: tok}
+	if err != nil {
+		reason, msg := sentinel.ReasonMultipleKeys, "The request carries more than one different API key (in Authorization, "+
+			"x-api-key, x-goog-api-key, the key parameter, Sec-WebSocket-Protocol or mj-api-secret); send exactly one."
+		if errors.Is(err, ErrInvalidKey) {
+			reason, msg = sentinel.ReasonInvalidKey, "The API key contains characters an API key cannot have "+
+				"(only printable ASCII letters, digits and symbols are allowed)."
+		}
+		enforce := g.opts.Settings.Load().EnforceMode != sentinel.ModeMonitor
+		g.record(r, req, reason, enforce)
+		if enforce {
+			g.stats.refused.Add(1)
+			writeError(w, http.StatusBadRequest, string(reason), msg)
+			return
+		}
+	}
+
+	ctx := newDecisionContext(r.Context(), g.opts.DecisionTimeout)
+	d, err := g.opts.Decider.Decide(ctx, req)
+	ctx.release()
+	if err != nil && (errors.Is(err, context.Canceled) || r.Context().Err() != nil) {
+		// The client went away: nobody to answer, and no outage either.
+		g.stats.abandoned.Add(1)
+		return
+	}
+	if err != nil {
+		g.failsafe(w, r, next, req.Token, err)
+		return
+	}
+	if g.degraded.CompareAndSwap(true, false) {
+		g.log.Info("deciding again: the stores answer", "failsafe", string(g.opts.Settings.Load().FailsafeMode))
+	}
+	if d.Reason != "" {
+		g.record(r, req, d.Reason, !d.Allow)
+	}
+	if !d.Allow {
+		g.stats.refused.Add(1)
+		g.refuse(w, d.Reason, addr)
+		return
+	}
+	if d.Reason != "" {
+		g.stats.monitored.Add(1)
+	} else {
+		g.stats.allowed.Add(1)
+	}
+	if g.opts.Recorder != nil {
+		g.opts.Recorder.RecordUse(sentinel.Use{Key: req.Key, Addr: addr, At: g.clock.Now()})
+	}
+	if !d.Created || g.opts.KeepUnauthorized {
+		next.ServeHTTP(w, r)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	next.ServeHTTP(sw, r)
+	if sw.status == http.StatusUnauthorized {
+		// Removed by Run, so the client's 401 does not wait for the store.
+		select {
+		case g.cleanups <- cleanup{req: req, d: d}:
+		default:
+			if g.stats.cleanupsDropped.Add(1) == 1 {
+				g.log.Warn("the clean-up queue of keys the downstream refused is full (is Run running?); their bindings stay")
+			}
+		}
+	}
+}
+
+func (g *Middleware) setClientHeaders(r *http.Request, addr netip.Addr) {
+	v := []string{addr.String()}
+	r.Header["X-Real-Ip"] = v
+	r.Header["X-Forwarded-For"] = v
+	if h := g.resolver.Header(); h != "X-Real-Ip" && h != "X-Forwarded-For" {
+		r.Header[h] = v
+	}
+}
+
+func (g *Middleware) refuse(w http.ResponseWriter, reason sentinel.Reason, addr netip.Addr) {
+	var msg string
+	switch reason {
+	case sentinel.ReasonBanned:
+		msg = fmt.Sprintf("This API key has been banned by the operator (request from IP %s).", addr)
+	default:
+		msg = fmt.Sprintf("This API key is bound to another IP address; requests from IP %s are not allowed. "+
+			"Ask the operator to change the key's binding if this address should be allowed.", addr)
+	}
+	writeError(w, http.StatusForbidden, string(reason), msg)
+}
+
+func (g *Middleware) failsafe(w http.ResponseWriter, r *http.Request, next http.Handler, tok sentinel.Token, err error) {
+	if sentinel.ErrorCode(err) != sentinel.EUNAVAILABLE {
+		// Not an outage but a fault (a missing table, a corrupt row): the
+		// failsafe mode is for outages, and must not open the door here.
+		g.stats.failedClosed.Add(1)
+		g.log.Error("cannot decide on a key", "key", tok, "err", err)
+		writeError(w, http.StatusInternalServerError, CodeInternal, "Sentinel could not check the API key; the operator has been told.")
+		return
+	}
+	failsafe := g.opts.Settings.Load().FailsafeMode
+	if g.degraded.CompareAndSwap(false, true) {
+		g.log.Error("cannot decide on keys: the stores are unavailable; failsafe mode in effect",
+			"failsafe", string(failsafe), "err", err)
+	}
+	if failsafe == sentinel.FailsafeOpen {
+		g.stats.failedOpen.Add(1)
+		next.ServeHTTP(w, r)
+		return
+	}
+	g.stats.failedClosed.Add(1)
+	w.Header().Set("Retry-After", "5")
+	writeError(w, http.StatusServiceUnavailable, CodeUnavailable,
+		"Sentinel cannot verify API keys right now; try again shortly.")
+}
+
+func (g *Middleware) record(r *http.Request, req sentinel.Request, reason sentinel.Reason, enforced bool) {
+	if g.opts.Recorder == nil {
+		return
+	}
+	g.opts.Recorder.RecordIntercept(sentinel.Intercept{
+		Key:       req.Key,
+		Hint:      req.Token.Mask(),
+		ClientIP:  req.Addr,
+		Reason:    reason,
+		Enforced:  enforced,
+		Method:    r.Method,
+		Path:      r.URL.Path, // never the query: it may hold the key
+		UserAgent: r.UserAgent(),
+		At:        g.clock.Now().UTC(),
+	})
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Message string `json:"message"`
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+}
+
+// writeError answers in the JSON shape New API uses for its own errors.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{Error: errorDetail{Message: message, Type: "sentinel_error", Code: code}})
+}
+
+// statusWriter remembers the status code written through it. Unwrap lets
+// http.ResponseController (which ReverseProxy uses to flush and to hijack
+// for WebSocket upgrades) reach the real writer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		s.status = code // informational 1xx answers come before the real one
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

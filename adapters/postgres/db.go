@@ -27,8 +27,8 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 
 	sentinel "github.com/keyipsentinel/sentinel"
-	"github.com/keyipsentinel/sentinel/internal/migrations"
-	pgmigrations "github.com/keyipsentinel/sentinel/internal/migrations/postgres"
+	"github.com/keyipsentinel/sentinel/internal/schema"
+	pgmigrations "github.com/keyipsentinel/sentinel/migrations/postgres"
 )
 
 // Options tune a DB; zero fields take defaults.
@@ -135,7 +135,7 @@ func (db *DB) bounded(ctx context.Context) (context.Context, context.CancelFunc)
 func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 	var names []string
 	err := db.withMigrationLock(ctx, func() (err error) {
-		names, err = migrations.Up(ctx, db.bun, pgmigrations.Migrations)
+		names, err = schema.Up(ctx, db.bun, migrationSet)
 		return err
 	})
 	return names, translate(err, "migrate up")
@@ -146,7 +146,7 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 func (db *DB) Rollback(ctx context.Context) ([]string, error) {
 	var names []string
 	err := db.withMigrationLock(ctx, func() (err error) {
-		names, err = migrations.Down(ctx, db.bun, pgmigrations.Migrations)
+		names, err = schema.Down(ctx, db.bun, migrationSet)
 		return err
 	})
 	return names, translate(err, "migrate down")
@@ -163,9 +163,9 @@ type MigrationStatus struct {
 // MigrationStatus returns every known migration with its status, oldest
 // first.
 func (db *DB) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) {
-	var st []migrations.Status
+	var st []schema.Status
 	err := db.withMigrationLock(ctx, func() (err error) {
-		st, err = migrations.List(ctx, db.bun, pgmigrations.Migrations)
+		st, err = schema.List(ctx, db.bun, migrationSet)
 		return err
 	})
 	out := make([]MigrationStatus, len(st))
@@ -179,7 +179,7 @@ func (db *DB) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) {
 func (db *DB) Pending(ctx context.Context) (int, error) {
 	var n int
 	err := db.withMigrationLock(ctx, func() (err error) {
-		n, err = migrations.Pending(ctx, db.bun, pgmigrations.Migrations)
+		n, err = schema.Pending(ctx, db.bun, migrationSet)
 		return err
 	})
 	return n, translate(err, "count pending migrations")
@@ -280,3 +280,6 @@ func translateSQLState(code string, err error, msg string) error {
 	}
 	return sentinel.WrapError(sentinel.EINTERNAL, err, msg)
 }
+
+// migrationSet is the schema migrations, read once from the embedded files.
+var migrationSet = schema.Load(pgmigrations.FS)

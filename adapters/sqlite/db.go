@@ -20,8 +20,8 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	sentinel "github.com/keyipsentinel/sentinel"
-	"github.com/keyipsentinel/sentinel/internal/migrations"
-	sqlitemigrations "github.com/keyipsentinel/sentinel/internal/migrations/sqlite"
+	"github.com/keyipsentinel/sentinel/internal/schema"
+	sqlitemigrations "github.com/keyipsentinel/sentinel/migrations/sqlite"
 )
 
 // Options tune a DB; zero fields take defaults.
@@ -96,7 +96,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlite: lock for migration: %w", err)
 	}
 	defer unlock()
-	if _, err := migrations.Up(ctx, db.bun, sqlitemigrations.Migrations); err != nil {
+	if _, err := schema.Up(ctx, db.bun, migrationSet); err != nil {
 		return fmt.Errorf("sqlite: %s: %w", db.path, err)
 	}
 	return nil
@@ -181,3 +181,6 @@ func translate(err error, what string) error {
 func micros(t time.Time) int64 { return sentinel.UnixMicros(t) }
 
 func fromMicros(v int64) time.Time { return sentinel.FromUnixMicros(v) }
+
+// migrationSet is the schema migrations, read once from the embedded files.
+var migrationSet = schema.Load(sqlitemigrations.FS)

@@ -1,18 +1,31 @@
-// Package migrations applies the embedded schema migrations of the stores
-// (see the sqlite and postgres sub-packages, which hold the SQL files).
+// Package schema applies the stores' embedded schema migrations (the SQL
+// files live in the top-level migrations/postgres and migrations/sqlite
+// packages) with bun's migrate package, which stays internal: the store
+// adapters hide bun.
 // Locking against concurrent runs is the caller's: each store knows the
 // right lock (a file lock for SQLite, an advisory lock for PostgreSQL).
-package migrations
+package schema
 
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/migrate"
 )
+
+// Load returns the migrations held in fsys. The files are embedded, so a
+// bad name is a build-time mistake and panics.
+func Load(fsys fs.FS) *migrate.Migrations {
+	ms := migrate.NewMigrations()
+	if err := ms.Discover(fsys); err != nil {
+		panic(err)
+	}
+	return ms
+}
 
 // Status is one migration and whether it has been applied.
 type Status struct {

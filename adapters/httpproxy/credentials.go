@@ -82,9 +82,8 @@ type Credentials struct {
 	// whether there is one.
 	Token sentinel.Token
 	Found bool
-	// Hint is the masked form of Token for people (intercept and binding
-	// hints): "sk-" only when the client wrote it (see sentinel.Hint).
-	Hint string
+	// skPrefix records whether the client wrote Token with "sk-", for Hint.
+	skPrefix bool
 	// OffPath holds the other keys the request carries in places New API
 	// does not read on this path (x-api-key on /v1/chat/completions, say),
 	// each different from Token and from each other. They do not make the
@@ -98,6 +97,18 @@ type Credentials struct {
 	Management bool
 }
 
+// Hint returns the masked form of Token for people (intercept and binding
+// hints), with "sk-" only when the client wrote it (see sentinel.Hint).
+func (c Credentials) Hint() string {
+	// Mask decides "sk-" by shape; here the client's own writing decides. A
+	// normalised token never starts with "sk-" itself (NormalizeToken cuts
+	// at the first "-"), so trimming removes only what Mask added.
+	if c.skPrefix {
+		return "sk-" + strings.TrimPrefix(c.Token.Mask(), "sk-")
+	}
+	return strings.TrimPrefix(c.Token.Mask(), "sk-")
+}
+
 // Promote returns c with off-path candidate t made the request's key, as
 // the middleware does when t turns out to be bound. It returns
 // ErrMultipleKeys when c already names another key.
@@ -106,7 +117,7 @@ func (c Credentials) Promote(t sentinel.Token) (Credentials, error) {
 		return c, ErrMultipleKeys
 	}
 	if !c.Found {
-		c.Token, c.Found, c.Hint = t, true, t.Mask()
+		c.Token, c.Found, c.skPrefix = t, true, false
 	}
 	return c, nil
 }
@@ -190,12 +201,12 @@ func (e Extractor) Extract(r *http.Request) (Credentials, error) {
 		x.add(stripBearer(v), !authorization)
 	}
 	x.dropOffPathDuplicates()
-	return Credentials{Token: x.tok, Found: x.found, Hint: x.hint, OffPath: x.offPath, Management: x.management}, x.err
+	return Credentials{Token: x.tok, Found: x.found, skPrefix: x.skPrefix, OffPath: x.offPath, Management: x.management}, x.err
 }
 
 type extraction struct {
 	tok        sentinel.Token
-	hint       string
+	skPrefix   bool
 	found      bool
 	offPath    []sentinel.Token
 	management bool
@@ -215,7 +226,8 @@ func (x *extraction) add(raw string, primary bool) {
 		return
 	}
 	if !x.found {
-		x.tok, x.hint, x.found = t, sentinel.Hint(raw), true
+		s := strings.TrimSpace(raw)
+		x.tok, x.skPrefix, x.found = t, len(s) >= 3 && strings.EqualFold(s[:3], "sk-"), true
 		return
 	}
 	if !x.tok.SameKey(t) && x.err == nil {

@@ -192,9 +192,9 @@ func TestExtractHintKeepsWhatTheClientWrote(t *testing.T) {
 	r.Header.Set("Authorization", "Bearer "+realKey)
 	c, err := httpproxy.Extractor{}.Extract(r)
 	require.NoError(t, err)
-	require.Equal(t, "AbCd…6789", c.Hint)
+	require.Equal(t, "AbCd…6789", c.Hint())
 	r.Header.Set("Authorization", "Bearer sk-"+realKey)
 	c, err = httpproxy.Extractor{}.Extract(r)
 	require.NoError(t, err)
-	require.Equal(t, "sk-AbCd…6789", c.Hint)
+	require.Equal(t, "sk-AbCd…6789", c.Hint())
 }

@@ -109,20 +109,67 @@ func (g Granularity) Validate() error {
 
 // Prefix returns the prefix a first-use binding for a covers. An invalid
 // address gives the zero prefix, which contains nothing.
+//
+// An IPv6 address that carries an IPv4 client is bound like that IPv4
+// address, not at the IPv6 granularity: a /64 of the NAT64 prefix would
+// cover every IPv4 client behind the translator. The prefix stays in IPv6
+// form (offset of the embedded IPv4 plus IPv4Bits), so the next request,
+// which arrives with the same IPv6 form, is matched by the plain prefix
+// test; the address itself is not rewritten (NormalizeAddr keeps it), so
+// logs and operator rules see what the connection saw. Decided here and
+// not in NormalizeAddr for that reason. Recognised:
+//   - NAT64 well-known prefix 64:ff9b::/96 (RFC 6052): IPv4 in the last 32
+//     bits, bound at /(96+IPv4Bits);
+//   - IPv4-compatible ::a.b.c.d (deprecated, RFC 4291; not :: or ::1):
+//     likewise /(96+IPv4Bits);
+//   - 6to4 2002::/16 (RFC 3056): IPv4 in bits 16–47, the /48 behind it is
+//     one site, bound at /(16+IPv4Bits);
+//   - local-use NAT64 64:ff9b:1::/48 (RFC 8215): where the IPv4 sits
+//     depends on the operator's prefix length, so the single address, /128.
 func (g Granularity) Prefix(a netip.Addr) netip.Prefix {
 	a = NormalizeAddr(a)
-	bits := g.IPv4Bits
-	if bits <= 0 || bits > 32 {
-		bits = 32
+	v4 := g.IPv4Bits
+	if v4 <= 0 || v4 > 32 {
+		v4 = 32
 	}
+	bits := v4
 	if a.Is6() {
 		bits = g.IPv6Bits
 		if bits <= 0 || bits > 128 {
 			bits = 64
 		}
+		if off, ok := embeddedIPv4Offset(a); ok {
+			bits = off + v4
+			if off == 128 {
+				bits = 128
+			}
+		}
 	}
 	p, _ := a.Prefix(bits)
 	return p
+}
+
+var (
+	nat64WellKnown = netip.MustParsePrefix("64:ff9b::/96")
+	nat64LocalUse  = netip.MustParsePrefix("64:ff9b:1::/48")
+	sixToFour      = netip.MustParsePrefix("2002::/16")
+	ipv4Compatible = netip.MustParsePrefix("::/96")
+)
+
+// embeddedIPv4Offset reports where the IPv4 address carried by the IPv6
+// address a starts (in bits), or 128 when a carries one at an unknown place.
+func embeddedIPv4Offset(a netip.Addr) (int, bool) {
+	switch {
+	case nat64WellKnown.Contains(a):
+		return 96, true
+	case nat64LocalUse.Contains(a):
+		return 128, true
+	case sixToFour.Contains(a):
+		return 16, true
+	case ipv4Compatible.Contains(a) && a != netip.IPv6Unspecified() && a != netip.IPv6Loopback():
+		return 96, true
+	}
+	return 0, false
 }
 
 func truncate(s string, n int) string {

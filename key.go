@@ -56,19 +56,55 @@ func (t Token) Valid() bool {
 func (t Token) SameKey(u Token) bool { return strings.EqualFold(string(t), string(u)) }
 
 // Mask returns a hint that identifies the key to a person without revealing
-// it: "sk-abcd…wxyz" for keys of 16 characters or more, less for shorter ones.
-// Characters that are not printable (a client may send anything) show as
-// '?', so a hint is always safe to store and display.
+// it: "abcd…wxyz" for keys of 16 characters or more, less for shorter ones,
+// after "sk-" only when t has the shape of a New API model key (48
+// characters of [0-9A-Za-z], which New API itself always shows as "sk-…"),
+// so a credential that never was a model key (a JWT, say) does not read
+// like one. Hint, given the raw value, shows "sk-" exactly when the client
+// wrote it. Characters that are not printable (a client may send anything)
+// show as '?', so a hint is always safe to store and display.
 func (t Token) Mask() string {
+	if t.modelShaped() {
+		return "sk-" + t.maskBody()
+	}
+	return t.maskBody()
+}
+
+// Hint returns the masked form of the key in the raw credential raw (see
+// Mask), with "sk-" in front exactly when raw had it, in any case. It never
+// reveals more of the key than Mask does.
+func Hint(raw string) string {
+	s := strings.TrimSpace(raw)
+	t := NormalizeToken(s)
+	if len(s) >= 3 && strings.EqualFold(s[:3], "sk-") {
+		return "sk-" + t.maskBody()
+	}
+	return t.maskBody()
+}
+
+func (t Token) maskBody() string {
 	n := utf8.RuneCountInString(string(t))
 	switch {
 	case n >= 16:
-		return "sk-" + printable(firstRunes(string(t), 4)) + "…" + printable(lastRunes(string(t), 4))
+		return printable(firstRunes(string(t), 4)) + "…" + printable(lastRunes(string(t), 4))
 	case n >= 8:
-		return "sk-" + printable(firstRunes(string(t), 2)) + "…"
+		return printable(firstRunes(string(t), 2)) + "…"
 	default:
-		return "sk-…"
+		return "…"
 	}
+}
+
+func (t Token) modelShaped() bool {
+	if len(t) != 48 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 func printable(s string) string {

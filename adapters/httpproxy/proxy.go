@@ -109,8 +109,10 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 			} else {
 				pr.Out.Header["X-Forwarded-Proto"] = protoHTTP
 			}
+			restrictUpgrade(pr)
 		},
-		Transport: opts.Transport,
+		ModifyResponse: verifyUpgrade,
+		Transport:      opts.Transport,
 		// Zero, not -1: ReverseProxy still flushes every write of
 		// text/event-stream and of responses of unknown length (SSE and
 		// chunked streams arrive event by event; see the tests), while a
@@ -194,6 +196,11 @@ func (p *Proxy) downstreamError(w http.ResponseWriter, r *http.Request, err erro
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
+	}
+	if errors.Is(err, ErrUpgradeRefused) {
+		p.log.Warn("refused a protocol switch without a valid WebSocket handshake", "path", r.URL.Path)
+		writeBadUpgrade(w)
+		return
 	}
 	p.errsSince.Add(1)
 	now := p.clock.Now().UnixNano()

@@ -54,13 +54,19 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 // Open opens (creating if needed) the database at path, with mode 0600 and
 // its directory 0700, and applies pending migrations under a file lock so
-// processes starting together do not race.
+// processes starting together do not race. The -wal and -shm files are
+// 0600 too: SQLite creates them with the database's mode, so the database
+// is created 0600 before SQLite sees it (whatever the umask), and files a
+// wider mode left behind are narrowed after opening.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if path == "" {
 		return nil, sentinel.Errorf(sentinel.EINVALID, "sqlite: database path is empty")
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create data directory: %w", err)
+	}
+	if err := createOwnerOnly(path); err != nil {
+		return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
 	}
 	// WAL lets readers run beside the writer; _txlock=immediate makes every
 	// transaction take the write lock at BEGIN, so read-then-write
@@ -83,11 +89,30 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: restrict permissions of %s: %w", path, err)
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: restrict permissions of %s: %w", p, err)
+		}
 	}
 	return db, nil
+}
+
+// createOwnerOnly creates an empty file at path with mode 0600 unless one
+// exists; an empty file is a valid new SQLite database.
+func createOwnerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil { // exactly 0600: a strict umask must not leave it unwritable
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -71,6 +71,11 @@ type Use struct {
 type BindingUpdate struct {
 	Rule   *Rule
 	Status *Status
+	// Audit, when set, is written to the admin audit log in the same
+	// transaction as the change, with Before and After filled by the store
+	// (AuditBinding of the binding before and after), also when nothing
+	// changed. Caches pass it through with the update.
+	Audit *AuditEntry
 }
 
 // BindingFilter selects bindings for listing. Zero fields match everything.

@@ -87,6 +87,10 @@ type BindingFilter struct {
 	// or last client falls inside it: "which bindings concern this address
 	// or subnet". A host prefix asks about one address.
 	Net netip.Prefix
+	// Sort orders the listing, by creation time (the default) or by last
+	// use; Ascending turns the default newest-first order around.
+	Sort      BindingSort
+	Ascending bool
 
 	Offset int
 	Limit  int // 0 means DefaultPageSize; at most MaxPageSize
@@ -107,8 +111,22 @@ func (f BindingFilter) Validate() error {
 			return err
 		}
 	}
+	switch f.Sort {
+	case "", SortCreatedAt, SortLastUsedAt:
+	default:
+		return Errorf(EINVALID, "unknown sort %q; use created_at or last_used_at", truncate(string(f.Sort), 32))
+	}
 	return nil
 }
+
+// BindingSort names the order of a binding listing.
+type BindingSort string
+
+// Binding listing orders.
+const (
+	SortCreatedAt  BindingSort = "created_at"
+	SortLastUsedAt BindingSort = "last_used_at"
+)
 
 // Page sizes for listings.
 const (

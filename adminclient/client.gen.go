@@ -294,24 +294,6 @@ func (e ListBindingsParamsOrder) Valid() bool {
 	}
 }
 
-// Defines values for GetDashboardParamsDays.
-const (
-	N30 GetDashboardParamsDays = 30
-	N7  GetDashboardParamsDays = 7
-)
-
-// Valid indicates whether the value is a known member of the GetDashboardParamsDays enum.
-func (e GetDashboardParamsDays) Valid() bool {
-	switch e {
-	case N30:
-		return true
-	case N7:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for ListLogsParamsReason.
 const (
 	ListLogsParamsReasonInvalidClientIp ListLogsParamsReason = "invalid_client_ip"
@@ -803,12 +785,9 @@ type ListBindingsParamsOrder string
 
 // GetDashboardParams defines parameters for GetDashboard.
 type GetDashboardParams struct {
-	// Days Days in the series (today included); also the window of the top lists.
-	Days *GetDashboardParamsDays `form:"days,omitempty" json:"days,omitempty"`
+	// Days 7 or 30: days in the series (today included); also the window of the top lists.
+	Days *int64 `form:"days,omitempty" json:"days,omitempty"`
 }
-
-// GetDashboardParamsDays defines parameters for GetDashboard.
-type GetDashboardParamsDays int64
 
 // ListLogsParams defines parameters for ListLogs.
 type ListLogsParams struct {

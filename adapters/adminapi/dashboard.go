@@ -46,7 +46,7 @@ type TopIP struct {
 
 // DashboardInput picks the series length.
 type DashboardInput struct {
-	Days int `query:"days" default:"7" enum:"7,30" doc:"Days in the series (today included); also the window of the top lists."`
+	Days int `query:"days" default:"7" minimum:"7" maximum:"30" doc:"7 or 30: days in the series (today included); also the window of the top lists."`
 }
 
 // DashboardOutput is the dashboard.
@@ -71,6 +71,9 @@ func (s *Server) registerDashboard() {
 }
 
 func (s *Server) dashboard(ctx context.Context, in *DashboardInput) (*DashboardOutput, error) {
+	if in.Days != 7 && in.Days != 30 {
+		return nil, invalid("query.days", in.Days, sentinel.Errorf(sentinel.EINVALID, "days must be 7 or 30"))
+	}
 	now := s.opts.Clock.Now().UTC()
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	out := &DashboardOutput{}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,10 @@ import (
 	"github.com/keyipsentinel/sentinel/adapters/clock"
 	"github.com/keyipsentinel/sentinel/adapters/memcache"
 	"github.com/keyipsentinel/sentinel/adapters/memory"
+	"github.com/keyipsentinel/sentinel/adapters/postgres"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
+	"github.com/keyipsentinel/sentinel/adapters/valkey"
+	"github.com/keyipsentinel/sentinel/test/testenv"
 	"github.com/keyipsentinel/sentinel/adminclient"
 )
 
@@ -35,11 +39,13 @@ const (
 type adminEnv struct {
 	url        string
 	clock      *clock.Manual
+	manual     bool // the login counter follows clock (else Valkey's time)
+	lockout    time.Duration
 	hasher     *sentinel.Hasher
 	bindings   sentinel.BindingStore
-	intercepts *sqlite.InterceptStore
+	intercepts sentinel.InterceptStore
 	live       *sentinel.LiveSettings
-	daily      *memory.DailyCounter
+	daily      sentinel.DailyCounter
 	client     *adminclient.ClientWithResponses
 }
 
@@ -48,29 +54,77 @@ func defaultSettings() sentinel.Settings {
 		AlertThresholdCount: 5, AlertWindow: 300 * time.Second, ArchiveDays: 90}
 }
 
-func newAdminEnv(t *testing.T) *adminEnv {
+// adminStores are the ports an admin API runs on.
+type adminStores struct {
+	authority  sentinel.BindingStore
+	bindings   sentinel.BindingStore // the cache chain the proxies read
+	report     sentinel.BindingReport
+	intercepts interface {
+		sentinel.InterceptStore
+		sentinel.InterceptReport
+	}
+	audit    sentinel.AuditStore
+	settings sentinel.SettingsStore
+	notifier sentinel.SettingsNotifier
+	daily    sentinel.DailyCounter
+	logins   sentinel.WindowCounter
+	lockout  time.Duration
+}
+
+// eachBackend runs test on the embedded default (SQLite, in-process
+// counters, manual clock) and on PostgreSQL + Valkey.
+func eachBackend(t *testing.T, test func(t *testing.T, e *adminEnv)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, newAdminEnv(t, "sqlite")) })
+	t.Run("postgres+valkey", func(t *testing.T) { test(t, newAdminEnv(t, "postgres")) })
+}
+
+func openAdminStores(t *testing.T, backend string, clk *clock.Manual) adminStores {
 	t.Helper()
 	ctx := context.Background()
-	db := openSQLite(t, filepath.Join(t.TempDir(), "sentinel.db"))
+	if backend == "sqlite" {
+		db := openSQLite(t, filepath.Join(t.TempDir(), "sentinel.db"))
+		auth := sqlite.NewBindingStore(db)
+		return adminStores{authority: auth, bindings: memcache.New(auth, memcache.Options{}), report: auth,
+			intercepts: sqlite.NewInterceptStore(db), audit: sqlite.NewAuditStore(db),
+			settings: sqlite.NewSettingsStore(db), notifier: memory.NewSettingsNotifier(),
+			daily: memory.NewDailyCounter(), logins: memory.NewWindowCounter(clk), lockout: time.Minute}
+	}
+	dsn := testenv.Postgres(t)
+	redisAddr, _ := testenv.Redis(t)
+	db, err := postgres.Open(ctx, dsn, postgres.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	_, err = db.Migrate(ctx)
+	require.NoError(t, err)
+	c, err := valkey.Connect(valkey.Options{Addr: redisAddr, Prefix: testenv.Unique("t") + ":"})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	auth := postgres.NewBindingStore(db)
+	return adminStores{authority: auth, bindings: valkey.NewBindingStore(c, auth, time.Hour), report: auth,
+		intercepts: postgres.NewInterceptStore(db), audit: postgres.NewAuditStore(db),
+		settings: postgres.NewSettingsStore(db), notifier: valkey.NewSettingsNotifier(c),
+		daily: valkey.NewDailyCounter(c, 40), logins: valkey.NewWindowCounter(c), lockout: time.Second}
+}
+
+func newAdminEnv(t *testing.T, backend string) *adminEnv {
+	t.Helper()
 	hasher, err := sentinel.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
 	require.NoError(t, err)
 	live, err := sentinel.NewLiveSettings(defaultSettings())
 	require.NoError(t, err)
-	clk := clock.NewManual(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
-	settings := sqlite.NewSettingsStore(db)
-	notifier := memory.NewSettingsNotifier()
+	clk := clock.NewManual(time.Now().UTC())
+	st := openAdminStores(t, backend, clk)
 	follower := sentinel.NewSettingsFollower(sentinel.SettingsFollowerOptions{
-		Store: settings, Notifier: notifier, Live: live, Defaults: defaultSettings()})
-	e := &adminEnv{clock: clk, hasher: hasher, live: live, daily: memory.NewDailyCounter(),
-		bindings:   memcache.New(sqlite.NewBindingStore(db), memcache.Options{}),
-		intercepts: sqlite.NewInterceptStore(db)}
+		Store: st.settings, Notifier: st.notifier, Live: live, Defaults: defaultSettings()})
+	e := &adminEnv{clock: clk, hasher: hasher, live: live, daily: st.daily, bindings: st.bindings,
+		intercepts: st.intercepts, manual: backend == "sqlite", lockout: st.lockout}
 	srv, err := adminapi.New(adminapi.Options{
-		Bindings: e.bindings, BindingReport: sqlite.NewBindingStore(db),
-		Intercepts: e.intercepts, InterceptReport: e.intercepts, Audit: sqlite.NewAuditStore(db),
-		Settings: settings, Follower: follower, Notifier: notifier, Daily: e.daily,
-		Logins: memory.NewWindowCounter(clk), Hasher: hasher,
+		Bindings: st.bindings, BindingReport: st.report,
+		Intercepts: st.intercepts, InterceptReport: st.intercepts, Audit: st.audit,
+		Settings: st.settings, Follower: follower, Notifier: st.notifier, Daily: st.daily,
+		Logins: st.logins, Hasher: hasher,
 		Password: adminPassword, JWTSecret: []byte(adminSecret), SessionTTL: time.Hour,
-		LoginMaxFailures: 3, LoginLockout: time.Minute, Clock: clk,
+		LoginMaxFailures: 3, LoginLockout: st.lockout, Clock: clk,
 	})
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
@@ -78,7 +132,6 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	e.url = hs.URL
 	e.client, err = adminclient.NewClientWithResponses(hs.URL)
 	require.NoError(t, err)
-	_ = ctx
 	return e
 }
 
@@ -113,8 +166,9 @@ func (e *adminEnv) bind(t *testing.T, key, addr string) sentinel.Binding {
 	return b
 }
 
-func TestAdminLogin(t *testing.T) {
-	e := newAdminEnv(t)
+func TestAdminLogin(t *testing.T) { eachBackend(t, testAdminLogin) }
+
+func testAdminLogin(t *testing.T, e *adminEnv) {
 	ctx := t.Context()
 	wrong := adminclient.LoginJSONRequestBody{Password: "wrong"}
 
@@ -135,10 +189,20 @@ func TestAdminLogin(t *testing.T) {
 	res, err = e.client.LoginWithResponse(ctx, wrong)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusTooManyRequests, res.StatusCode())
-	require.Equal(t, "60", res.HTTPResponse.Header.Get("Retry-After"))
+	require.Equal(t, strconv.Itoa(int(e.lockout/time.Second)), res.HTTPResponse.Header.Get("Retry-After"))
 	res, err = e.client.LoginWithResponse(ctx, adminclient.LoginJSONRequestBody{Password: adminPassword})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusTooManyRequests, res.StatusCode())
+	if !e.manual {
+		// Valkey expires the lockout by its own clock: poll for the release.
+		deadline := time.Now().Add(5 * time.Second)
+		for res.StatusCode() == http.StatusTooManyRequests && time.Now().Before(deadline) {
+			res, err = e.client.LoginWithResponse(ctx, adminclient.LoginJSONRequestBody{Password: adminPassword})
+			require.NoError(t, err)
+		}
+		require.Equal(t, http.StatusOK, res.StatusCode(), "released after the lockout")
+		return
+	}
 	e.clock.Advance(45 * time.Second)
 	res, err = e.client.LoginWithResponse(ctx, adminclient.LoginJSONRequestBody{Password: adminPassword})
 	require.NoError(t, err)
@@ -155,8 +219,9 @@ func TestAdminLogin(t *testing.T) {
 	require.Equal(t, "127.0.0.1", s.JSON200.ClientIp)
 }
 
-func TestAdminRejectsBadTokens(t *testing.T) {
-	e := newAdminEnv(t)
+func TestAdminRejectsBadTokens(t *testing.T) { eachBackend(t, testAdminRejectsBadTokens) }
+
+func testAdminRejectsBadTokens(t *testing.T, e *adminEnv) {
 	now := e.clock.Now()
 	claims := func(exp time.Time) jwt.RegisteredClaims {
 		return jwt.RegisteredClaims{Issuer: "key-ip-sentinel", Audience: jwt.ClaimStrings{"sentinel-admin"},
@@ -284,8 +349,9 @@ func code(r statusCoder, err error) (int, error) {
 	return r.StatusCode(), nil
 }
 
-func TestAdminBindingsLifecycle(t *testing.T) {
-	e := newAdminEnv(t)
+func TestAdminBindingsLifecycle(t *testing.T) { eachBackend(t, testAdminBindingsLifecycle) }
+
+func testAdminBindingsLifecycle(t *testing.T, e *adminEnv) {
 	ctx := t.Context()
 	auth := e.login(t)
 	b := e.bind(t, adminKey, "203.0.113.7")
@@ -358,8 +424,9 @@ func TestAdminBindingsLifecycle(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-func TestAdminBadInput(t *testing.T) {
-	e := newAdminEnv(t)
+func TestAdminBadInput(t *testing.T) { eachBackend(t, testAdminBadInput) }
+
+func testAdminBadInput(t *testing.T, e *adminEnv) {
 	auth := e.login(t)
 	b := e.bind(t, adminKey, "203.0.113.7")
 	id := b.Key.String()
@@ -454,8 +521,9 @@ func TestAdminBadInput(t *testing.T) {
 	require.Equal(t, "enforce", string(s.JSON200.EnforceMode))
 }
 
-func TestAdminSettings(t *testing.T) {
-	e := newAdminEnv(t)
+func TestAdminSettings(t *testing.T) { eachBackend(t, testAdminSettings) }
+
+func testAdminSettings(t *testing.T, e *adminEnv) {
 	auth := e.login(t)
 	ctx := t.Context()
 	put, err := e.client.PutSettingsWithResponse(ctx, adminclient.PutSettingsJSONRequestBody{
@@ -483,8 +551,9 @@ func TestAdminSettings(t *testing.T) {
 	require.NotContains(t, string(audit.Body), "SECRET-TOKEN")
 }
 
-func TestAdminLogsAndDashboard(t *testing.T) {
-	e := newAdminEnv(t)
+func TestAdminLogsAndDashboard(t *testing.T) { eachBackend(t, testAdminLogsAndDashboard) }
+
+func testAdminLogsAndDashboard(t *testing.T, e *adminEnv) {
 	auth := e.login(t)
 	ctx := t.Context()
 	b := e.bind(t, adminKey, "203.0.113.7")

@@ -25,8 +25,8 @@ import (
 	"github.com/keyipsentinel/sentinel/adapters/postgres"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
 	"github.com/keyipsentinel/sentinel/adapters/valkey"
-	"github.com/keyipsentinel/sentinel/test/testenv"
 	"github.com/keyipsentinel/sentinel/adminclient"
+	"github.com/keyipsentinel/sentinel/test/testenv"
 )
 
 const (

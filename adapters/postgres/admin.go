@@ -342,3 +342,7 @@ func (s *SettingsStore) SaveSettings(ctx context.Context, p sentinel.SettingsPat
 	}
 	return v, nil
 }
+
+// DB returns the database of the store, for opening the other stores of
+// the same database.
+func (s *BindingStore) DB() *DB { return s.db }

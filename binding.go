@@ -86,6 +86,11 @@ type Use struct {
 type BindingUpdate struct {
 	Rule   *Rule
 	Status *Status
+	// Audit, when set, is written to the admin audit log in the same
+	// transaction as the change, with Before and After filled by the store
+	// (AuditBinding of the binding before and after), also when nothing
+	// changed. Caches pass it through with the update.
+	Audit *AuditEntry
 }
 
 // BindingFilter selects bindings for listing. Zero fields match everything.
@@ -97,6 +102,10 @@ type BindingFilter struct {
 	// or last client falls inside it: "which bindings concern this address
 	// or subnet". A host prefix asks about one address.
 	Net netip.Prefix
+	// Sort orders the listing, by creation time (the default) or by last
+	// use; Ascending turns the default newest-first order around.
+	Sort      BindingSort
+	Ascending bool
 
 	Offset int
 	Limit  int // 0 means DefaultPageSize; at most MaxPageSize
@@ -117,8 +126,22 @@ func (f BindingFilter) Validate() error {
 			return err
 		}
 	}
+	switch f.Sort {
+	case "", SortCreatedAt, SortLastUsedAt:
+	default:
+		return Errorf(EINVALID, "unknown sort %q; use created_at or last_used_at", truncate(string(f.Sort), 32))
+	}
 	return nil
 }
+
+// BindingSort names the order of a binding listing.
+type BindingSort string
+
+// Binding listing orders.
+const (
+	SortCreatedAt  BindingSort = "created_at"
+	SortLastUsedAt BindingSort = "last_used_at"
+)
 
 // Page sizes for listings.
 const (

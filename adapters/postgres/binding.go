@@ -246,10 +246,22 @@ func (s *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, 
 		if err != nil {
 			return err
 		}
+		var before []byte
+		if upd.Audit != nil {
+			before = sentinel.AuditBinding(b)
+		}
 		changed, err := b.Apply(upd, s.db.clock.Now())
-		if err != nil || !changed {
+		if err != nil {
+			return err
+		}
+		if upd.Audit != nil {
+			if err := insertAudit(ctx, tx, *upd.Audit, before, sentinel.AuditBinding(b)); err != nil {
+				return err
+			}
+		}
+		if !changed {
 			out = b
-			return err // Apply leaves only valid bindings
+			return nil // Apply leaves only valid bindings
 		}
 		row := fromBinding(b)
 		err = tx.NewUpdate().Model(row).
@@ -274,10 +286,12 @@ func (s *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, 
 // RETURNING that also draws the deletion's version; only a refused
 // conditional delete reads the row again to tell ECONFLICT from ENOTFOUND.
 func (s *BindingStore) DeleteBinding(ctx context.Context, key sentinel.KeyHash, version int64) (sentinel.Binding, error) {
-	ctx, cancel := s.db.bounded(ctx)
-	defer cancel()
+	return s.deleteBinding(ctx, key, version, nil)
+}
+
+func (s *BindingStore) deleteIn(ctx context.Context, db bun.IDB, key sentinel.KeyHash, version int64) (sentinel.Binding, error) {
 	var row bindingRow
-	q := s.db.bun.NewDelete().Model(&row).
+	q := db.NewDelete().Model(&row).
 		Where("key_hash = ?", key[:]).
 		Returning("*, nextval('binding_version_seq') AS deletion_version")
 	if version != 0 {
@@ -292,7 +306,7 @@ func (s *BindingStore) DeleteBinding(ctx context.Context, key sentinel.KeyHash, 
 	if !errors.Is(err, sql.ErrNoRows) || version == 0 {
 		return sentinel.Binding{}, translate(err, "delete binding")
 	}
-	b, err := selectBinding(ctx, s.db.bun, key, false)
+	b, err := selectBinding(ctx, db, key, false)
 	if err != nil {
 		return sentinel.Binding{}, err
 	}
@@ -363,7 +377,7 @@ func (s *BindingStore) ListBindings(ctx context.Context, f sentinel.BindingFilte
 		return nil, 0, translate(err, "count bindings")
 	}
 	var rows []bindingRow
-	err = q.Order("created_at DESC", "key_hash").
+	err = q.Order(listOrder(f)...).
 		Limit(int64(sentinel.PageLimit(f.Limit))).Offset(int64(f.Offset)).
 		Scan(ctx, &rows)
 	if err != nil {

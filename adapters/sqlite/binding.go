@@ -128,7 +128,7 @@ func (s *BindingStore) CreateBinding(ctx context.Context, b sentinel.Binding) (s
 // modify runs change on key's binding in a write transaction and stores the
 // result under a new version if change reports a change.
 func (s *BindingStore) modify(ctx context.Context, key sentinel.KeyHash, what string,
-	change func(b *sentinel.Binding) (bool, error)) (sentinel.Binding, bool, error) {
+	change func(b *sentinel.Binding) (bool, error), audit *sentinel.AuditEntry) (sentinel.Binding, bool, error) {
 	var out sentinel.Binding
 	var changed bool
 	err := s.db.write(ctx, func(ctx context.Context, tx bun.Tx) error {
@@ -136,9 +136,21 @@ func (s *BindingStore) modify(ctx context.Context, key sentinel.KeyHash, what st
 		if err != nil {
 			return err
 		}
-		if changed, err = change(&b); err != nil || !changed {
+		var before []byte
+		if audit != nil {
+			before = sentinel.AuditBinding(b)
+		}
+		if changed, err = change(&b); err != nil {
+			return err
+		}
+		if audit != nil {
+			if err := insertAudit(ctx, tx, *audit, before, sentinel.AuditBinding(b)); err != nil {
+				return err
+			}
+		}
+		if !changed {
 			out = b
-			return err // Learn and Apply leave only valid bindings
+			return nil // Apply leaves only valid bindings
 		}
 		if b.Version, err = nextVersion(ctx, tx); err != nil {
 			return err
@@ -162,19 +174,23 @@ func (s *BindingStore) modify(ctx context.Context, key sentinel.KeyHash, what st
 func (s *BindingStore) LearnPrefix(ctx context.Context, key sentinel.KeyHash, p netip.Prefix) (sentinel.Binding, bool, error) {
 	return s.modify(ctx, key, "learn prefix", func(b *sentinel.Binding) (bool, error) {
 		return b.Learn(p, s.db.clock.Now()), nil
-	})
+	}, nil)
 }
 
 // UpdateBinding implements sentinel.BindingStore.
 func (s *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, upd sentinel.BindingUpdate) (sentinel.Binding, error) {
 	b, _, err := s.modify(ctx, key, "update binding", func(b *sentinel.Binding) (bool, error) {
 		return b.Apply(upd, s.db.clock.Now())
-	})
+	}, upd.Audit)
 	return b, err
 }
 
 // DeleteBinding implements sentinel.BindingStore.
 func (s *BindingStore) DeleteBinding(ctx context.Context, key sentinel.KeyHash, version int64) (sentinel.Binding, error) {
+	return s.deleteBinding(ctx, key, version, nil)
+}
+
+func (s *BindingStore) deleteBinding(ctx context.Context, key sentinel.KeyHash, version int64, audit *sentinel.AuditEntry) (sentinel.Binding, error) {
 	var out sentinel.Binding
 	err := s.db.write(ctx, func(ctx context.Context, tx bun.Tx) error {
 		b, err := selectBinding(ctx, tx, key)
@@ -186,6 +202,11 @@ func (s *BindingStore) DeleteBinding(ctx context.Context, key sentinel.KeyHash, 
 		}
 		if _, err := tx.NewDelete().Model((*bindingRow)(nil)).Where("key_hash = ?", key[:]).Exec(ctx); err != nil {
 			return err
+		}
+		if audit != nil {
+			if err := insertAudit(ctx, tx, *audit, sentinel.AuditBinding(b), nil); err != nil {
+				return err
+			}
 		}
 		if b.Version, err = nextVersion(ctx, tx); err != nil {
 			return err
@@ -240,7 +261,7 @@ func (s *BindingStore) ListBindings(ctx context.Context, f sentinel.BindingFilte
 	if f.Kind != "" {
 		q = q.Where("rule_kind = ?", string(f.Kind))
 	}
-	q = q.Order("created_at DESC", "key_hash")
+	q = q.Order(listOrder(f)...)
 
 	if !f.Net.IsValid() {
 		total, err := q.Count(ctx)

@@ -1,0 +1,75 @@
+package prometheus
+
+import (
+	"github.com/keyipsentinel/sentinel"
+	prom "github.com/prometheus/client_golang/prometheus"
+)
+
+// The scrape-time collectors read a stats snapshot once per scrape and turn
+// it into constant metrics: the counters stay plain atomics in the proxy and
+// the recorder, and a scrape sees one consistent snapshot rather than one
+// read per series.
+
+var (
+	proxyRequests = prom.NewDesc(Namespace+"_requests_total",
+		"Requests through the proxy middleware, by outcome: allowed, refused, monitored (a would-be refusal let through), unkeyed (no key: forwarded unchecked), failsafe_closed (503) and failsafe_open (forwarded unchecked).",
+		[]string{"outcome"}, nil)
+	proxyFailsafe = prom.NewDesc(Namespace+"_failsafe_answers_total",
+		"Key-bearing requests answered by the failsafe mode because no store could decide, by mode.",
+		[]string{"mode"}, nil)
+
+	recWritten = prom.NewDesc(Namespace+"_recorder_written_total",
+		"Records written by the batch recorder, by kind (intercept: a refusal's audit record; use: a last-use time).",
+		[]string{"kind"}, nil)
+	recDropped = prom.NewDesc(Namespace+"_recorder_dropped_total",
+		"Records the batch recorder dropped because its bounded queue was full, by kind.",
+		[]string{"kind"}, nil)
+	recPending = prom.NewDesc(Namespace+"_recorder_queue_depth",
+		"Records waiting in the batch recorder's queue, by kind.",
+		[]string{"kind"}, nil)
+	recFailures = prom.NewDesc(Namespace+"_recorder_write_failures_total",
+		"Failed batch writes; each is retried with backoff.",
+		nil, nil)
+)
+
+type proxyCollector struct{ stats func() ProxyStats }
+
+func (c proxyCollector) Describe(ch chan<- *prom.Desc) {
+	ch <- proxyRequests
+	ch <- proxyFailsafe
+}
+
+func (c proxyCollector) Collect(ch chan<- prom.Metric) {
+	s := c.stats()
+	for _, v := range []struct {
+		outcome string
+		n       int64
+	}{
+		{"allowed", s.Allowed}, {"refused", s.Refused}, {"monitored", s.Monitored},
+		{"unkeyed", s.Unkeyed}, {"failsafe_closed", s.FailedClosed}, {"failsafe_open", s.FailedOpen},
+	} {
+		ch <- prom.MustNewConstMetric(proxyRequests, prom.CounterValue, float64(v.n), v.outcome)
+	}
+	ch <- prom.MustNewConstMetric(proxyFailsafe, prom.CounterValue, float64(s.FailedClosed), string(sentinel.FailsafeClosed))
+	ch <- prom.MustNewConstMetric(proxyFailsafe, prom.CounterValue, float64(s.FailedOpen), string(sentinel.FailsafeOpen))
+}
+
+type recorderCollector struct{ stats func() sentinel.RecorderStats }
+
+func (c recorderCollector) Describe(ch chan<- *prom.Desc) {
+	ch <- recWritten
+	ch <- recDropped
+	ch <- recPending
+	ch <- recFailures
+}
+
+func (c recorderCollector) Collect(ch chan<- prom.Metric) {
+	s := c.stats()
+	ch <- prom.MustNewConstMetric(recWritten, prom.CounterValue, float64(s.InterceptsWritten), "intercept")
+	ch <- prom.MustNewConstMetric(recWritten, prom.CounterValue, float64(s.UsesWritten), "use")
+	ch <- prom.MustNewConstMetric(recDropped, prom.CounterValue, float64(s.InterceptsDropped), "intercept")
+	ch <- prom.MustNewConstMetric(recDropped, prom.CounterValue, float64(s.UsesDropped), "use")
+	ch <- prom.MustNewConstMetric(recPending, prom.GaugeValue, float64(s.InterceptsPending), "intercept")
+	ch <- prom.MustNewConstMetric(recPending, prom.GaugeValue, float64(s.UsesPending), "use")
+	ch <- prom.MustNewConstMetric(recFailures, prom.CounterValue, float64(s.WriteFailures))
+}

@@ -55,6 +55,7 @@ func nginxTest(t *testing.T, mutate func(conf, locations string) (string, string
 	// An unprivileged port, in case the test does not run as root.
 	c = strings.ReplaceAll(c, "listen 80;", "listen 127.0.0.1:18080;")
 	c = strings.ReplaceAll(c, "listen [::]:80;", "")
+	l = strings.ReplaceAll(l, "/var/log/nginx/access.log", filepath.Join(dir, "access.log"))
 	if mutate != nil {
 		c, l = mutate(c, l)
 	}
@@ -97,9 +98,29 @@ func TestNginxConfigPasses(t *testing.T) {
 		"proxy_set_header X-Real-IP         $remote_addr;",
 		"location /admin/ {\n    proxy_pass http://sentinel_admin;",
 		"location / {\n    proxy_pass http://sentinel_proxy;",
+		"/access.log sentinel;",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the configuration lacks %q", want)
+		}
+	}
+}
+
+// TestNginxAccessLogHasNoQuery: a key sent as ?key= must not reach the
+// access log.
+func TestNginxAccessLogHasNoQuery(t *testing.T) {
+	out, err := nginxTest(t, nil)
+	if err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	start := strings.Index(out, "log_format sentinel")
+	if start < 0 {
+		t.Fatal("no log_format sentinel")
+	}
+	format := out[start : start+strings.Index(out[start:], ";")]
+	for _, leak := range []string{"$request ", "$request\"", "$request_uri", "$args", "$query_string", "$http_authorization"} {
+		if strings.Contains(format, leak) {
+			t.Errorf("the access log format logs %s, which can hold a key", leak)
 		}
 	}
 }

@@ -12,11 +12,17 @@ import (
 
 var (
 	proxyRequests = prom.NewDesc(Namespace+"_requests_total",
-		"Requests through the proxy middleware, by outcome: allowed, refused, monitored (a would-be refusal let through), unkeyed (no key: forwarded unchecked), failsafe_closed (503) and failsafe_open (forwarded unchecked).",
+		"Requests through the proxy middleware, by outcome: allowed, refused, monitored (a would-be refusal let through), unkeyed (no key: forwarded unchecked), failsafe_closed (503), failsafe_open (forwarded unchecked) and abandoned (the client left before the decision).",
 		[]string{"outcome"}, nil)
 	proxyFailsafe = prom.NewDesc(Namespace+"_failsafe_answers_total",
 		"Key-bearing requests answered by the failsafe mode because no store could decide, by mode.",
 		[]string{"mode"}, nil)
+	proxyForgotten = prom.NewDesc(Namespace+"_bindings_forgotten_total",
+		"First-use bindings removed again because the downstream answered 401 (scanners' random keys).",
+		nil, nil)
+	proxyCleanupFailures = prom.NewDesc(Namespace+"_binding_cleanup_failures_total",
+		"Removals of 401-answered first-use bindings that did not happen, by result: failed (the store refused) or dropped (the queue was full).",
+		[]string{"result"}, nil)
 
 	recWritten = prom.NewDesc(Namespace+"_recorder_written_total",
 		"Records written by the batch recorder, by kind (intercept: a refusal's audit record; use: a last-use time).",
@@ -37,6 +43,8 @@ type proxyCollector struct{ stats func() ProxyStats }
 func (c proxyCollector) Describe(ch chan<- *prom.Desc) {
 	ch <- proxyRequests
 	ch <- proxyFailsafe
+	ch <- proxyForgotten
+	ch <- proxyCleanupFailures
 }
 
 func (c proxyCollector) Collect(ch chan<- prom.Metric) {
@@ -47,11 +55,15 @@ func (c proxyCollector) Collect(ch chan<- prom.Metric) {
 	}{
 		{"allowed", s.Allowed}, {"refused", s.Refused}, {"monitored", s.Monitored},
 		{"unkeyed", s.Unkeyed}, {"failsafe_closed", s.FailedClosed}, {"failsafe_open", s.FailedOpen},
+		{"abandoned", s.Abandoned},
 	} {
 		ch <- prom.MustNewConstMetric(proxyRequests, prom.CounterValue, float64(v.n), v.outcome)
 	}
 	ch <- prom.MustNewConstMetric(proxyFailsafe, prom.CounterValue, float64(s.FailedClosed), string(sentinel.FailsafeClosed))
 	ch <- prom.MustNewConstMetric(proxyFailsafe, prom.CounterValue, float64(s.FailedOpen), string(sentinel.FailsafeOpen))
+	ch <- prom.MustNewConstMetric(proxyForgotten, prom.CounterValue, float64(s.CleanupsDone))
+	ch <- prom.MustNewConstMetric(proxyCleanupFailures, prom.CounterValue, float64(s.CleanupsFailed), "failed")
+	ch <- prom.MustNewConstMetric(proxyCleanupFailures, prom.CounterValue, float64(s.CleanupsDropped), "dropped")
 }
 
 type recorderCollector struct{ stats func() sentinel.RecorderStats }

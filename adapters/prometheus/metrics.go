@@ -46,6 +46,12 @@ type ProxyStats struct {
 	Allowed, Refused, Monitored, Unkeyed int64
 	// FailedClosed and FailedOpen count requests the failsafe mode answered.
 	FailedClosed, FailedOpen int64
+	// Abandoned counts requests whose client left before the decision.
+	Abandoned int64
+	// CleanupsDone counts first-use bindings removed again because the
+	// downstream answered 401; CleanupsFailed and CleanupsDropped those
+	// removals that failed or found their queue full.
+	CleanupsDone, CleanupsFailed, CleanupsDropped int64
 }
 
 // Options say where the scrape-time values come from. A nil func leaves its
@@ -78,8 +84,8 @@ type Metrics struct {
 	refusals      map[sentinel.Reason]prom.Counter
 	refusalsOther prom.Counter
 
-	bindingsCreated, bindingsForgotten prom.Counter
-	streams, websockets                prom.Gauge
+	bindingsCreated     prom.Counter
+	streams, websockets prom.Gauge
 
 	cacheLookups       *prom.CounterVec
 	cacheHit, cacheMis map[string]prom.Counter
@@ -167,7 +173,6 @@ func New(opts Options) *Metrics {
 	m.refusalsOther = ref.WithLabelValues("other")
 
 	m.bindingsCreated = f.counter(prom.CounterOpts{Name: "bindings_created_total", Help: "First-use bindings created."})
-	m.bindingsForgotten = f.counter(prom.CounterOpts{Name: "bindings_forgotten_total", Help: "First-use bindings removed again because the downstream answered 401."})
 	m.streams = f.gauge(prom.GaugeOpts{Name: "open_streams", Help: "Forwarded responses being streamed now (SSE and chunked)."})
 	m.websockets = f.gauge(prom.GaugeOpts{Name: "open_websocket_sessions", Help: "WebSocket sessions passing through now."})
 
@@ -254,10 +259,6 @@ func (m *Metrics) Refused(r sentinel.Reason) {
 	}
 	m.refusalsOther.Inc()
 }
-
-// BindingForgotten counts a first-use binding removed because the
-// downstream answered 401.
-func (m *Metrics) BindingForgotten() { m.bindingsForgotten.Inc() }
 
 // ObserveProxied records a forwarded request's duration (to the end of its
 // response body) and status. It does not allocate.

@@ -25,6 +25,7 @@ import (
 // fakeProgram stands in for the proxy's and the recorder's atomics.
 type fakeProgram struct {
 	allowed, refused, monitored, unkeyed, failedClosed, failedOpen atomic.Int64
+	abandoned, cleanupsDone, cleanupsFailed, cleanupsDropped       atomic.Int64
 	written, pending, failures                                     atomic.Int64
 	degraded                                                       atomic.Bool
 }
@@ -39,6 +40,8 @@ func newMetrics(t *testing.T) (*prometheus.Metrics, *fakeProgram) {
 			return prometheus.ProxyStats{
 				Allowed: p.allowed.Load(), Refused: p.refused.Load(), Monitored: p.monitored.Load(),
 				Unkeyed: p.unkeyed.Load(), FailedClosed: p.failedClosed.Load(), FailedOpen: p.failedOpen.Load(),
+				Abandoned: p.abandoned.Load(), CleanupsDone: p.cleanupsDone.Load(),
+				CleanupsFailed: p.cleanupsFailed.Load(), CleanupsDropped: p.cleanupsDropped.Load(),
 			}
 		},
 		Recorder: func() sentinel.RecorderStats {
@@ -136,7 +139,10 @@ func TestScrapeAfterScriptedSequence(t *testing.T) {
 	p.allowed.Add(1)
 	m.ObserveDecision(2*time.Millisecond, sentinel.Decision{Allow: true, Created: true}, nil)
 	m.ObserveProxied(5*time.Millisecond, 401)
-	m.BindingForgotten()
+	p.cleanupsDone.Add(1)
+	p.cleanupsDropped.Add(1)
+	// a client gives up before its key is decided.
+	p.abandoned.Add(1)
 	// store cut: no decision, failsafe closed answers 503.
 	p.degraded.Store(true)
 	p.failedClosed.Add(1)
@@ -183,6 +189,9 @@ func TestScrapeAfterScriptedSequence(t *testing.T) {
 		"sentinel_refusals_total{reason=invalid_key}":                 0,
 		"sentinel_bindings_created_total":                             1,
 		"sentinel_bindings_forgotten_total":                           1,
+		"sentinel_binding_cleanup_failures_total{result=dropped}":     1,
+		"sentinel_binding_cleanup_failures_total{result=failed}":      0,
+		"sentinel_requests_total{outcome=abandoned}":                  1,
 		"sentinel_proxied_request_duration_seconds_count{code=2xx}":   1,
 		"sentinel_proxied_request_duration_seconds_count{code=4xx}":   1,
 		"sentinel_time_to_first_byte_seconds_count":                   1,
@@ -285,7 +294,6 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		{"CacheLookup", func() { m.CacheLookup("local", true) }},
 		{"Streams", func() { m.StreamOpened(); m.StreamClosed() }},
 		{"WebSockets", func() { m.WebSocketOpened(); m.WebSocketClosed() }},
-		{"BindingForgotten", m.BindingForgotten},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

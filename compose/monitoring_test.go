@@ -81,11 +81,11 @@ func dashboardExprs(t *testing.T) []string {
 // leave an empty panel behind.
 func TestDashboardUsesExportedMetrics(t *testing.T) {
 	m := prometheus.New(prometheus.Options{
-		Proxy:      func() prometheus.ProxyStats { return prometheus.ProxyStats{} },
-		Recorder:   func() sentinel.RecorderStats { return sentinel.RecorderStats{} },
-		Degraded:   func() bool { return false },
-		Failsafe:   func() sentinel.FailsafeMode { return sentinel.FailsafeClosed },
-		AlertQueue: func() int { return 0 },
+		Proxy:    func() prometheus.ProxyStats { return prometheus.ProxyStats{} },
+		Recorder: func() sentinel.RecorderStats { return sentinel.RecorderStats{} },
+		Degraded: func() bool { return false },
+		Failsafe: func() sentinel.FailsafeMode { return sentinel.FailsafeClosed },
+		Alerts:   func() prometheus.AlertStats { return prometheus.AlertStats{} },
 	})
 	m.StoreError("postgres", "find") // a vector shows up once it has a child
 	rec := httptest.NewRecorder()

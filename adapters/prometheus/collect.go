@@ -24,6 +24,14 @@ var (
 		"Removals of 401-answered first-use bindings that did not happen, by result: failed (the store refused) or dropped (the queue was full).",
 		[]string{"result"}, nil)
 
+	alertQueue = prom.NewDesc(Namespace+"_alert_webhook_queue_depth",
+		"Alerts waiting to be delivered to the webhook.", nil, nil)
+	alertOutcomes = prom.NewDesc(Namespace+"_alert_webhook_alerts_total",
+		"Alerts that left the webhook queue, by result: delivered, failed (given up after their attempts, or refused for good) or dropped (pushed out of a full queue).",
+		[]string{"result"}, nil)
+	alertAttempts = prom.NewDesc(Namespace+"_alert_webhook_attempts_total",
+		"Webhook delivery attempts, retries included.", nil, nil)
+
 	recWritten = prom.NewDesc(Namespace+"_recorder_written_total",
 		"Records written by the batch recorder, by kind (intercept: a refusal's audit record; use: a last-use time).",
 		[]string{"kind"}, nil)
@@ -84,4 +92,21 @@ func (c recorderCollector) Collect(ch chan<- prom.Metric) {
 	ch <- prom.MustNewConstMetric(recPending, prom.GaugeValue, float64(s.InterceptsPending), "intercept")
 	ch <- prom.MustNewConstMetric(recPending, prom.GaugeValue, float64(s.UsesPending), "use")
 	ch <- prom.MustNewConstMetric(recFailures, prom.CounterValue, float64(s.WriteFailures))
+}
+
+type alertCollector struct{ stats func() AlertStats }
+
+func (c alertCollector) Describe(ch chan<- *prom.Desc) {
+	ch <- alertQueue
+	ch <- alertOutcomes
+	ch <- alertAttempts
+}
+
+func (c alertCollector) Collect(ch chan<- prom.Metric) {
+	s := c.stats()
+	ch <- prom.MustNewConstMetric(alertQueue, prom.GaugeValue, float64(s.Queued))
+	ch <- prom.MustNewConstMetric(alertOutcomes, prom.CounterValue, float64(s.Delivered), "delivered")
+	ch <- prom.MustNewConstMetric(alertOutcomes, prom.CounterValue, float64(s.Failed), "failed")
+	ch <- prom.MustNewConstMetric(alertOutcomes, prom.CounterValue, float64(s.Dropped), "dropped")
+	ch <- prom.MustNewConstMetric(alertAttempts, prom.CounterValue, float64(s.Attempts))
 }

@@ -68,8 +68,18 @@ type Options struct {
 	Degraded func() bool
 	// Failsafe returns the failsafe mode in force (from sentinel.LiveSettings).
 	Failsafe func() sentinel.FailsafeMode
-	// AlertQueue returns how many alert webhooks wait to be delivered.
-	AlertQueue func() int
+	// Alerts returns the alert webhook notifier's counters.
+	Alerts func() AlertStats
+}
+
+// AlertStats is a snapshot of the alert webhook notifier's counters (the
+// program copies them from adapters/webhook's).
+type AlertStats struct {
+	Queued    int64 // waiting now
+	Delivered int64
+	Dropped   int64 // pushed out of a full queue
+	Failed    int64 // given up after their attempts, or refused for good
+	Attempts  int64
 }
 
 // Metrics holds Sentinel's collectors on a private registry. Its methods are
@@ -94,7 +104,6 @@ type Metrics struct {
 	storeErrors        *prom.CounterVec
 
 	loginFailures, lockouts    prom.Counter
-	alertsSent, alertsFailed   prom.Counter
 	archiverOK, archiverFailed prom.Counter
 	archived                   prom.Counter
 	archiverLastSuccess        prom.Gauge
@@ -188,8 +197,6 @@ func New(opts Options) *Metrics {
 
 	m.loginFailures = f.counter(prom.CounterOpts{Name: "admin_login_failures_total", Help: "Failed admin logins."})
 	m.lockouts = f.counter(prom.CounterOpts{Name: "admin_login_lockouts_total", Help: "Client addresses locked out of the admin login after repeated failures."})
-	alerts := f.counterVec(prom.CounterOpts{Name: "alert_webhook_deliveries_total", Help: "Alert webhook delivery attempts, by result."}, "result")
-	m.alertsSent, m.alertsFailed = alerts.WithLabelValues("ok"), alerts.WithLabelValues("failed")
 	runs := f.counterVec(prom.CounterOpts{Name: "archiver_runs_total", Help: "Archiver runs, by result."}, "result")
 	m.archiverOK, m.archiverFailed = runs.WithLabelValues("ok"), runs.WithLabelValues("failed")
 	m.archived = f.counter(prom.CounterOpts{Name: "archiver_archived_bindings_total", Help: "Bindings the archiver moved out of the active table."})
@@ -213,10 +220,8 @@ func New(opts Options) *Metrics {
 				func() float64 { return boolFloat(mode() == fm) })
 		}
 	}
-	if opts.AlertQueue != nil {
-		q := opts.AlertQueue
-		f.gaugeFunc(prom.GaugeOpts{Name: "alert_webhook_queue_depth", Help: "Alerts waiting to be delivered to the webhook."},
-			func() float64 { return float64(q()) })
+	if opts.Alerts != nil {
+		reg.MustRegister(alertCollector{opts.Alerts})
 	}
 	return m
 }
@@ -321,15 +326,6 @@ func (m *Metrics) LoginFailed() { m.loginFailures.Inc() }
 
 // LockedOut counts a client address locked out of the admin login.
 func (m *Metrics) LockedOut() { m.lockouts.Inc() }
-
-// AlertDelivered counts one alert webhook delivery attempt and its result.
-func (m *Metrics) AlertDelivered(err error) {
-	if err != nil {
-		m.alertsFailed.Inc()
-		return
-	}
-	m.alertsSent.Inc()
-}
 
 // ArchiverRan records one archiver run that ended at end, archiving n
 // bindings, or failing with err.

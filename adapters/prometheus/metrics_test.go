@@ -27,6 +27,7 @@ type fakeProgram struct {
 	allowed, refused, monitored, unkeyed, failedClosed, failedOpen atomic.Int64
 	abandoned, cleanupsDone, cleanupsFailed, cleanupsDropped       atomic.Int64
 	written, pending, failures                                     atomic.Int64
+	delivered, alertsFailed, attempts                              atomic.Int64
 	degraded                                                       atomic.Bool
 }
 
@@ -47,9 +48,11 @@ func newMetrics(t *testing.T) (*prometheus.Metrics, *fakeProgram) {
 		Recorder: func() sentinel.RecorderStats {
 			return sentinel.RecorderStats{InterceptsWritten: p.written.Load(), InterceptsPending: p.pending.Load(), WriteFailures: p.failures.Load()}
 		},
-		Degraded:   p.degraded.Load,
-		Failsafe:   func() sentinel.FailsafeMode { return sentinel.FailsafeClosed },
-		AlertQueue: func() int { return 3 },
+		Degraded: p.degraded.Load,
+		Failsafe: func() sentinel.FailsafeMode { return sentinel.FailsafeClosed },
+		Alerts: func() prometheus.AlertStats {
+			return prometheus.AlertStats{Queued: 3, Delivered: p.delivered.Load(), Failed: p.alertsFailed.Load(), Attempts: p.attempts.Load()}
+		},
 	})
 	return m, p
 }
@@ -162,8 +165,9 @@ func TestScrapeAfterScriptedSequence(t *testing.T) {
 	p.failures.Add(1)
 	m.LoginFailed()
 	m.LockedOut()
-	m.AlertDelivered(nil)
-	m.AlertDelivered(errors.New("webhook down"))
+	p.delivered.Add(1) // one alert goes through; another fails after two attempts
+	p.alertsFailed.Add(1)
+	p.attempts.Add(3)
 	m.ArchiverRan(time.Unix(1700000000, 0), 7, nil)
 	m.ArchiverRan(time.Unix(1700000100, 0), 0, errors.New("store down"))
 
@@ -207,8 +211,10 @@ func TestScrapeAfterScriptedSequence(t *testing.T) {
 		"sentinel_recorder_write_failures_total":                      1,
 		"sentinel_admin_login_failures_total":                         1,
 		"sentinel_admin_login_lockouts_total":                         1,
-		"sentinel_alert_webhook_deliveries_total{result=ok}":          1,
-		"sentinel_alert_webhook_deliveries_total{result=failed}":      1,
+		"sentinel_alert_webhook_alerts_total{result=delivered}":       1,
+		"sentinel_alert_webhook_alerts_total{result=failed}":          1,
+		"sentinel_alert_webhook_alerts_total{result=dropped}":         0,
+		"sentinel_alert_webhook_attempts_total":                       3,
 		"sentinel_archiver_runs_total{result=ok}":                     1,
 		"sentinel_archiver_runs_total{result=failed}":                 1,
 		"sentinel_archiver_archived_bindings_total":                   7,

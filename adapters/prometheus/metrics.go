@@ -29,14 +29,15 @@ import (
 // Namespace prefixes every metric Sentinel defines.
 const Namespace = "sentinel"
 
-// Bucket layouts, in seconds. Decisions on warm keys take microseconds and
+// Bucket layouts, in seconds (unexported: a layout is part of the metric's
+// meaning, not a knob). Decisions on warm keys take microseconds and
 // cold ones a store round trip (bounded by SENTINEL_STORE_TIMEOUT, 2s by
 // default); proxied LLM requests and their first byte take from milliseconds
 // to minutes.
 var (
-	DecisionBuckets  = []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
-	RequestBuckets   = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
-	FirstByteBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 4, 8, 15, 30, 60}
+	decisionBuckets  = []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+	requestBuckets   = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
+	firstByteBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 4, 8, 15, 30, 60}
 )
 
 // ProxyStats is a snapshot of the proxy middleware's counters, the same
@@ -97,11 +98,8 @@ type Metrics struct {
 	bindingsCreated     prom.Counter
 	streams, websockets prom.Gauge
 
-	cacheLookups       *prom.CounterVec
-	cacheHit, cacheMis map[string]prom.Counter
-	cacheInvalidations *prom.CounterVec
-	cacheInval         map[string]prom.Counter
-	storeErrors        *prom.CounterVec
+	cacheHit, cacheMiss, cacheInval map[string]prom.Counter
+	storeErrors                     *prom.CounterVec
 
 	loginFailures, lockouts    prom.Counter
 	archiverOK, archiverFailed prom.Counter
@@ -123,10 +121,6 @@ var outcomeNames = [outcomeCount]string{"allowed", "refused", "monitored", "erro
 const statusClassCount = 6 // 1xx..5xx, and "other" at index 0
 
 var statusClassNames = [statusClassCount]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
-
-// cacheLayers are the caches Sentinel has: the in-process one and Valkey's
-// (server-assisted client-side caching included).
-var cacheLayers = []string{"local", "valkey"}
 
 // reasons are the refusal reasons with a child of their own; any other is
 // counted as "other", so a caller cannot grow the series.
@@ -155,7 +149,7 @@ func New(opts Options) *Metrics {
 	dec := f.histogramVec(prom.HistogramOpts{
 		Name:    "decision_duration_seconds",
 		Help:    "Time the decider took to decide a key-bearing request, by outcome (error: no decision, the failsafe mode answered).",
-		Buckets: DecisionBuckets,
+		Buckets: decisionBuckets,
 	}, "outcome")
 	for i, n := range outcomeNames {
 		m.decision[i] = dec.WithLabelValues(n)
@@ -163,7 +157,7 @@ func New(opts Options) *Metrics {
 	req := f.histogramVec(prom.HistogramOpts{
 		Name:    "proxied_request_duration_seconds",
 		Help:    "Time from receiving a forwarded request to the end of its response, by status class.",
-		Buckets: RequestBuckets,
+		Buckets: requestBuckets,
 	}, "code")
 	for i, n := range statusClassNames {
 		m.request[i] = req.WithLabelValues(n)
@@ -171,7 +165,7 @@ func New(opts Options) *Metrics {
 	m.firstByte = f.histogram(prom.HistogramOpts{
 		Name:    "time_to_first_byte_seconds",
 		Help:    "Time from receiving a forwarded request to the first byte of the downstream's response body.",
-		Buckets: FirstByteBuckets,
+		Buckets: firstByteBuckets,
 	})
 
 	ref := f.counterVec(prom.CounterOpts{Name: "refusals_total", Help: "Requests refused (or, in monitor mode, that would have been), by reason."}, "reason")
@@ -185,13 +179,13 @@ func New(opts Options) *Metrics {
 	m.streams = f.gauge(prom.GaugeOpts{Name: "open_streams", Help: "Forwarded responses being streamed now (SSE and chunked)."})
 	m.websockets = f.gauge(prom.GaugeOpts{Name: "open_websocket_sessions", Help: "WebSocket sessions passing through now."})
 
-	m.cacheLookups = f.counterVec(prom.CounterOpts{Name: "cache_lookups_total", Help: "Binding cache lookups, by cache layer and result."}, "layer", "result")
-	m.cacheInvalidations = f.counterVec(prom.CounterOpts{Name: "cache_invalidations_total", Help: "Cached bindings dropped because they changed elsewhere, by cache layer."}, "layer")
-	m.cacheHit, m.cacheMis, m.cacheInval = map[string]prom.Counter{}, map[string]prom.Counter{}, map[string]prom.Counter{}
-	for _, l := range append(cacheLayers, "other") {
-		m.cacheHit[l] = m.cacheLookups.WithLabelValues(l, "hit")
-		m.cacheMis[l] = m.cacheLookups.WithLabelValues(l, "miss")
-		m.cacheInval[l] = m.cacheInvalidations.WithLabelValues(l)
+	lookups := f.counterVec(prom.CounterOpts{Name: "cache_lookups_total", Help: "Binding cache lookups, by cache layer and result."}, "layer", "result")
+	invalidations := f.counterVec(prom.CounterOpts{Name: "cache_invalidations_total", Help: "Cached bindings dropped because they changed elsewhere, by cache layer."}, "layer")
+	m.cacheHit, m.cacheMiss, m.cacheInval = map[string]prom.Counter{}, map[string]prom.Counter{}, map[string]prom.Counter{}
+	for _, l := range []string{"local", "valkey", "other"} {
+		m.cacheHit[l] = lookups.WithLabelValues(l, "hit")
+		m.cacheMiss[l] = lookups.WithLabelValues(l, "miss")
+		m.cacheInval[l] = invalidations.WithLabelValues(l)
 	}
 	m.storeErrors = f.counterVec(prom.CounterOpts{Name: "store_errors_total", Help: "Failed store and cache calls, by store and operation."}, "store", "op")
 
@@ -294,7 +288,7 @@ func (m *Metrics) WebSocketClosed() { m.websockets.Dec() }
 // CacheLookup counts a binding cache lookup in layer ("local" or "valkey";
 // anything else counts as "other"). It does not allocate.
 func (m *Metrics) CacheLookup(layer string, hit bool) {
-	t := m.cacheMis
+	t := m.cacheMiss
 	if hit {
 		t = m.cacheHit
 	}

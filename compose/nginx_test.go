@@ -54,7 +54,6 @@ func nginxTest(t *testing.T, mutate func(conf, locations string) (string, string
 	c = strings.ReplaceAll(c, "/etc/nginx/sentinel-locations.inc", locPath)
 	// An unprivileged port, in case the test does not run as root.
 	c = strings.ReplaceAll(c, "listen 80;", "listen 127.0.0.1:18080;")
-	c = strings.ReplaceAll(c, "listen [::]:80;", "")
 	l = strings.ReplaceAll(l, "/var/log/nginx/access.log", filepath.Join(dir, "access.log"))
 	if mutate != nil {
 		c, l = mutate(c, l)

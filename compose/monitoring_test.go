@@ -84,8 +84,10 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 		Proxy:    func() prometheus.ProxyStats { return prometheus.ProxyStats{} },
 		Recorder: func() sentinel.RecorderStats { return sentinel.RecorderStats{} },
 		Degraded: func() bool { return false },
-		Failsafe: func() sentinel.FailsafeMode { return sentinel.FailsafeClosed },
-		Alerts:   func() prometheus.AlertStats { return prometheus.AlertStats{} },
+		Settings: func() *sentinel.Settings {
+			return &sentinel.Settings{EnforceMode: sentinel.ModeMonitor, FailsafeMode: sentinel.FailsafeClosed}
+		},
+		Alerts: func() prometheus.AlertStats { return prometheus.AlertStats{} },
 	})
 	m.StoreError("postgres", "find") // a vector shows up once it has a child
 	rec := httptest.NewRecorder()

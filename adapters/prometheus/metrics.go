@@ -67,8 +67,9 @@ type Options struct {
 	// Degraded reports whether decisions are currently failing over to the
 	// failsafe mode because no store answers.
 	Degraded func() bool
-	// Failsafe returns the failsafe mode in force (from sentinel.LiveSettings).
-	Failsafe func() sentinel.FailsafeMode
+	// Settings returns the live settings (sentinel.LiveSettings.Load): the
+	// enforcement and failsafe modes in force are exported from them.
+	Settings func() *sentinel.Settings
 	// Alerts returns the alert webhook notifier's counters.
 	Alerts func() AlertStats
 }
@@ -207,11 +208,15 @@ func New(opts Options) *Metrics {
 		f.gaugeFunc(prom.GaugeOpts{Name: "failsafe_engaged", Help: "1 while no store can decide and the failsafe mode answers key-bearing requests."},
 			func() float64 { return boolFloat(degraded()) })
 	}
-	if opts.Failsafe != nil {
-		mode := opts.Failsafe
+	if opts.Settings != nil {
+		settings := opts.Settings
 		for _, fm := range []sentinel.FailsafeMode{sentinel.FailsafeClosed, sentinel.FailsafeOpen} {
 			f.gaugeFunc(prom.GaugeOpts{Name: "failsafe_mode", Help: "1 for the failsafe mode in force (SENTINEL_FAILSAFE_MODE or the live setting).", ConstLabels: prom.Labels{"mode": string(fm)}},
-				func() float64 { return boolFloat(mode() == fm) })
+				func() float64 { return boolFloat(settings().FailsafeMode == fm) })
+		}
+		for _, em := range []sentinel.Mode{sentinel.ModeEnforce, sentinel.ModeMonitor} {
+			f.gaugeFunc(prom.GaugeOpts{Name: "enforce_mode", Help: "1 for the enforcement mode in force (SENTINEL_ENFORCE_MODE or the live setting); monitor refuses nothing.", ConstLabels: prom.Labels{"mode": string(em)}},
+				func() float64 { return boolFloat(settings().EnforceMode == em) })
 		}
 	}
 	if opts.Alerts != nil {

@@ -49,7 +49,9 @@ func newMetrics(t *testing.T) (*prometheus.Metrics, *fakeProgram) {
 			return sentinel.RecorderStats{InterceptsWritten: p.written.Load(), InterceptsPending: p.pending.Load(), WriteFailures: p.failures.Load()}
 		},
 		Degraded: p.degraded.Load,
-		Failsafe: func() sentinel.FailsafeMode { return sentinel.FailsafeClosed },
+		Settings: func() *sentinel.Settings {
+			return &sentinel.Settings{EnforceMode: sentinel.ModeMonitor, FailsafeMode: sentinel.FailsafeClosed}
+		},
 		Alerts: func() prometheus.AlertStats {
 			return prometheus.AlertStats{Queued: 3, Delivered: p.delivered.Load(), Failed: p.alertsFailed.Load(), Attempts: p.attempts.Load()}
 		},
@@ -181,7 +183,6 @@ func TestScrapeAfterScriptedSequence(t *testing.T) {
 		"sentinel_requests_total{outcome=failsafe_open}":              0,
 		"sentinel_failsafe_answers_total{mode=closed}":                1,
 		"sentinel_failsafe_engaged":                                   1,
-		"sentinel_failsafe_mode{mode=open}":                           0,
 		"sentinel_decision_duration_seconds_count{outcome=allowed}":   2,
 		"sentinel_decision_duration_seconds_count{outcome=refused}":   1,
 		"sentinel_decision_duration_seconds_count{outcome=monitored}": 1,
@@ -223,6 +224,9 @@ func TestScrapeAfterScriptedSequence(t *testing.T) {
 	for series, v := range map[string]float64{ // not moved by the sequence: read from the program
 		"sentinel_alert_webhook_queue_depth":                  3,
 		"sentinel_failsafe_mode{mode=closed}":                 1,
+		"sentinel_failsafe_mode{mode=open}":                   0,
+		"sentinel_enforce_mode{mode=monitor}":                 1,
+		"sentinel_enforce_mode{mode=enforce}":                 0,
 		"sentinel_build_info{revision=abc123,version=v1.2.3}": 1,
 	} {
 		if after[series] != v {

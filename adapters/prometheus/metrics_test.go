@@ -229,8 +229,8 @@ func TestScrapeAfterScriptedSequence(t *testing.T) {
 		"sentinel_enforce_mode{mode=enforce}":                 0,
 		"sentinel_build_info{revision=abc123,version=v1.2.3}": 1,
 	} {
-		if after[series] != v {
-			t.Errorf("%s = %v, want %v", series, after[series], v)
+		if got, ok := after[series]; !ok || got != v {
+			t.Errorf("%s = %v (present: %v), want %v", series, got, ok, v)
 		}
 	}
 	for series, delta := range want {

@@ -1,0 +1,402 @@
+package prometheus_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyipsentinel/sentinel"
+	"github.com/keyipsentinel/sentinel/adapters/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// fakeProgram stands in for the proxy's and the recorder's atomics.
+type fakeProgram struct {
+	allowed, refused, monitored, unkeyed, failedClosed, failedOpen atomic.Int64
+	abandoned, cleanupsDone, cleanupsFailed, cleanupsDropped       atomic.Int64
+	written, pending, failures                                     atomic.Int64
+	delivered, alertsFailed, attempts                              atomic.Int64
+	degraded                                                       atomic.Bool
+}
+
+func newMetrics(t *testing.T) (*prometheus.Metrics, *fakeProgram) {
+	t.Helper()
+	p := &fakeProgram{}
+	m := prometheus.New(prometheus.Options{
+		Version:  "v1.2.3",
+		Revision: "abc123",
+		Proxy: func() prometheus.ProxyStats {
+			return prometheus.ProxyStats{
+				Allowed: p.allowed.Load(), Refused: p.refused.Load(), Monitored: p.monitored.Load(),
+				Unkeyed: p.unkeyed.Load(), FailedClosed: p.failedClosed.Load(), FailedOpen: p.failedOpen.Load(),
+				Abandoned: p.abandoned.Load(), CleanupsDone: p.cleanupsDone.Load(),
+				CleanupsFailed: p.cleanupsFailed.Load(), CleanupsDropped: p.cleanupsDropped.Load(),
+			}
+		},
+		Recorder: func() sentinel.RecorderStats {
+			return sentinel.RecorderStats{InterceptsWritten: p.written.Load(), InterceptsPending: p.pending.Load(), WriteFailures: p.failures.Load()}
+		},
+		Degraded: p.degraded.Load,
+		Settings: func() *sentinel.Settings {
+			return &sentinel.Settings{EnforceMode: sentinel.ModeMonitor, FailsafeMode: sentinel.FailsafeClosed}
+		},
+		Alerts: func() prometheus.AlertStats {
+			return prometheus.AlertStats{Queued: 3, Delivered: p.delivered.Load(), Failed: p.alertsFailed.Load(), Attempts: p.attempts.Load()}
+		},
+	})
+	return m, p
+}
+
+// scrape fetches the handler's text exposition through a real HTTP server.
+func scrape(t *testing.T, h http.Handler) []byte {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, body)
+	}
+	return body
+}
+
+// values parses an exposition into "name{label=value,...}" -> value; a
+// histogram contributes its _count.
+func values(t *testing.T, body []byte) map[string]float64 {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse exposition: %v", err)
+	}
+	out := map[string]float64{}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			key := name + labelString(m.GetLabel())
+			switch f.GetType() {
+			case dto.MetricType_COUNTER:
+				out[key] = m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				out[key] = m.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				out[name+"_count"+labelString(m.GetLabel())] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+func labelString(ls []*dto.LabelPair) string {
+	if len(ls) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, l := range ls {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(l.GetName() + "=" + l.GetValue())
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+func TestScrapeAfterScriptedSequence(t *testing.T) {
+	m, p := newMetrics(t)
+	before := values(t, scrape(t, m.Handler()))
+
+	// allow: a known key from its own address.
+	p.allowed.Add(1)
+	m.ObserveDecision(200*time.Microsecond, sentinel.Decision{Allow: true}, nil)
+	m.ObserveProxied(40*time.Millisecond, 200)
+	m.ObserveFirstByte(15 * time.Millisecond)
+	// refuse: the key from a second address.
+	p.refused.Add(1)
+	m.ObserveDecision(300*time.Microsecond, sentinel.Decision{Reason: sentinel.ReasonIPNotAllowed}, nil)
+	// monitor mode lets a banned key through.
+	p.monitored.Add(1)
+	m.ObserveDecision(time.Millisecond, sentinel.Decision{Allow: true, Reason: sentinel.ReasonBanned}, nil)
+	// refused before deciding: two different keys.
+	p.refused.Add(1)
+	m.Refused(sentinel.ReasonMultipleKeys)
+	m.Refused("not_a_reason")
+	// first bind, then New API answers 401: the binding is forgotten.
+	p.allowed.Add(1)
+	m.ObserveDecision(2*time.Millisecond, sentinel.Decision{Allow: true, Created: true}, nil)
+	m.ObserveProxied(5*time.Millisecond, 401)
+	p.cleanupsDone.Add(1)
+	p.cleanupsDropped.Add(1)
+	// a client gives up before its key is decided.
+	p.abandoned.Add(1)
+	// store cut: no decision, failsafe closed answers 503.
+	p.degraded.Store(true)
+	p.failedClosed.Add(1)
+	m.ObserveDecision(2*time.Second, sentinel.Decision{}, sentinel.Errorf(sentinel.EUNAVAILABLE, "stores down"))
+	m.StoreError("postgres", "find")
+	m.CacheLookup("local", true)
+	m.CacheLookup("valkey", false)
+	m.CacheLookup("elsewhere", true)
+	m.CacheInvalidated("valkey")
+	m.StreamOpened()
+	m.StreamOpened()
+	m.StreamClosed()
+	m.WebSocketOpened()
+	p.unkeyed.Add(1)
+	p.written.Add(2)
+	p.pending.Store(4)
+	p.failures.Add(1)
+	m.LoginFailed()
+	m.LockedOut()
+	p.delivered.Add(1) // one alert goes through; another fails after two attempts
+	p.alertsFailed.Add(1)
+	p.attempts.Add(3)
+	m.ArchiverRan(time.Unix(1700000000, 0), 7, nil)
+	m.ArchiverRan(time.Unix(1700000100, 0), 0, errors.New("store down"))
+
+	after := values(t, scrape(t, m.Handler()))
+	want := map[string]float64{
+		"sentinel_requests_total{outcome=allowed}":                    2,
+		"sentinel_requests_total{outcome=refused}":                    2,
+		"sentinel_requests_total{outcome=monitored}":                  1,
+		"sentinel_requests_total{outcome=unkeyed}":                    1,
+		"sentinel_requests_total{outcome=failsafe_closed}":            1,
+		"sentinel_requests_total{outcome=failsafe_open}":              0,
+		"sentinel_failsafe_answers_total{mode=closed}":                1,
+		"sentinel_failsafe_engaged":                                   1,
+		"sentinel_decision_duration_seconds_count{outcome=allowed}":   2,
+		"sentinel_decision_duration_seconds_count{outcome=refused}":   1,
+		"sentinel_decision_duration_seconds_count{outcome=monitored}": 1,
+		"sentinel_decision_duration_seconds_count{outcome=error}":     1,
+		"sentinel_refusals_total{reason=ip_not_allowed}":              1,
+		"sentinel_refusals_total{reason=key_banned}":                  1,
+		"sentinel_refusals_total{reason=multiple_keys}":               1,
+		"sentinel_refusals_total{reason=other}":                       1,
+		"sentinel_refusals_total{reason=invalid_key}":                 0,
+		"sentinel_bindings_created_total":                             1,
+		"sentinel_bindings_forgotten_total":                           1,
+		"sentinel_binding_cleanup_failures_total{result=dropped}":     1,
+		"sentinel_binding_cleanup_failures_total{result=failed}":      0,
+		"sentinel_requests_total{outcome=abandoned}":                  1,
+		"sentinel_proxied_request_duration_seconds_count{code=2xx}":   1,
+		"sentinel_proxied_request_duration_seconds_count{code=4xx}":   1,
+		"sentinel_time_to_first_byte_seconds_count":                   1,
+		"sentinel_open_streams":                                       1,
+		"sentinel_open_websocket_sessions":                            1,
+		"sentinel_cache_lookups_total{layer=local,result=hit}":        1,
+		"sentinel_cache_lookups_total{layer=valkey,result=miss}":      1,
+		"sentinel_cache_lookups_total{layer=other,result=hit}":        1,
+		"sentinel_cache_invalidations_total{layer=valkey}":            1,
+		"sentinel_store_errors_total{op=find,store=postgres}":         1,
+		"sentinel_recorder_written_total{kind=intercept}":             2,
+		"sentinel_recorder_queue_depth{kind=intercept}":               4,
+		"sentinel_recorder_write_failures_total":                      1,
+		"sentinel_admin_login_failures_total":                         1,
+		"sentinel_admin_login_lockouts_total":                         1,
+		"sentinel_alert_webhook_alerts_total{result=delivered}":       1,
+		"sentinel_alert_webhook_alerts_total{result=failed}":          1,
+		"sentinel_alert_webhook_alerts_total{result=dropped}":         0,
+		"sentinel_alert_webhook_attempts_total":                       3,
+		"sentinel_archiver_runs_total{result=ok}":                     1,
+		"sentinel_archiver_runs_total{result=failed}":                 1,
+		"sentinel_archiver_archived_bindings_total":                   7,
+		"sentinel_archiver_last_success_timestamp_seconds":            1700000000,
+	}
+	for series, v := range map[string]float64{ // not moved by the sequence: read from the program
+		"sentinel_alert_webhook_queue_depth":                  3,
+		"sentinel_failsafe_mode{mode=closed}":                 1,
+		"sentinel_failsafe_mode{mode=open}":                   0,
+		"sentinel_enforce_mode{mode=monitor}":                 1,
+		"sentinel_enforce_mode{mode=enforce}":                 0,
+		"sentinel_build_info{revision=abc123,version=v1.2.3}": 1,
+	} {
+		if got, ok := after[series]; !ok || got != v {
+			t.Errorf("%s = %v (present: %v), want %v", series, got, ok, v)
+		}
+	}
+	for series, delta := range want {
+		t.Run(series, func(t *testing.T) {
+			a, ok := after[series]
+			if !ok {
+				t.Fatalf("series missing from the scrape")
+			}
+			if got := a - before[series]; got != delta {
+				t.Errorf("moved by %v, want %v", got, delta)
+			}
+		})
+	}
+}
+
+func TestScrapeOmitsWhatTheProgramDoesNotHave(t *testing.T) {
+	m := prometheus.New(prometheus.Options{})
+	got := values(t, scrape(t, m.Handler()))
+	for _, absent := range []string{
+		"sentinel_requests_total{outcome=allowed}", "sentinel_recorder_write_failures_total",
+		"sentinel_failsafe_engaged", "sentinel_alert_webhook_queue_depth",
+	} {
+		if _, ok := got[absent]; ok {
+			t.Errorf("%s exported without a source", absent)
+		}
+	}
+	if got["sentinel_build_info{revision=unknown,version=unknown}"] != 1 {
+		t.Errorf("build info without a version: want version and revision \"unknown\"")
+	}
+}
+
+// TestNoKeyOrAddressLabels guards cardinality and secrecy: every label
+// Sentinel's own metrics carry is one of a known, bounded set.
+func TestNoKeyOrAddressLabels(t *testing.T) {
+	m, _ := newMetrics(t)
+	m.StoreError("valkey", "get")
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(scrape(t, m.Handler())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string]bool{"outcome": true, "reason": true, "code": true, "layer": true, "result": true,
+		"store": true, "op": true, "kind": true, "mode": true, "version": true, "revision": true, "le": true}
+	for name, f := range fams {
+		if !strings.HasPrefix(name, prometheus.Namespace+"_") {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			for _, l := range mt.GetLabel() {
+				if !allowed[l.GetName()] {
+					t.Errorf("%s has label %q, not in the bounded set", name, l.GetName())
+				}
+			}
+		}
+	}
+}
+
+func TestHotPathDoesNotAllocate(t *testing.T) {
+	m, _ := newMetrics(t)
+	refused := sentinel.Decision{Reason: sentinel.ReasonIPNotAllowed}
+	tests := []struct {
+		name string
+		fn   func()
+	}{
+		{"ObserveDecision allowed", func() { m.ObserveDecision(time.Microsecond, sentinel.Decision{Allow: true}, nil) }},
+		{"ObserveDecision refused", func() { m.ObserveDecision(time.Microsecond, refused, nil) }},
+		{"ObserveDecision created", func() { m.ObserveDecision(time.Microsecond, sentinel.Decision{Allow: true, Created: true}, nil) }},
+		{"ObserveProxied", func() { m.ObserveProxied(time.Millisecond, 200) }},
+		{"ObserveFirstByte", func() { m.ObserveFirstByte(time.Millisecond) }},
+		{"Refused", func() { m.Refused(sentinel.ReasonInvalidKey) }},
+		{"CacheLookup", func() { m.CacheLookup("local", true) }},
+		{"Streams", func() { m.StreamOpened(); m.StreamClosed() }},
+		{"WebSockets", func() { m.WebSocketOpened(); m.WebSocketClosed() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if n := testing.AllocsPerRun(1000, tt.fn); n != 0 {
+				t.Errorf("%v allocations per call, want 0", n)
+			}
+		})
+	}
+}
+
+func TestPromtoolFindsNoLintProblems(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("promtool not found (Debian package prometheus); CI needs it")
+		}
+		t.Skip("promtool not found; apt-get install -y prometheus")
+	}
+	m, _ := newMetrics(t)
+	m.StoreError("postgres", "find")
+	m.ObserveDecision(time.Microsecond, sentinel.Decision{Allow: true}, nil)
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(scrape(t, m.Handler()))
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+func TestServerServesMetricsUntilCancelled(t *testing.T) {
+	m, _ := newMetrics(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- prometheus.NewServer(ln.Addr().String(), m).Serve(ctx, ln) }()
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("sentinel_build_info")) {
+		t.Fatalf("GET /metrics: %d, build info present: %v", resp.StatusCode, bytes.Contains(body, []byte("sentinel_build_info")))
+	}
+	resp, err = http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /: %d, want 404 (only /metrics is served)", resp.StatusCode)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve after cancel: %v", err)
+	}
+}
+
+func TestRunReportsAListenError(t *testing.T) {
+	m, _ := newMetrics(t)
+	err := prometheus.NewServer("127.0.0.1:notaport", m).Run(context.Background())
+	if err == nil {
+		t.Fatal("Run on a bad address: no error")
+	}
+}
+
+func BenchmarkObserveDecision(b *testing.B) {
+	m := prometheus.New(prometheus.Options{})
+	d := sentinel.Decision{Allow: true}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.ObserveDecision(time.Microsecond, d, nil)
+		}
+	})
+}
+
+// BenchmarkPerRequest is what one streamed, key-bearing request costs in
+// metrics: its decision, its first byte, its stream, its end.
+func BenchmarkPerRequest(b *testing.B) {
+	m := prometheus.New(prometheus.Options{})
+	d := sentinel.Decision{Allow: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.ObserveDecision(3*time.Microsecond, d, nil)
+		m.StreamOpened()
+		m.ObserveFirstByte(200 * time.Millisecond)
+		m.StreamClosed()
+		m.ObserveProxied(2*time.Second, 200)
+	}
+}

@@ -48,6 +48,9 @@ func Main(b Binary, name string, args []string) int {
 	}()
 
 	cmd := "serve"
+	if b == ArchiverOnly {
+		cmd = "run"
+	}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
@@ -85,6 +88,8 @@ func Main(b Binary, name string, args []string) int {
 	switch cmd {
 	case "migrate":
 		err = runMigrate(ctx, cfg, log, fs.Args())
+	case "once", "run":
+		err = runArchiver(ctx, cfg, log, cmd == "once")
 	default:
 		err = runServe(ctx, b, cfg, log, *demo)
 	}
@@ -103,6 +108,8 @@ func allowed(b Binary, cmd string) bool {
 		return cmd == "serve"
 	case AdminOnly:
 		return cmd == "migrate"
+	case ArchiverOnly:
+		return cmd == "once" || cmd == "run"
 	}
 	return false
 }
@@ -122,6 +129,8 @@ func usage(w io.Writer, b Binary, name string, fs *pflag.FlagSet) {
 		fmt.Fprintf(w, "Usage:\n  %s [flags]   run the proxy\n  %s version\n", name, name)
 	case AdminOnly:
 		fmt.Fprintf(w, "Usage:\n  %s migrate up|down|status [flags]   manage the PostgreSQL schema\n  %s version\n", name, name)
+	case ArchiverOnly:
+		fmt.Fprintf(w, "Usage:\n  %s [run] [flags]   archive idle bindings and old intercepts every interval\n  %s once [flags]    do it once (for cron)\n  %s version\n", name, name, name)
 	}
 	fmt.Fprintf(w, "\nEvery flag can also be set by the environment variable in brackets, a .env file or --config.\n\nFlags:\n")
 	if fs.Lookup("downstream-url") == nil {

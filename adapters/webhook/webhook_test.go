@@ -84,7 +84,7 @@ func testAlert() sentinel.Alert {
 	w := sentinel.AlertWindowAt(testNow, 5*time.Minute)
 	return sentinel.Alert{
 		Event: sentinel.AlertEventRefusals, Key: key, Hint: "sk-ab…yz", BindingID: key.String(),
-		RuleKind: sentinel.RuleSingle, Rule: "203.0.113.7/32", Count: 5, Threshold: 5,
+		RuleKind: sentinel.RuleSingle, Rule: "203.0.113.7", Count: 5, Threshold: 5,
 		IPs: []sentinel.IPCount{
 			{IP: netip.MustParseAddr("198.51.100.23"), Count: 3},
 			{IP: netip.MustParseAddr("2001:db8::1"), Count: 2},

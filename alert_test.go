@@ -18,7 +18,11 @@ type alertSink struct {
 	alerts []sentinel.Alert
 }
 
-func (s *alertSink) Notify(a sentinel.Alert) { s.mu.Lock(); s.alerts = append(s.alerts, a); s.mu.Unlock() }
+func (s *alertSink) Notify(a sentinel.Alert) {
+	s.mu.Lock()
+	s.alerts = append(s.alerts, a)
+	s.mu.Unlock()
+}
 
 func (s *alertSink) got() []sentinel.Alert {
 	s.mu.Lock()

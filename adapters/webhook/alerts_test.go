@@ -13,8 +13,10 @@ import (
 	sentinel "github.com/keyipsentinel/sentinel"
 	"github.com/keyipsentinel/sentinel/adapters/clock"
 	"github.com/keyipsentinel/sentinel/adapters/memory"
+	"github.com/keyipsentinel/sentinel/adapters/postgres"
 	"github.com/keyipsentinel/sentinel/adapters/valkey"
 	"github.com/keyipsentinel/sentinel/adapters/webhook"
+	"github.com/keyipsentinel/sentinel/sentineltest"
 	"github.com/keyipsentinel/sentinel/test/testenv"
 )
 
@@ -36,13 +38,24 @@ func liveSettings(t *testing.T, url string, threshold int, window time.Duration)
 }
 
 // TestOneAlertPerWindowAcrossProcesses: two proxy processes share one
-// Valkey; refusals of one key alternate between them; exactly one alert
+// PostgreSQL (where the bound rule is read from) and one Valkey; refusals of one key alternate between them; exactly one alert
 // reaches the receiver per window, carrying the tally of both.
 func TestOneAlertPerWindowAcrossProcesses(t *testing.T) {
 	addr, prefix := testenv.Redis(t)
+	db, err := postgres.Open(context.Background(), testenv.Postgres(t), postgres.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	_, err = db.Migrate(context.Background())
+	require.NoError(t, err)
+	bindings := postgres.NewBindingStore(db)
 	rcv := newReceiver(t, nil)
 	clk := clock.NewManual(time.Date(2026, 12, 1, 9, 0, 1, 0, time.UTC))
 	settings := liveSettings(t, rcv.srv.URL+"/hook", 5, time.Minute)
+	var key sentinel.KeyHash
+	key[0] = 7
+	b := sentineltest.NewBinding(t, key, "203.0.113.7")
+	_, _, err = bindings.CreateBinding(context.Background(), b)
+	require.NoError(t, err)
 	var procs []proxyProcess
 	for range 2 {
 		c, err := valkey.Connect(valkey.Options{Addr: addr, Prefix: prefix})
@@ -50,11 +63,9 @@ func TestOneAlertPerWindowAcrossProcesses(t *testing.T) {
 		t.Cleanup(c.Close)
 		n := webhook.New(webhook.Options{Settings: settings, AllowPrivate: true, Secret: "s3cret", Clock: clk})
 		s := sentinel.NewAlertService(valkey.NewAlertCounter(c), n, settings,
-			sentinel.AlertServiceOptions{Clock: clk, PublicURL: "https://sentinel.example.com/"})
+			sentinel.AlertServiceOptions{Clock: clk, PublicURL: "https://sentinel.example.com/", Bindings: bindings})
 		procs = append(procs, proxyProcess{alerts: s, notifier: n})
 	}
-	var key sentinel.KeyHash
-	key[0] = 7
 	refuse := func(i int, ip string) {
 		p := procs[i%2]
 		p.alerts.Refused(sentinel.Intercept{Key: key, Hint: "sk-ab…yz", ClientIP: netip.MustParseAddr(ip),
@@ -75,9 +86,11 @@ func TestOneAlertPerWindowAcrossProcesses(t *testing.T) {
 	got := rcv.requests()
 	require.Len(t, got, 1, "one alert for the window, not one per process or per refusal")
 	var body struct {
-		Event     string `json:"event"`
-		BindingID string `json:"binding_id"`
-		Count     int64  `json:"count"`
+		Event     string                      `json:"event"`
+		Hint      string                      `json:"key_hint"`
+		Rule      struct{ Kind, Spec string } `json:"rule"`
+		BindingID string                      `json:"binding_id"`
+		Count     int64                       `json:"count"`
 		IPs       []struct {
 			IP    string `json:"ip"`
 			Count int64  `json:"count"`
@@ -90,6 +103,9 @@ func TestOneAlertPerWindowAcrossProcesses(t *testing.T) {
 	require.NoError(t, json.Unmarshal(got[0].Body, &body))
 	assert.Equal(t, sentinel.AlertEventRefusals, body.Event)
 	assert.Equal(t, key.String(), body.BindingID)
+	assert.Equal(t, "sk-ab…yz", body.Hint)
+	assert.Equal(t, "single", body.Rule.Kind)
+	assert.Equal(t, "203.0.113.7", body.Rule.Spec)
 	assert.EqualValues(t, 5, body.Count, "the fifth refusal, in either process, raises it")
 	require.Len(t, body.IPs, 2)
 	assert.Equal(t, "198.51.100.1", body.IPs[0].IP)

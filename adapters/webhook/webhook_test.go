@@ -428,3 +428,37 @@ func TestSendWithoutURL(t *testing.T) {
 		assert.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err))
 	}
 }
+
+// TestChatAppErrors: Feishu and DingTalk answer 200 with an error code in
+// the body (Feishu "code", DingTalk "errcode"); that is a failed delivery.
+func TestChatAppErrors(t *testing.T) {
+	tests := []struct {
+		format webhook.Format
+		answer string
+		ok     bool
+	}{
+		{webhook.FormatFeishu, `{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}`, false},
+		{webhook.FormatFeishu, `{"code":0,"msg":"success"}`, true},
+		{webhook.FormatFeishu, `{"StatusCode":0,"StatusMessage":"success"}`, true},
+		{webhook.FormatDingTalk, `{"errcode":310000,"errmsg":"sign not match"}`, false},
+		{webhook.FormatDingTalk, `{"errcode":0,"errmsg":"ok"}`, true},
+		{webhook.FormatGeneric, `{"code":1}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.format)+" "+tt.answer, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, tt.answer)
+			}))
+			t.Cleanup(srv.Close)
+			n := webhook.New(webhook.Options{Format: tt.format, AllowPrivate: true})
+			res, err := n.Send(context.Background(), srv.URL, testAlert())
+			assert.Equal(t, http.StatusOK, res.Status)
+			if tt.ok {
+				require.NoError(t, err)
+			} else {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "refused the message")
+			}
+		})
+	}
+}

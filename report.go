@@ -13,7 +13,8 @@ type KeyCount struct {
 	Count int64
 }
 
-// IPCount is how many refusals one client address had.
+// IPCount is how often one client address was refused (dashboard tops,
+// alert payloads).
 type IPCount struct {
 	IP    netip.Addr
 	Count int64

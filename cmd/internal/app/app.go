@@ -90,6 +90,8 @@ func commands(b Binary) []command {
 		// The admin API's "serve" (its default) goes here, with
 		// config.Needs{HMAC: true, Admin: true}, once it exists.
 		return []command{migrate}
+	case ArchiverOnly:
+		return []command{{name: "run"}, {name: "once"}} // no secret: it hashes no key
 	}
 	return nil
 }
@@ -114,6 +116,9 @@ func Main(ctx context.Context, b Binary, name string, args []string, env Env) in
 		env.Stderr = io.Discard
 	}
 	cmdName := "serve"
+	if b == ArchiverOnly {
+		cmdName = "run"
+	}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmdName, args = args[0], args[1:]
 	}
@@ -159,6 +164,8 @@ func Main(ctx context.Context, b Binary, name string, args []string, env Env) in
 	switch cmd.name {
 	case "migrate":
 		err = runMigrate(ctx, cfg, log, fs.Args())
+	case "once", "run":
+		err = runArchiver(ctx, cfg, log, cmd.name == "once")
 	default:
 		err = runServe(ctx, b, cfg, log, *demo)
 	}
@@ -187,6 +194,8 @@ func usage(w io.Writer, b Binary, name string, fs *pflag.FlagSet) {
 		fmt.Fprintf(w, "Usage:\n  %s [flags]   run the proxy\n  %s version\n", name, name)
 	case AdminOnly:
 		fmt.Fprintf(w, "Usage:\n  %s migrate up|down|status [flags]   manage the PostgreSQL schema\n  %s version\n", name, name)
+	case ArchiverOnly:
+		fmt.Fprintf(w, "Usage:\n  %s [run] [flags]   archive idle bindings and old intercepts every interval\n  %s once [flags]    do it once (for cron)\n  %s version\n", name, name, name)
 	}
 	fmt.Fprintf(w, "\nEvery flag can also be set by the environment variable in brackets, a .env file or --config.\n\nFlags:\n")
 	fmt.Fprint(w, fs.FlagUsages())

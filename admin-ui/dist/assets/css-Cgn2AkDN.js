@@ -1,0 +1,1 @@
+import"./css-BXpNNZq7.js";import"./css-B2XCjpBb.js";

@@ -1,0 +1,1 @@
+import{Ft as e}from"./css-BXpNNZq7.js";var t=t=>[``,...e].includes(t);export{t};

@@ -1,0 +1,24 @@
+import { ref } from 'vue'
+import { api, problemText } from '../api/client'
+import type { AuditEntry, AuditQuery } from '../api/types'
+
+/** useAudit lists the admin audit log. */
+export function useAudit() {
+  const items = ref<AuditEntry[]>([])
+  const total = ref(0)
+  const loading = ref(false)
+  const error = ref('')
+
+  async function load(query: AuditQuery): Promise<void> {
+    loading.value = true
+    const res = await api.GET('/admin/api/audit', { params: { query } })
+    loading.value = false
+    if (res.data) {
+      error.value = ''
+      items.value = res.data.items ?? []
+      total.value = res.data.total
+    } else error.value = problemText(res.error, `HTTP ${res.response.status}`)
+  }
+
+  return { items, total, loading, error, load }
+}

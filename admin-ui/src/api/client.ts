@@ -2,7 +2,7 @@
 // from the admin API's OpenAPI document, plus the few helpers that need raw
 // responses (CSV download, features the document may not have yet).
 import createClient, { type Middleware } from 'openapi-fetch'
-import type { paths } from './schema'
+import type { components, paths } from './schema'
 import documentPaths from './paths.json'
 
 /** Auth hooks installed once by the session store; kept here so the client has no Pinia dependency. */
@@ -57,9 +57,7 @@ export async function postUntyped(path: string): Promise<{ ok: boolean; problem?
 }
 
 /** Problem is Huma's RFC 9457 error body. */
-export type Problem = NonNullable<
-  paths['/admin/api/settings']['put']['responses']['default']['content']['application/problem+json']
->
+export type Problem = components['schemas']['ErrorModel']
 
 /** problemText turns an error body into one line for a message box. */
 export function problemText(p: Problem | undefined, fallback: string): string {

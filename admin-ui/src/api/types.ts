@@ -27,6 +27,7 @@ export type RuleKind = Rule['kind']
 export type LogPage = OK<'/admin/api/logs', 'get'>
 export type Intercept = NonNullable<LogPage['items']>[number]
 export type LogQuery = Query<'/admin/api/logs', 'get'>
+export type Reason = NonNullable<LogQuery['reason']>
 export type ExportQuery = Query<'/admin/api/logs/export', 'get'>
 
 export type Dashboard = OK<'/admin/api/dashboard', 'get'>

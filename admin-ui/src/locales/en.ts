@@ -50,6 +50,7 @@ const en = {
     webhookPlaceholder: 'https://hooks.example.com/…', webhookBad: 'Enter an http or https URL', archiveDays: 'Keep intercept logs (days)',
     saved: 'Settings saved', testWebhook: 'Send test alert', tested: 'Test alert sent', positive: 'Must be a whole number ≥ 1', clearWebhook: 'Remove webhook',
   },
+  reasons: { ip_not_allowed: 'IP not allowed', key_banned: 'Key banned', multiple_keys: 'Several keys', invalid_key: 'Invalid key', invalid_client_ip: 'Bad client IP' },
   audit: { at: 'Time', actor: 'Who', clientIp: 'Client IP', action: 'Action', bindingId: 'Binding', before: 'Before', after: 'After', range: 'Time range' },
   notFound: { title: 'Page not found', back: 'Back to the dashboard' },
 }

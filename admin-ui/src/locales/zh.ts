@@ -52,6 +52,7 @@ const zh: typeof en = {
     webhookPlaceholder: 'https://hooks.example.com/…', webhookBad: '请输入 http 或 https 地址', archiveDays: '拦截日志保留天数',
     saved: '设置已保存', testWebhook: '发送测试告警', tested: '测试告警已发送', positive: '必须是不小于 1 的整数', clearWebhook: '移除 Webhook',
   },
+  reasons: { ip_not_allowed: 'IP 不允许', key_banned: '密钥已封禁', multiple_keys: '多个密钥', invalid_key: '无效密钥', invalid_client_ip: '客户端 IP 无效' },
   audit: { at: '时间', actor: '操作者', clientIp: '客户端 IP', action: '操作', bindingId: '绑定', before: '修改前', after: '修改后', range: '时间范围' },
   notFound: { title: '页面不存在', back: '返回仪表盘' },
 }

@@ -1,1 +1,0 @@
-import"./css-BXpNNZq7.js";

@@ -1,0 +1,1 @@
+import{Ft as e}from"./css-CnOEGdoI.js";var t=t=>[``,...e].includes(t);export{t};

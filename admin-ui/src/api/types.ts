@@ -38,6 +38,7 @@ export type SettingsUpdate = RequestBody<'/admin/api/settings', 'put'>
 
 export type AuditPage = OK<'/admin/api/audit', 'get'>
 export type AuditEntry = NonNullable<AuditPage['items']>[number]
+export type AuditAction = AuditEntry['action']
 export type AuditQuery = Query<'/admin/api/audit', 'get'>
 
 export type Session = OK<'/admin/api/session', 'get'>

@@ -1,6 +1,14 @@
 import { ref } from 'vue'
 import { api, problemText } from '../api/client'
-import type { AuditEntry, AuditQuery } from '../api/types'
+import type { AuditAction, AuditEntry, AuditQuery } from '../api/types'
+
+// Exhaustive over the document's enum: a new action fails the type check until it has a label.
+const actions: Record<AuditAction, true> = { unbind: true, set_rule: true, ban: true, unban: true, settings: true }
+
+/** auditActionKey is the message key labelling an audit action, or null for one this build does not know. */
+export function auditActionKey(action: string): string | null {
+  return action in actions ? `auditActions.${action}` : null
+}
 
 /** useAudit lists the admin audit log. */
 export function useAudit() {

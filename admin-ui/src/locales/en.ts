@@ -22,11 +22,11 @@ const en = {
     kind: 'Rule', single: 'Single address', multiple: 'Several addresses', all: 'Any address', learn: 'Learn first N',
     prefixes: 'Addresses or CIDRs', prefix: 'IP or CIDR, e.g. 10.0.0.0/24', limit: 'Addresses to learn', add: 'Add address',
     help: {
-      single: 'Exactly one IP address or CIDR is allowed.', multiple: 'Up to the server maximum of IPs or CIDRs.',
+      single: 'Exactly one IP address or CIDR is allowed.', multiple: 'One to 256 IP addresses or CIDRs.',
       all: 'Every client address is allowed: the key is not bound.', learn: 'The first N distinct addresses become the allowed set (N ≥ 2).',
     },
-    needOne: 'Enter exactly one address or CIDR', needSome: 'Enter at least one address or CIDR', badPrefix: 'Not an IP address or CIDR: {v}',
-    needLimit: 'The limit must be 2 or more',
+    needOne: 'Enter exactly one address or CIDR', needSome: 'Enter 1 to {max} addresses or CIDRs', badPrefix: 'Not an IP address or CIDR: {v}',
+    needLimit: 'The limit must be from 2 to {max}',
   },
   bindings: {
     keyHint: 'Key', status: 'Status', rule: 'Rule', firstIp: 'First IP', lastIp: 'Last IP', createdAt: 'Created', lastUsedAt: 'Last used',
@@ -47,10 +47,11 @@ const en = {
     enforceMode: 'Enforcement', enforce: 'Enforce (refuse)', monitor: 'Monitor (log only)', failsafeMode: 'When the store is down',
     closed: 'Refuse (fail closed)', open: 'Allow (fail open)', alertCount: 'Alert after refusals', alertSeconds: 'within seconds',
     webhook: 'Alert webhook URL', webhookSet: 'Set (host {host}). Enter a new URL to replace it.', webhookUnset: 'Not set',
-    webhookPlaceholder: 'https://hooks.example.com/…', webhookBad: 'Enter an http or https URL', archiveDays: 'Keep intercept logs (days)',
-    saved: 'Settings saved', testWebhook: 'Send test alert', tested: 'Test alert sent', positive: 'Must be a whole number ≥ 1', clearWebhook: 'Remove webhook',
+    webhookPlaceholder: 'https://hooks.example.com/…', webhookBad: 'Enter an http or https URL', archiveDays: 'Archive unused bindings after (days)', archiveHint: '0 = never',
+    saved: 'Settings saved', testWebhook: 'Send test alert', tested: 'Test alert sent', range: 'A whole number from {min} to {max}', clearWebhook: 'Remove webhook',
   },
   reasons: { ip_not_allowed: 'IP not allowed', key_banned: 'Key banned', multiple_keys: 'Several keys', invalid_key: 'Invalid key', invalid_client_ip: 'Bad client IP' },
+  auditActions: { unbind: 'Unbind', set_rule: 'Rule change', ban: 'Ban', unban: 'Unban', settings: 'Settings' },
   audit: { at: 'Time', actor: 'Who', clientIp: 'Client IP', action: 'Action', bindingId: 'Binding', before: 'Before', after: 'After', range: 'Time range' },
   notFound: { title: 'Page not found', back: 'Back to the dashboard' },
 }

@@ -24,11 +24,11 @@ const zh: typeof en = {
     kind: '规则', single: '单个地址', multiple: '多个地址', all: '任意地址', learn: '学习前 N 个',
     prefixes: '地址或网段', prefix: 'IP 或 CIDR，例如 10.0.0.0/24', limit: '学习地址数', add: '添加地址',
     help: {
-      single: '只允许一个 IP 地址或网段。', multiple: '允许多个 IP 或网段（不超过服务器上限）。',
+      single: '只允许一个 IP 地址或网段。', multiple: '1 到 256 个 IP 地址或网段。',
       all: '允许任意客户端地址：密钥不绑定。', learn: '最先出现的 N 个不同地址成为允许集合（N ≥ 2）。',
     },
-    needOne: '请输入且只输入一个地址或网段', needSome: '请至少输入一个地址或网段', badPrefix: '不是有效的 IP 或 CIDR：{v}',
-    needLimit: '数量必须不小于 2',
+    needOne: '请输入且只输入一个地址或网段', needSome: '请输入 1 到 {max} 个地址或网段', badPrefix: '不是有效的 IP 或 CIDR：{v}',
+    needLimit: '数量必须在 2 到 {max} 之间',
   },
   bindings: {
     keyHint: '密钥', status: '状态', rule: '规则', firstIp: '首个 IP', lastIp: '最近 IP', createdAt: '创建时间', lastUsedAt: '最近使用',
@@ -49,10 +49,11 @@ const zh: typeof en = {
     enforceMode: '执行模式', enforce: '拦截（拒绝）', monitor: '监控（仅记录）', failsafeMode: '存储不可用时',
     closed: '拒绝（失败关闭）', open: '放行（失败开放）', alertCount: '拒绝次数告警阈值', alertSeconds: '时间窗口（秒）',
     webhook: '告警 Webhook 地址', webhookSet: '已设置（主机 {host}）。输入新地址以替换。', webhookUnset: '未设置',
-    webhookPlaceholder: 'https://hooks.example.com/…', webhookBad: '请输入 http 或 https 地址', archiveDays: '拦截日志保留天数',
-    saved: '设置已保存', testWebhook: '发送测试告警', tested: '测试告警已发送', positive: '必须是不小于 1 的整数', clearWebhook: '移除 Webhook',
+    webhookPlaceholder: 'https://hooks.example.com/…', webhookBad: '请输入 http 或 https 地址', archiveDays: '归档未使用绑定（天）', archiveHint: '0 表示从不',
+    saved: '设置已保存', testWebhook: '发送测试告警', tested: '测试告警已发送', range: '请输入 {min} 到 {max} 之间的整数', clearWebhook: '移除 Webhook',
   },
   reasons: { ip_not_allowed: 'IP 不允许', key_banned: '密钥已封禁', multiple_keys: '多个密钥', invalid_key: '无效密钥', invalid_client_ip: '客户端 IP 无效' },
+  auditActions: { unbind: '解绑', set_rule: '修改规则', ban: '封禁', unban: '解封', settings: '设置' },
   audit: { at: '时间', actor: '操作者', clientIp: '客户端 IP', action: '操作', bindingId: '绑定', before: '修改前', after: '修改后', range: '时间范围' },
   notFound: { title: '页面不存在', back: '返回仪表盘' },
 }

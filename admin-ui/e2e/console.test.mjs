@@ -5,7 +5,8 @@
 //   SENTINEL_E2E_PROXY_URL       proxy listener, e.g. http://127.0.0.1:7000; without it
 //                                the proxy scenarios are skipped and only the page tour runs
 //   SENTINEL_E2E_LOCKOUT=1       also run the lockout scenario last (it locks 127.0.0.1 out)
-// Keys are bound by real proxied requests from 127.0.0.1 and 127.0.0.2.
+// Keys are bound by real proxied requests from 127.0.0.1 and 127.0.0.2. Test keys have no
+// hyphen after "sk-": Sentinel reads "sk-abc-123" as key "sk-abc" with channel suffix "-123".
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
@@ -112,7 +113,7 @@ test('log in, then land on the dashboard', async () => {
   await page.locator('[data-test=card-allowed]').waitFor()
 })
 
-const K1 = `sk-e2e-${randomBytes(12).toString('hex')}`
+const K1 = `sk-e2e${randomBytes(12).toString('hex')}`
 let k1Id = ''
 let k1Hint = ''
 
@@ -194,7 +195,7 @@ test('filter logs by subnet and export CSV with the same filter', { skip: !PROXY
   await page.goto(ui('logs'))
   await page.locator('[data-test=logs-ip]').fill('127.0.0.0/24')
   await page.locator('[data-test=logs-apply]').click()
-  await page.waitForURL(/ip=127\.0\.0\.0%2F24/)
+  await page.waitForURL(/ip=127\.0\.0\.0(%2F|\/)24/)
   await page.locator('[data-test=logs-table] [data-test=log-ip]').filter({ hasText: '127.0.0.1' }).first().waitFor()
   const ips = await page.locator('[data-test=logs-table] [data-test=log-ip]').allInnerTexts()
   assert.ok(ips.length > 0 && ips.every((ip) => ip.startsWith('127.0.0.')), `rows outside the subnet: ${ips}`)
@@ -221,7 +222,7 @@ test('enforce → monitor on the settings page and the running proxy follows', {
 
 test('bulk ban of selected rows', { skip: !PROXY }, async () => {
   const { page } = session
-  const keys = [0, 1].map(() => `sk-e2e-${randomBytes(12).toString('hex')}`)
+  const keys = [0, 1].map(() => `sk-e2e${randomBytes(12).toString('hex')}`)
   for (const k of keys) assert.equal(await proxied(k, '127.0.0.1'), 200)
   await page.goto(ui('bindings?ip=127.0.0.1&status=active'))
   const rows = page.locator('[data-test=bindings-table] .el-table__body-wrapper tr.el-table__row')

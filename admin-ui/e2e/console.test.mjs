@@ -214,9 +214,12 @@ test('enforce → monitor on the settings page and the running proxy follows', {
   await page.locator('[data-test=enforce-monitor]').click()
   await page.locator('[data-test=settings-save]').click()
   await page.locator('.el-message--success').waitFor()
-  await eventually('monitor mode lets 127.0.0.3 through', async () => (await proxied(K1, '127.0.0.3')) === 200, 3000)
-  await page.locator('[data-test=enforce-enforce]').click()
-  await page.locator('[data-test=settings-save]').click()
+  try {
+    await eventually('monitor mode lets 127.0.0.3 through', async () => (await proxied(K1, '127.0.0.3')) === 200, 3000)
+  } finally {
+    await page.locator('[data-test=enforce-enforce]').click()
+    await page.locator('[data-test=settings-save]').click()
+  }
   await eventually('enforce mode refuses 127.0.0.3 again', async () => (await proxied(K1, '127.0.0.3')) === 403, 3000)
 })
 

@@ -30,3 +30,35 @@ export function useAudit() {
 
   return { items, total, loading, error, load }
 }
+
+/** AuditChange is one top-level field an audited change altered. */
+export interface AuditChange {
+  field: string
+  before: string
+  after: string
+}
+
+function show(v: unknown): string {
+  if (v === undefined || v === null) return '—'
+  return typeof v === 'string' ? v : JSON.stringify(v)
+}
+
+function fields(v: unknown): Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {}
+}
+
+/**
+ * auditChanges lists the top-level fields that differ between an audit
+ * entry's before and after (timestamps and versions that every change bumps left out).
+ */
+export function auditChanges(before: unknown, after: unknown): AuditChange[] {
+  // An unbind has no after, a first write no before: the action says it all.
+  if (before === null || before === undefined || after === null || after === undefined) return []
+  const b = fields(before)
+  const a = fields(after)
+  const noise = new Set(['updated_at', 'version', 'last_used_at'])
+  const keys = [...new Set([...Object.keys(b), ...Object.keys(a)])].filter((k) => !noise.has(k))
+  return keys
+    .map((field) => ({ field, before: show(b[field]), after: show(a[field]) }))
+    .filter((c) => c.before !== c.after)
+}

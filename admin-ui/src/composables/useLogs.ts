@@ -1,6 +1,22 @@
 import { ref } from 'vue'
 import { api, filenameFrom, problemText, saveBlob } from '../api/client'
-import type { ExportQuery, Intercept, LogQuery } from '../api/types'
+import type { ExportQuery, Intercept, LogQuery, Reason } from '../api/types'
+
+// Exhaustive over the document's enum: a new reason fails the type check until it has a label.
+const reasonSet: Record<Reason, true> = { ip_not_allowed: true, key_banned: true, multiple_keys: true, invalid_key: true, invalid_client_ip: true }
+
+/** REASONS lists the refusal reasons the admin API documents. */
+export const REASONS = Object.keys(reasonSet) as Reason[]
+
+/** reasonOf narrows a string to a documented reason. */
+export function reasonOf(v: string | undefined): Reason | undefined {
+  return REASONS.find((r) => r === v)
+}
+
+/** reasonKey is the message key labelling a reason, or null for one this build does not know. */
+export function reasonKey(v: string): string | null {
+  return reasonOf(v) ? `reasons.${v}` : null
+}
 
 /** useLogs lists intercept logs and exports them as CSV with the same filters. */
 export function useLogs() {

@@ -52,7 +52,7 @@ const en = {
   },
   reasons: { ip_not_allowed: 'IP not allowed', key_banned: 'Key banned', multiple_keys: 'Several keys', invalid_key: 'Invalid key', invalid_client_ip: 'Bad client IP' },
   auditActions: { unbind: 'Unbind', set_rule: 'Rule change', ban: 'Ban', unban: 'Unban', settings: 'Settings' },
-  audit: { at: 'Time', actor: 'Who', clientIp: 'Client IP', action: 'Action', bindingId: 'Binding', before: 'Before', after: 'After', range: 'Time range' },
+  audit: { changes: 'Changes', at: 'Time', actor: 'Who', clientIp: 'Client IP', action: 'Action', bindingId: 'Binding', before: 'Before', after: 'After', range: 'Time range' },
   notFound: { title: 'Page not found', back: 'Back to the dashboard' },
 }
 

@@ -54,7 +54,7 @@ const zh: typeof en = {
   },
   reasons: { ip_not_allowed: 'IP 不允许', key_banned: '密钥已封禁', multiple_keys: '多个密钥', invalid_key: '无效密钥', invalid_client_ip: '客户端 IP 无效' },
   auditActions: { unbind: '解绑', set_rule: '修改规则', ban: '封禁', unban: '解封', settings: '设置' },
-  audit: { at: '时间', actor: '操作者', clientIp: '客户端 IP', action: '操作', bindingId: '绑定', before: '修改前', after: '修改后', range: '时间范围' },
+  audit: { changes: '变更', at: '时间', actor: '操作者', clientIp: '客户端 IP', action: '操作', bindingId: '绑定', before: '修改前', after: '修改后', range: '时间范围' },
   notFound: { title: '页面不存在', back: '返回仪表盘' },
 }
 

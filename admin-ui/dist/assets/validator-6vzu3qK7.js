@@ -1,1 +1,0 @@
-import{Ft as e}from"./css-CnOEGdoI.js";var t=t=>[``,...e].includes(t);export{t};

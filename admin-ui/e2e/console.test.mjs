@@ -143,6 +143,7 @@ test('edit the rule to a CIDR and a request from another address inside it passe
   await dialog.locator('[data-test=rule-prefix-0]').fill('127.0.0.0/33')
   await dialog.locator('[data-test=rule-save]').click()
   await dialog.locator('.el-form-item__error').first().waitFor()
+  await shot(page, 'rule-editor-422-en-light')
   await dialog.locator('[data-test=rule-prefix-0]').fill('127.0.0.0/24')
   await dialog.locator('[data-test=rule-save]').click()
   await dialog.waitFor({ state: 'hidden' })

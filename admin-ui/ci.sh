@@ -7,7 +7,8 @@
 #   - with SENTINEL_E2E_ADMIN_URL (+ SENTINEL_E2E_ADMIN_PASSWORD, optional
 #     SENTINEL_E2E_PROXY_URL): the console scenarios against that running sentinel;
 #   - with --with-sentinel: starts a real upstream and `go run ./cmd/sentinel`
-#     (SQLite in a temporary directory) and runs every scenario, lockout last.
+#     (SQLite in a temporary directory; SENTINEL_BIN names a prebuilt binary
+#     instead) and runs every scenario, lockout last.
 # Screenshots land in admin-ui/e2e/screenshots/ (not committed).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -64,7 +65,7 @@ if [ $with_sentinel = 1 ]; then
 	up=17980 app=17900 adm=17901
 	node e2e/upstream.mjs $up >"$tmp/upstream.log" 2>&1 &
 	pids+=($!)
-	(cd .. && go build -o "$tmp/sentinel" ./cmd/sentinel)
+	if [ -n "${SENTINEL_BIN:-}" ]; then cp "$SENTINEL_BIN" "$tmp/sentinel"; else (cd .. && go build -o "$tmp/sentinel" ./cmd/sentinel); fi
 	export SENTINEL_E2E_ADMIN_PASSWORD="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 	DOWNSTREAM_URL=http://127.0.0.1:$up APP_HOST=0.0.0.0 APP_PORT=$app ADMIN_HOST=127.0.0.1 ADMIN_PORT=$adm \
 		SENTINEL_DATA_DIR="$tmp/data" ADMIN_PASSWORD="$SENTINEL_E2E_ADMIN_PASSWORD" \

@@ -78,7 +78,7 @@ if [ $with_sentinel = 1 ]; then
 		export SENTINEL_E2E_ADMIN_URL=http://127.0.0.1:$adm
 	else
 		# The admin listener does not serve the console yet: serve dist/ with vite preview, API proxied.
-		SENTINEL_ADMIN_URL=http://127.0.0.1:$adm npx vite preview --port 17902 --strictPort --host 127.0.0.1 >"$tmp/preview.log" 2>&1 &
+		SENTINEL_ADMIN_URL=http://127.0.0.1:$adm node_modules/.bin/vite preview --port 17902 --strictPort --host 127.0.0.1 >"$tmp/preview.log" 2>&1 &
 		pids+=($!)
 		wait_for http://127.0.0.1:17902/admin/ui/ 20
 		export SENTINEL_E2E_ADMIN_URL=http://127.0.0.1:17902

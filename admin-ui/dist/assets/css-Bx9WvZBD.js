@@ -1,0 +1,1 @@
+import"./css-CnOEGdoI.js";import"./css-B2PIBXFF.js";

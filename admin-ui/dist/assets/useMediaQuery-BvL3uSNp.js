@@ -1,0 +1,1 @@
+import{W as e,yt as t}from"./vue-B8rcVa7f.js";function n(n){let r=window.matchMedia(n),i=t(r.matches),a=e=>i.value=e.matches;return r.addEventListener(`change`,a),e(()=>r.removeEventListener(`change`,a)),i}function r(){return n(`(max-width: 767px)`)}export{r as t};

@@ -239,8 +239,13 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 		c.br = nil // owned by the body from now on, never pooled again
 		return resp, nil
 	}
-	resp.Body = &upBody{c: c, ctx: ctx, body: resp.Body, stop: stop, written: written,
-		keep: !resp.Close && !req.Close}
+	keep := !resp.Close && !req.Close
+	if resp.Body == http.NoBody {
+		// Nothing to read (HEAD, 204, 304): the connection is free now.
+		release(c, stop, written, keep)
+		return resp, nil
+	}
+	resp.Body = &upBody{c: c, ctx: ctx, body: resp.Body, stop: stop, written: written, keep: keep}
 	return resp, nil
 }
 
@@ -376,19 +381,25 @@ type upBody struct {
 	written chan error // nil when the request was written inline
 	keep    bool
 	mu      sync.Mutex
-	done    bool
+	done    bool // the exchange has been released
+	eof     bool // ... after a clean end of the body
 }
 
 func (b *upBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.done {
+		if b.eof {
+			return 0, io.EOF
+		}
 		return 0, errors.New("httpproxy: read on closed response body")
 	}
 	n, err := b.body.Read(p)
 	if err != nil {
-		b.finish(err == io.EOF)
-		if err != io.EOF && b.ctx.Err() != nil {
+		b.eof = err == io.EOF
+		b.done = true
+		release(b.c, b.stop, b.written, b.eof && b.keep)
+		if !b.eof && b.ctx.Err() != nil {
 			err = b.ctx.Err() // cancellation closed the connection under the read
 		}
 	}
@@ -396,35 +407,41 @@ func (b *upBody) Read(p []byte) (int, error) {
 }
 
 // Close implements io.Closer: a body not read to its end takes its
-// connection with it.
+// connection with it. A Read blocked in another goroutine is unblocked by
+// closing the connection first.
 func (b *upBody) Close() error {
-	b.mu.Lock()
+	if !b.mu.TryLock() {
+		b.c.conn.Close()
+		b.mu.Lock()
+	}
 	defer b.mu.Unlock()
 	if !b.done {
-		b.finish(false)
+		b.done = true
+		release(b.c, b.stop, b.written, false)
 	}
 	return nil
 }
 
-func (b *upBody) finish(clean bool) {
-	b.done = true
-	if !b.stop() {
-		clean = false // the context fired and closed the connection
+// release ends an exchange on c: back to the pool when reuse is true and
+// the request was written completely, closed otherwise.
+func release(c *upConn, stop func() bool, written chan error, reuse bool) {
+	if !stop() {
+		reuse = false // the context fired and closed the connection
 	}
-	if b.written != nil {
+	if written != nil {
 		select {
-		case err := <-b.written:
-			clean = clean && err == nil
+		case err := <-written:
+			reuse = reuse && err == nil
 		default:
-			clean = false // the request body is still being sent
-			b.c.conn.Close()
-			<-b.written
+			reuse = false // the request body is still being sent
+			c.conn.Close()
+			<-written
 		}
 	}
-	if clean && b.keep {
-		b.c.u.putIdle(b.c)
+	if reuse {
+		c.u.putIdle(c)
 	} else {
-		b.c.close()
+		c.close()
 	}
 }
 

@@ -176,3 +176,65 @@ func TestUpstreamBodyClosedEarly(t *testing.T) {
 	r := remotes()
 	require.NotEqual(t, r[0], r[1])
 }
+
+// TestUpstreamBodyContract: reads after the end keep returning io.EOF, a
+// response without a body frees its connection at once, and Close
+// unblocks a Read waiting in another goroutine.
+func TestUpstreamBodyContract(t *testing.T) {
+	srv, remotes := upstreamCounting(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		case "/stall":
+			io.WriteString(w, "x")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		default:
+			io.WriteString(w, "ok")
+		}
+	})
+	u := NewUpstream(UpstreamOptions{})
+	defer u.CloseIdleConnections()
+
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+	resp, err := u.RoundTrip(req)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, "ok", string(b))
+	n, err := resp.Body.Read(make([]byte, 4))
+	require.Equal(t, 0, n)
+	require.ErrorIs(t, err, io.EOF)
+	require.NoError(t, resp.Body.Close())
+
+	for _, method := range []string{http.MethodHead, http.MethodGet} {
+		path := "/"
+		if method == http.MethodGet {
+			path = "/empty"
+		}
+		req, _ = http.NewRequest(method, srv.URL+path, nil)
+		resp, err = u.RoundTrip(req)
+		require.NoError(t, err)
+		require.Equal(t, http.NoBody, resp.Body, "%s %s", method, path)
+	}
+	r := remotes()
+	require.Len(t, r, 3)
+	require.Equal(t, r[0], r[2], "a response without a body leaves its connection reusable, unread")
+
+	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/stall", nil)
+	resp, err = u.RoundTrip(req)
+	require.NoError(t, err)
+	readErr := make(chan error)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		readErr <- err
+	}()
+	// Close while the reader goroutine is (or is about to be) blocked.
+	require.NoError(t, resp.Body.Close())
+	select {
+	case err := <-readErr:
+		require.Error(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not unblock the Read")
+	}
+}

@@ -110,12 +110,15 @@ func BenchmarkProxyEndToEnd(b *testing.B) {
 			}
 			do() // binds the key
 			b.ReportAllocs()
+			cpu := processCPU()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					do()
 				}
 			})
+			b.StopTimer()
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -166,12 +169,15 @@ func BenchmarkProxyEndToEndSSE(b *testing.B) {
 			do()
 			cut.Store(0)
 			b.ReportAllocs()
+			cpu := processCPU()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					do()
 				}
 			})
+			b.StopTimer()
+			reportCPU(b, cpu)
 			b.ReportMetric(float64(cut.Load())/float64(b.N), "cut/op")
 		})
 	}

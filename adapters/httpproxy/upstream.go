@@ -31,6 +31,10 @@ type UpstreamOptions struct {
 	// ReadBufferSize is the size of the reader a busy connection borrows
 	// to parse the response. Default 4 KiB; longer header lines still parse.
 	ReadBufferSize int
+	// MaxResponseHeaderBytes bounds the bytes read for one response head
+	// (each 1xx head counts on its own), as in http.Transport. Default
+	// 10 MiB.
+	MaxResponseHeaderBytes int64
 	// HTTPS carries https requests; default NewTransport(). Upstream
 	// itself speaks plain HTTP/1.1 only.
 	HTTPS http.RoundTripper
@@ -85,6 +89,9 @@ func NewUpstream(opts UpstreamOptions) *Upstream {
 	if opts.ReadBufferSize <= 0 {
 		opts.ReadBufferSize = 4 << 10
 	}
+	if opts.MaxResponseHeaderBytes <= 0 {
+		opts.MaxResponseHeaderBytes = 10 << 20
+	}
 	if opts.HTTPS == nil {
 		opts.HTTPS = NewTransport()
 	}
@@ -105,6 +112,7 @@ type upConn struct {
 	u        *Upstream
 	addr     string
 	conn     net.Conn
+	src      headLimiter   // what br reads from
 	br       *bufio.Reader // borrowed while busy
 	idleAt   time.Time
 	released atomic.Bool
@@ -198,12 +206,14 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 		return nil, err
 	}
 
-	c.br = u.getReader(c.conn)
+	c.br = u.getReader(&c.src)
 	trace := httptrace.ContextClientTrace(ctx)
 	var resp *http.Response
 	for n := 0; ; n++ {
 		var err error
+		c.src.limit = u.opts.MaxResponseHeaderBytes
 		resp, err = http.ReadResponse(c.br, req)
+		c.src.limit = -1
 		if err != nil {
 			stop()
 			if written != nil {
@@ -311,7 +321,31 @@ func (u *Upstream) getConn(ctx context.Context, addr string) (*upConn, bool, err
 		<-u.slots
 		return nil, false, err
 	}
-	return &upConn{u: u, addr: addr, conn: conn}, false, nil
+	return &upConn{u: u, addr: addr, conn: conn, src: headLimiter{conn: conn, limit: -1}}, false, nil
+}
+
+// headLimiter is a connection's reader that refuses to read more than
+// limit bytes while a response head is parsed (limit < 0: no limit).
+type headLimiter struct {
+	conn  net.Conn
+	limit int64
+}
+
+var errHeadTooLong = errors.New("httpproxy: downstream response headers exceed MaxResponseHeaderBytes")
+
+func (h *headLimiter) Read(p []byte) (int, error) {
+	if h.limit < 0 {
+		return h.conn.Read(p)
+	}
+	if h.limit == 0 {
+		return 0, errHeadTooLong
+	}
+	if int64(len(p)) > h.limit {
+		p = p[:h.limit]
+	}
+	n, err := h.conn.Read(p)
+	h.limit -= int64(n)
+	return n, err
 }
 
 // putIdle returns a connection whose exchange ended cleanly to the pool.

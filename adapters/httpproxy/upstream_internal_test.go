@@ -238,3 +238,28 @@ func TestUpstreamBodyContract(t *testing.T) {
 		t.Fatal("Close did not unblock the Read")
 	}
 }
+
+func TestUpstreamResponseHeadLimit(t *testing.T) {
+	srv, _ := upstreamCounting(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Big", strings.Repeat("h", 8<<10))
+		io.WriteString(w, strings.Repeat("b", 64<<10)) // bodies are not limited
+	})
+	for _, c := range []struct {
+		limit int64
+		ok    bool
+	}{{4 << 10, false}, {16 << 10, true}} {
+		u := NewUpstream(UpstreamOptions{MaxResponseHeaderBytes: c.limit})
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+		resp, err := u.RoundTrip(req)
+		if !c.ok {
+			require.ErrorIs(t, err, errHeadTooLong, "limit %d", c.limit)
+			continue
+		}
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Len(t, b, 64<<10)
+		u.CloseIdleConnections()
+	}
+}

@@ -1,0 +1,500 @@
+package httpproxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// UpstreamOptions configure an Upstream; zero fields take defaults.
+type UpstreamOptions struct {
+	// DialTimeout bounds connecting to the downstream. Default 5s.
+	DialTimeout time.Duration
+	// MaxConns caps the connections open to the downstream, idle and busy
+	// together. A request finding every one busy waits for a free one or
+	// for its context. Default 4096.
+	MaxConns int
+	// MaxIdleConns caps the keep-alive connections kept idle. Default 512.
+	MaxIdleConns int
+	// IdleTimeout is how long an idle connection is kept. Default 90s.
+	IdleTimeout time.Duration
+	// ReadBufferSize is the size of the reader a busy connection borrows
+	// to parse the response. Default 4 KiB; longer header lines still parse.
+	ReadBufferSize int
+	// MaxResponseHeaderBytes bounds the bytes read for one response head
+	// (each 1xx head counts on its own), as in http.Transport. Default
+	// 10 MiB.
+	MaxResponseHeaderBytes int64
+	// HTTPS carries https requests; default NewTransport(). Upstream
+	// itself speaks plain HTTP/1.1 only.
+	HTTPS http.RoundTripper
+}
+
+// Upstream is an HTTP/1.1 http.RoundTripper for a reverse proxy in front
+// of one gateway. It keeps keep-alive connections in a pool like
+// http.Transport, but runs no goroutine per connection: the request is
+// written and the response read by the goroutine that calls RoundTrip and
+// then reads the body. An open stream therefore costs the serving
+// goroutine and its socket, not two more goroutines and their buffers;
+// idle connections hold no buffers at all (readers and writers are pooled
+// and borrowed only while a connection is busy).
+//
+// Parsing is the standard library's (http.Request.Write, http.ReadResponse).
+// 1xx responses reach httptrace's Got1xxResponse, 101 answers return the
+// connection itself as the io.ReadWriteCloser body (as http.Transport
+// does, so httputil.ReverseProxy's upgrade handling works), and
+// `Expect: 100-continue` bodies are sent without waiting for the 100.
+// https requests go to UpstreamOptions.HTTPS.
+type Upstream struct {
+	opts   UpstreamOptions
+	dialer net.Dialer
+	slots  chan struct{} // one token per open connection
+	// waiters counts RoundTrips blocked on slots: while any wait, a
+	// connection that becomes free is closed so that its slot frees.
+	waiters atomic.Int32
+
+	mu   sync.Mutex
+	idle map[string][]*upConn // by host:port, most recently used last
+
+	readers sync.Pool
+	writers sync.Pool
+}
+
+var _ http.RoundTripper = (*Upstream)(nil)
+
+// NewUpstream returns an Upstream with opts.
+func NewUpstream(opts UpstreamOptions) *Upstream {
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 4096
+	}
+	if opts.MaxIdleConns <= 0 {
+		opts.MaxIdleConns = 512
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 90 * time.Second
+	}
+	if opts.ReadBufferSize <= 0 {
+		opts.ReadBufferSize = 4 << 10
+	}
+	if opts.MaxResponseHeaderBytes <= 0 {
+		opts.MaxResponseHeaderBytes = 10 << 20
+	}
+	if opts.HTTPS == nil {
+		opts.HTTPS = NewTransport()
+	}
+	u := &Upstream{
+		opts:   opts,
+		dialer: net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second},
+		slots:  make(chan struct{}, opts.MaxConns),
+		idle:   make(map[string][]*upConn),
+	}
+	size := opts.ReadBufferSize
+	u.readers.New = func() any { return bufio.NewReaderSize(nil, size) }
+	u.writers.New = func() any { return bufio.NewWriterSize(nil, 4<<10) }
+	return u
+}
+
+// upConn is one connection to the downstream.
+type upConn struct {
+	u        *Upstream
+	addr     string
+	conn     net.Conn
+	src      headLimiter   // what br reads from
+	br       *bufio.Reader // borrowed while busy
+	idleAt   time.Time
+	released atomic.Bool
+}
+
+// close closes the connection and frees its slot, once.
+func (c *upConn) close() {
+	if c.released.CompareAndSwap(false, true) {
+		c.conn.Close()
+		if c.br != nil {
+			c.u.putReader(c.br)
+			c.br = nil
+		}
+		<-c.u.slots
+	}
+}
+
+// maxInformational bounds the 1xx answers before the final one, as in
+// net/http.
+const maxInformational = 5
+
+// errConnBroken marks a failure on a reused connection before anything of
+// the response arrived: a request that can be replayed is sent again.
+var errConnBroken = errors.New("httpproxy: reused connection closed by the downstream")
+
+// RoundTrip implements http.RoundTripper.
+func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	switch req.URL.Scheme {
+	case "https":
+		return u.opts.HTTPS.RoundTrip(req)
+	case "http":
+	default:
+		closeBody(req)
+		return nil, fmt.Errorf("httpproxy: unsupported protocol scheme %q", req.URL.Scheme)
+	}
+	if req.URL.Host == "" {
+		closeBody(req)
+		return nil, errors.New("httpproxy: request has no host")
+	}
+	addr := req.URL.Host
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(req.URL.Hostname(), "80")
+	}
+	ctx := req.Context()
+	replayable := req.Body == nil || req.Body == http.NoBody
+	for attempt := 0; ; attempt++ {
+		c, reused, err := u.getConn(ctx, addr)
+		if err != nil {
+			closeBody(req)
+			return nil, err
+		}
+		resp, err := u.exchange(ctx, c, req, reused)
+		if err == nil {
+			return resp, nil
+		}
+		c.close()
+		if errors.Is(err, errConnBroken) && replayable && attempt == 0 && ctx.Err() == nil {
+			continue // the downstream closed an idle connection as we reused it
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// exchange writes req on c and reads the response head. On error the
+// caller closes c.
+func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, reused bool) (*http.Response, error) {
+	// Cancellation closes the connection: whatever blocks on it returns.
+	stop := context.AfterFunc(ctx, func() { c.conn.Close() })
+	streamed := req.Body != nil && req.Body != http.NoBody && (req.ContentLength < 0 || req.ContentLength > 64<<10)
+	var written chan error
+	if streamed {
+		// A body of unknown or large size is written by its own goroutine,
+		// which ends with the body: the downstream may answer before it
+		// has read all of it, and the answer must not wait for that.
+		written = make(chan error, 1)
+		go func() { written <- u.writeRequest(c, req) }()
+	} else if err := u.writeRequest(c, req); err != nil {
+		stop()
+		if reused {
+			return nil, fmt.Errorf("%w: %v", errConnBroken, err)
+		}
+		return nil, err
+	}
+
+	c.br = u.getReader(&c.src)
+	trace := httptrace.ContextClientTrace(ctx)
+	var resp *http.Response
+	for n := 0; ; n++ {
+		var err error
+		c.src.limit = u.opts.MaxResponseHeaderBytes
+		resp, err = http.ReadResponse(c.br, req)
+		c.src.limit = -1
+		if err != nil {
+			stop()
+			if written != nil {
+				c.conn.Close()
+				<-written // the writer is done with the connection
+			}
+			if reused && n == 0 && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+				return nil, fmt.Errorf("%w: %v", errConnBroken, err)
+			}
+			return nil, err
+		}
+		code := resp.StatusCode
+		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+			break
+		}
+		if n >= maxInformational {
+			stop()
+			return nil, errors.New("httpproxy: too many 1xx informational responses")
+		}
+		if trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+				stop()
+				return nil, err
+			}
+		}
+	}
+
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The connection now belongs to the upgraded protocol; it never
+		// returns to the pool. Bytes already buffered are read first.
+		stop()
+		resp.Body = &upgradedBody{c: c, br: c.br}
+		c.br = nil // owned by the body from now on, never pooled again
+		return resp, nil
+	}
+	keep := !resp.Close && !req.Close
+	if resp.Body == http.NoBody {
+		// Nothing to read (HEAD, 204, 304): the connection is free now.
+		release(c, stop, written, keep)
+		return resp, nil
+	}
+	resp.Body = &upBody{c: c, ctx: ctx, body: resp.Body, stop: stop, written: written, keep: keep}
+	return resp, nil
+}
+
+// writeRequest writes req on c through a borrowed writer.
+func (u *Upstream) writeRequest(c *upConn, req *http.Request) error {
+	bw := u.writers.Get().(*bufio.Writer)
+	bw.Reset(c.conn)
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	bw.Reset(nil)
+	u.writers.Put(bw)
+	return err
+}
+
+func (u *Upstream) getReader(r io.Reader) *bufio.Reader {
+	br := u.readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	return br
+}
+
+func (u *Upstream) putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	u.readers.Put(br)
+}
+
+// getConn returns an idle connection to addr that is still open, or a
+// new one once a slot is free.
+func (u *Upstream) getConn(ctx context.Context, addr string) (*upConn, bool, error) {
+	now := time.Now()
+	for {
+		u.mu.Lock()
+		list := u.idle[addr]
+		if len(list) == 0 {
+			u.mu.Unlock()
+			break
+		}
+		c := list[len(list)-1]
+		list[len(list)-1] = nil
+		u.idle[addr] = list[:len(list)-1]
+		u.mu.Unlock()
+		if now.Sub(c.idleAt) > u.opts.IdleTimeout || peerClosed(c.conn) {
+			c.close()
+			continue
+		}
+		return c, true, nil
+	}
+	select {
+	case u.slots <- struct{}{}:
+	default:
+		u.waiters.Add(1)
+		select {
+		case u.slots <- struct{}{}:
+			u.waiters.Add(-1)
+		case <-ctx.Done():
+			u.waiters.Add(-1)
+			return nil, false, ctx.Err()
+		}
+	}
+	conn, err := u.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		<-u.slots
+		return nil, false, err
+	}
+	return &upConn{u: u, addr: addr, conn: conn, src: headLimiter{conn: conn, limit: -1}}, false, nil
+}
+
+// headLimiter is a connection's reader that refuses to read more than
+// limit bytes while a response head is parsed (limit < 0: no limit).
+type headLimiter struct {
+	conn  net.Conn
+	limit int64
+}
+
+var errHeadTooLong = errors.New("httpproxy: downstream response headers exceed MaxResponseHeaderBytes")
+
+func (h *headLimiter) Read(p []byte) (int, error) {
+	if h.limit < 0 {
+		return h.conn.Read(p)
+	}
+	if h.limit == 0 {
+		return 0, errHeadTooLong
+	}
+	if int64(len(p)) > h.limit {
+		p = p[:h.limit]
+	}
+	n, err := h.conn.Read(p)
+	h.limit -= int64(n)
+	return n, err
+}
+
+// putIdle returns a connection whose exchange ended cleanly to the pool.
+func (u *Upstream) putIdle(c *upConn) {
+	if c.br.Buffered() > 0 || u.waiters.Load() > 0 {
+		c.close() // unsolicited bytes, or a waiter needs the slot
+		return
+	}
+	u.putReader(c.br)
+	c.br = nil
+	c.idleAt = time.Now()
+	u.mu.Lock()
+	list := u.idle[c.addr]
+	// Drop connections idle too long from the cold end of the list.
+	var expired []*upConn
+	for len(list) > 0 && c.idleAt.Sub(list[0].idleAt) > u.opts.IdleTimeout {
+		expired = append(expired, list[0])
+		list = list[1:]
+	}
+	full := u.idleCountLocked() >= u.opts.MaxIdleConns
+	if !full {
+		list = append(list, c)
+	}
+	u.idle[c.addr] = list
+	u.mu.Unlock()
+	for _, e := range expired {
+		e.close()
+	}
+	if full {
+		c.close()
+	}
+}
+
+func (u *Upstream) idleCountLocked() int {
+	n := 0
+	for _, l := range u.idle {
+		n += len(l)
+	}
+	return n
+}
+
+// CloseIdleConnections closes every idle connection (http.Client calls it
+// through its CloseIdleConnections).
+func (u *Upstream) CloseIdleConnections() {
+	u.mu.Lock()
+	var all []*upConn
+	for addr, l := range u.idle {
+		all = append(all, l...)
+		delete(u.idle, addr)
+	}
+	u.mu.Unlock()
+	for _, c := range all {
+		c.close()
+	}
+	if ci, ok := u.opts.HTTPS.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
+
+// upBody is a response body read by the caller's goroutine; at a clean
+// end it returns the connection to the pool, otherwise closes it.
+type upBody struct {
+	c       *upConn
+	ctx     context.Context
+	body    io.ReadCloser
+	stop    func() bool
+	written chan error // nil when the request was written inline
+	keep    bool
+	mu      sync.Mutex
+	done    bool // the exchange has been released
+	eof     bool // ... after a clean end of the body
+}
+
+func (b *upBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		if b.eof {
+			return 0, io.EOF
+		}
+		return 0, errors.New("httpproxy: read on closed response body")
+	}
+	n, err := b.body.Read(p)
+	if err != nil {
+		b.eof = err == io.EOF
+		b.done = true
+		release(b.c, b.stop, b.written, b.eof && b.keep)
+		if !b.eof && b.ctx.Err() != nil {
+			err = b.ctx.Err() // cancellation closed the connection under the read
+		}
+	}
+	return n, err
+}
+
+// Close implements io.Closer: a body not read to its end takes its
+// connection with it. A Read blocked in another goroutine is unblocked by
+// closing the connection first.
+func (b *upBody) Close() error {
+	if !b.mu.TryLock() {
+		b.c.conn.Close()
+		b.mu.Lock()
+	}
+	defer b.mu.Unlock()
+	if !b.done {
+		b.done = true
+		release(b.c, b.stop, b.written, false)
+	}
+	return nil
+}
+
+// release ends an exchange on c: back to the pool when reuse is true and
+// the request was written completely, closed otherwise.
+func release(c *upConn, stop func() bool, written chan error, reuse bool) {
+	if !stop() {
+		reuse = false // the context fired and closed the connection
+	}
+	if written != nil {
+		select {
+		case err := <-written:
+			reuse = reuse && err == nil
+		default:
+			reuse = false // the request body is still being sent
+			c.conn.Close()
+			<-written
+		}
+	}
+	if reuse {
+		c.u.putIdle(c)
+	} else {
+		c.close()
+	}
+}
+
+// upgradedBody is the connection of a 101 answer as an io.ReadWriteCloser.
+type upgradedBody struct {
+	c  *upConn
+	br *bufio.Reader
+}
+
+func (b *upgradedBody) Read(p []byte) (int, error) {
+	if b.br != nil && b.br.Buffered() > 0 {
+		return b.br.Read(p)
+	}
+	return b.c.conn.Read(p)
+}
+
+func (b *upgradedBody) Write(p []byte) (int, error) { return b.c.conn.Write(p) }
+
+func (b *upgradedBody) Close() error {
+	b.c.close()
+	return nil
+}

@@ -16,7 +16,7 @@ import (
 
 	sentinel "github.com/keyipsentinel/sentinel"
 	"github.com/keyipsentinel/sentinel/adapters/httpproxy"
-	"github.com/keyipsentinel/sentinel/adapters/memcache"
+	"github.com/keyipsentinel/sentinel/adapters/localcache"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
 )
 
@@ -40,16 +40,17 @@ func transports() []struct {
 // forwarding to downstream. It returns the proxy's base URL.
 func proxyFor(tb testing.TB, downstream string, transport http.RoundTripper, decider sentinel.Decider) string {
 	tb.Helper()
+	live := sentinel.MustLiveSettings(sentinel.DefaultSettings())
 	if decider == nil {
-		db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "s.db"))
+		db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "s.db"), sqlite.Options{})
 		require.NoError(tb, err)
 		tb.Cleanup(func() { db.Close() })
-		decider, err = sentinel.NewGuard(memcache.New(sqlite.NewBindingStore(db), memcache.Options{}), sentinel.GuardOptions{})
+		decider, err = sentinel.NewBinder(localcache.New(sqlite.NewBindingStore(db), localcache.Options{}), sentinel.BinderOptions{Settings: live})
 		require.NoError(tb, err)
 	}
 	hasher, err := sentinel.NewHasher(testSecret)
 	require.NoError(tb, err)
-	mw, err := httpproxy.NewGuard(httpproxy.GuardOptions{Decider: decider, Hasher: hasher})
+	mw, err := httpproxy.NewMiddleware(httpproxy.MiddlewareOptions{Decider: decider, Hasher: hasher, Settings: live})
 	require.NoError(tb, err)
 	u, err := url.Parse(downstream)
 	require.NoError(tb, err)

@@ -32,6 +32,9 @@ func (l *Loader) Effective() []Effective {
 		v, src := l.value(k), l.source(k)
 		switch {
 		case k == PGDSN && v != "":
+			if n, err := NormalizeDSN(v); err == nil {
+				v = n
+			}
 			v = "•••• " + RedactDSN(v) // the host helps; the password never shows
 		case s.Secret:
 			v = Masked(v)

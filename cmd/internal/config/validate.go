@@ -70,8 +70,10 @@ func fill(p *parser) *Config {
 	c.AlertWebhookFormat = p.oneOf(AlertWebhookFormat, "auto", "generic", "slack", "feishu", "lark", "dingtalk")
 	c.AlertWebhookSecret = p.secret(AlertWebhookSecret, 1)
 	c.AlertAllowPrivate = p.boolean(AlertAllowPrivate)
-	if u := p.str(PublicURL); u != "" {
-		c.PublicURL = p.httpURL(PublicURL).String()
+	if p.str(PublicURL) != "" {
+		if u := p.httpURL(PublicURL); u != nil {
+			c.PublicURL = u.String()
+		}
 	}
 	c.ArchiveDays = p.intIn(ArchiveDays, 0, 36500)
 	c.LogRetentionDays = p.intIn(LogRetentionDays, 0, 36500)

@@ -66,7 +66,6 @@ func TestConfigCheck(t *testing.T) {
 	})
 }
 
-
 func TestHealthcheck(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/ready" {

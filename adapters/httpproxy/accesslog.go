@@ -9,14 +9,12 @@ import (
 )
 
 // accessWriter is the ResponseWriter the access log hands down: it counts
-// what is written and holds what handlers further in tell the log (the
-// masked key, through SetAccessHint). Unwrap lets http.ResponseController
-// reach the real writer to flush and to hijack.
+// what is written. Unwrap lets http.ResponseController reach the real
+// writer to flush and to hijack.
 type accessWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
-	hint   string
 }
 
 func (a *accessWriter) WriteHeader(code int) {
@@ -47,38 +45,24 @@ func (a *accessWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(a.ResponseWriter).Hijack()
 }
 
-// SetAccessHint tells the access log the masked key (sentinel.Token.Mask,
-// never the key) of the request w answers; w is the writer a handler
-// inside the Proxy received, possibly wrapped (Unwrap is followed). It is
-// a no-op when the access log is off. The Middleware calls it once it has
-// found the key.
-func SetAccessHint(w http.ResponseWriter, hint string) {
-	for w != nil {
-		if a, ok := w.(*accessWriter); ok {
-			a.hint = hint
-			return
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return
-		}
-		w = u.Unwrap()
-	}
-}
-
 // maxLoggedPath bounds the path in an access log line.
 const maxLoggedPath = 512
 
 // withAccessLog logs one line per request after next has answered:
 // method, path (never the query: it may hold the key), status, bytes
-// written, duration, client address, masked key (when the Middleware
-// reported one) and request id.
+// written, duration, client address, masked key and request id. The key
+// is read here, as the Middleware reads it (one more extraction, only with
+// the access log on), so the log needs nothing from the Middleware; a
+// request carrying several different keys is logged with none.
 func withAccessLog(log *slog.Logger, resolver *ClientIPResolver, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		client := ""
+		client, hint := "", ""
 		if a, err := resolver.Resolve(r); err == nil {
 			client = a.String()
+		}
+		if tok, found, err := ExtractToken(r); found && err == nil {
+			hint = tok.Mask()
 		}
 		aw := &accessWriter{ResponseWriter: w}
 		next.ServeHTTP(aw, r)
@@ -93,7 +77,7 @@ func withAccessLog(log *slog.Logger, resolver *ClientIPResolver, next http.Handl
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("path", path), slog.Int("status", status),
 			slog.Int64("bytes", aw.bytes), slog.Duration("duration", time.Since(start)),
-			slog.String("client_ip", client), slog.String("key", aw.hint),
+			slog.String("client_ip", client), slog.String("key", hint),
 			slog.String("request_id", RequestIDFrom(r)))
 	})
 }

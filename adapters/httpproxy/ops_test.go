@@ -14,7 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -219,36 +221,15 @@ func TestAccessLog(t *testing.T) {
 			assert.Equal(t, "127.0.0.3", l["client_ip"])
 			assert.Equal(t, id, l["request_id"])
 			assert.Contains(t, l, "duration")
-			assert.Contains(t, l, "key")
+			assert.Equal(t, "sk-AbCd…6789", l["key"], "the masked key, from the query")
 			assert.EqualValues(t, http.StatusForbidden, lines[1]["status"])
+			assert.Equal(t, "sk-AbCd…6789", lines[1]["key"])
 			assert.Equal(t, "127.0.0.4", lines[1]["client_ip"])
 		})
 	}
 }
 
-func TestSetAccessHintFindsTheWriterThroughWrappers(t *testing.T) {
-	// Outside an access log it is a no-op, whatever the writer.
-	httpproxy.SetAccessHint(httptest.NewRecorder(), "sk-ab…yz")
-	logs := &syncBuffer{}
-	// The hook is exercised end to end once the Middleware calls it; here
-	// through a handler standing where the Middleware is.
-	h := httpproxy.WrapForAccessLogTest(jsonLogger(logs), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpproxy.SetAccessHint(struct{ http.ResponseWriter }{w}, "ignored: no Unwrap")
-		httpproxy.SetAccessHint(unwrapper{w}, "sk-ab…yz")
-	}))
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
-	h.ServeHTTP(rec, req)
-	lines := accessLines(t, logs.String())
-	require.Len(t, lines, 1)
-	require.Equal(t, "sk-ab…yz", lines[0]["key"])
-}
-
 func jsonLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
-
-type unwrapper struct{ http.ResponseWriter }
-
-func (u unwrapper) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 
 func accessLines(t *testing.T, out string) []map[string]any {
 	t.Helper()
@@ -264,4 +245,41 @@ func accessLines(t *testing.T, out string) []map[string]any {
 		}
 	}
 	return lines
+}
+
+// TestAccessLogKeepsStreamsAndUpgrades: the access log's writer passes
+// flushes and the WebSocket hijack through.
+func TestAccessLogKeepsStreamsAndUpgrades(t *testing.T) {
+	on := stackOptions{proxyLog: jsonLogger(io.Discard), proxyOpts: httpproxy.ProxyOptions{AccessLog: true}}
+	t.Run("sse", func(t *testing.T) { streamThroughProxy(t, "text/event-stream", on) })
+	t.Run("websocket", func(t *testing.T) {
+		logs := &syncBuffer{}
+		on.proxyLog = jsonLogger(logs)
+		s := newStack(t, on)
+		s.Up.setHandler(func(w http.ResponseWriter, r *http.Request) {
+			c, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			typ, msg, err := c.Read(r.Context())
+			if err == nil {
+				c.Write(r.Context(), typ, msg)
+			}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/v1/realtime",
+			&websocket.DialOptions{HTTPClient: clientFrom(t, "127.0.0.1"), Subprotocols: []string{"openai-insecure-api-key.sk-" + realKey}})
+		require.NoError(t, err)
+		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte("hi")))
+		_, got, err := c.Read(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "hi", string(got))
+		c.Close(websocket.StatusNormalClosure, "")
+		require.Eventually(t, func() bool {
+			lines := accessLines(t, logs.String())
+			return len(lines) == 1 && lines[0]["status"] == float64(http.StatusSwitchingProtocols)
+		}, 10*time.Second, 10*time.Millisecond, "the session is logged as 101 when it ends")
+	})
 }

@@ -283,3 +283,28 @@ func TestAccessLogKeepsStreamsAndUpgrades(t *testing.T) {
 		}, 10*time.Second, 10*time.Millisecond, "the session is logged as 101 when it ends")
 	})
 }
+
+func TestWithHealth(t *testing.T) {
+	rd := httpproxy.NewReadiness(httpproxy.ReadinessOptions{}, httpproxy.Check{Name: "postgres", Ready: func(context.Context) error {
+		return errors.New("down")
+	}})
+	h := httpproxy.WithHealth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+	}), rd)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{http.MethodGet, "/health", http.StatusOK},
+		{http.MethodHead, "/health", http.StatusOK},
+		{http.MethodGet, "/ready", http.StatusServiceUnavailable},
+		{http.MethodPost, "/ready", http.StatusTeapot},
+		{http.MethodGet, "/admin/api/bindings", http.StatusTeapot},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+			require.Equal(t, tc.status, rec.Code)
+		})
+	}
+}

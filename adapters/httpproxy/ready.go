@@ -127,3 +127,28 @@ func (rd *Readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(body)
 	}
 }
+
+// WithHealth answers GET and HEAD /health (alive: 200) and /ready (rd)
+// in front of next, for listeners other than the Proxy's, such as the
+// admin API's, so every listener can be probed the same way.
+func WithHealth(next http.Handler, rd *Readiness) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			switch r.URL.Path {
+			case "/health":
+				h := w.Header()
+				h.Set("Content-Type", "application/json")
+				h.Set("Cache-Control", "no-store")
+				w.WriteHeader(http.StatusOK)
+				if r.Method == http.MethodGet {
+					w.Write(healthBody)
+				}
+				return
+			case "/ready":
+				rd.ServeHTTP(w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

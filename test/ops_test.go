@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -119,5 +120,20 @@ func TestVersionFromLDFlags(t *testing.T) {
 		out, err := startCmd(t, bin, t.TempDir(), nil, "version").CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		require.Equal(t, bin+" v9.9.9-test (0123abc)", strings.TrimSpace(string(out)))
+	}
+}
+
+// TestDockerfileStampsTheVersionVariables: the image is built with the
+// same -X targets as the test binaries, which TestVersionFromLDFlags shows
+// to work.
+func TestDockerfileStampsTheVersionVariables(t *testing.T) {
+	df, err := os.ReadFile("../compose/Dockerfile")
+	require.NoError(t, err)
+	for _, target := range []string{
+		"-X github.com/keyipsentinel/sentinel/cmd/internal/app.version=",
+		"-X github.com/keyipsentinel/sentinel/cmd/internal/app.revision=",
+	} {
+		require.Contains(t, testLDFlags, target)
+		require.Contains(t, string(df), target)
 	}
 }

@@ -200,6 +200,8 @@ func usage(w io.Writer, b Binary, name string, fs *pflag.FlagSet) {
 	case ArchiverOnly:
 		fmt.Fprintf(w, "Usage:\n  %s [run] [flags]   archive idle bindings and old intercepts every interval\n  %s once [flags]    do it once (for cron)\n  %s version\n", name, name, name)
 	}
+	fmt.Fprintf(w, "  %s config check [flags]   validate the configuration, print it with secrets masked\n"+
+		"  %s healthcheck URL        GET URL; exit 0 on 2xx (for container health checks)\n", name, name)
 	fmt.Fprintf(w, "\nEvery flag can also be set by the environment variable in brackets, a .env file or --config.\n\nFlags:\n")
 	fmt.Fprint(w, fs.FlagUsages())
 }

@@ -25,6 +25,7 @@ const (
 const (
 	MaxPathLen      = 512
 	MaxUserAgentLen = 256
+	MaxRequestIDLen = 128
 )
 
 // Intercept is the audit record of one refused request (or of one request
@@ -40,6 +41,8 @@ type Intercept struct {
 	Method    string
 	Path      string // the URL path only: a query may carry the key
 	UserAgent string
+	// RequestID is the request's X-Request-Id, to find its log lines.
+	RequestID string
 	At        time.Time
 }
 
@@ -49,6 +52,7 @@ func (i Intercept) Sanitized() Intercept {
 	i.Method = clipText(i.Method, 16)
 	i.Path = clipText(i.Path, MaxPathLen)
 	i.UserAgent = clipText(i.UserAgent, MaxUserAgentLen)
+	i.RequestID = clipText(i.RequestID, MaxRequestIDLen)
 	i.Hint = clipText(i.Hint, MaxHintLen)
 	return i
 }

@@ -22,7 +22,7 @@ func TestInterceptStore(t *testing.T, open func(t *testing.T) sentinel.Intercept
 		return sentinel.Intercept{
 			Key: Key(key), Hint: "sk-ab…" + key, ClientIP: netip.MustParseAddr(ip), Reason: reason,
 			Enforced: true, Method: "POST", Path: "/v1/chat/completions", UserAgent: "test/1.0",
-			At: base.Add(-age),
+			RequestID: "req-" + key, At: base.Add(-age),
 		}
 	}
 
@@ -52,6 +52,7 @@ func TestInterceptStore(t *testing.T, open func(t *testing.T) sentinel.Intercept
 			require.Equal(t, want.Method, g.Method)
 			require.Equal(t, want.Path, g.Path)
 			require.Equal(t, want.UserAgent, g.UserAgent)
+			require.Equal(t, want.RequestID, g.RequestID)
 			require.True(t, want.At.Equal(g.At), "time: want %v, got %v", want.At, g.At)
 		}
 	})
@@ -61,6 +62,7 @@ func TestInterceptStore(t *testing.T, open func(t *testing.T) sentinel.Intercept
 		long := strings.Repeat("é", sentinel.MaxUserAgentLen) // two bytes a rune: over the limit
 		in := mk("a", "192.0.2.1", sentinel.ReasonIPNotAllowed, time.Minute)
 		in.Hint, in.Method, in.Path, in.UserAgent = "sk-\x00\xff"+long, "PO\x00ST", "/v1/\x00\xfe"+long, "agent\xff\x00"+long
+		in.RequestID = "id\x00\xff" + long
 		require.NoError(t, s.AddIntercepts(ctx, []sentinel.Intercept{in}))
 		got, _, err := s.ListIntercepts(ctx, sentinel.InterceptFilter{})
 		require.NoError(t, err)
@@ -70,7 +72,9 @@ func TestInterceptStore(t *testing.T, open func(t *testing.T) sentinel.Intercept
 		require.Equal(t, want.Method, got[0].Method)
 		require.Equal(t, want.Path, got[0].Path)
 		require.Equal(t, want.UserAgent, got[0].UserAgent)
-		for _, f := range []string{got[0].Hint, got[0].Method, got[0].Path, got[0].UserAgent} {
+		require.Equal(t, want.RequestID, got[0].RequestID)
+		require.LessOrEqual(t, len(got[0].RequestID), sentinel.MaxRequestIDLen)
+		for _, f := range []string{got[0].Hint, got[0].Method, got[0].Path, got[0].UserAgent, got[0].RequestID} {
 			require.True(t, utf8.ValidString(f) && !strings.Contains(f, "\x00"), "%q", f)
 		}
 	})

@@ -24,6 +24,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// testLDFlags stamps the test binaries' version as compose/Dockerfile does.
+const testLDFlags = "-X github.com/keyipsentinel/sentinel/cmd/internal/app.version=v9.9.9-test " +
+	"-X github.com/keyipsentinel/sentinel/cmd/internal/app.revision=0123abc"
+
 // binDir holds the binaries built once for the whole package.
 var binDir string
 
@@ -39,7 +43,7 @@ func TestMain(m *testing.M) {
 		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	for _, name := range []string{"sentinel", "sentinel-proxy", "sentinel-admin"} {
-		out, err := exec.Command(gobin, "build", "-o", filepath.Join(dir, name), "../cmd/"+name).CombinedOutput()
+		out, err := exec.Command(gobin, "build", "-ldflags", testLDFlags, "-o", filepath.Join(dir, name), "../cmd/"+name).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, out)
 			os.RemoveAll(dir)
@@ -86,7 +90,8 @@ func startCmd(t *testing.T, binary, dir string, env map[string]string, args ...s
 	cmd := exec.Command(filepath.Join(binDir, binary), args...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"APP_HOST=127.0.0.1", fmt.Sprintf("APP_PORT=%d", freePort(t))}
+		"APP_HOST=127.0.0.1", fmt.Sprintf("APP_PORT=%d", freePort(t)),
+		"SENTINEL_METRICS_ADDR=127.0.0.1:0"} // any free port; tests that scrape set their own
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

@@ -334,6 +334,7 @@ func (g *Middleware) record(r *http.Request, req sentinel.Request, reason sentin
 		Method:    r.Method,
 		Path:      r.URL.Path, // never the query: it may hold the key
 		UserAgent: r.UserAgent(),
+		RequestID: RequestIDFrom(r),
 		At:        g.clock.Now().UTC(),
 	})
 }

@@ -22,6 +22,11 @@ type ProxyOptions struct {
 	Logger    *slog.Logger
 	// Clock paces the downstream error log; default the real time.
 	Clock sentinel.Clock
+	// Readiness answers GET /ready; nil answers ready (200) always.
+	Readiness *Readiness
+	// AccessLog logs one line per proxied request (SENTINEL_ACCESS_LOG)
+	// at info level on Logger.
+	AccessLog bool
 }
 
 // Proxy is the reverse proxy: GET /health answered locally, everything
@@ -30,6 +35,7 @@ type Proxy struct {
 	guard   *Middleware
 	rp      *httputil.ReverseProxy
 	guarded http.Handler
+	ready   *Readiness
 	log     *slog.Logger
 	clock   sentinel.Clock
 
@@ -79,7 +85,7 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 	if opts.Transport == nil {
 		opts.Transport = NewTransport()
 	}
-	p := &Proxy{guard: guard, log: opts.Logger, clock: opts.Clock}
+	p := &Proxy{guard: guard, log: opts.Logger, clock: opts.Clock, ready: opts.Readiness}
 	if p.clock == nil {
 		p.clock = systemClock{}
 	}
@@ -87,7 +93,7 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	target := *downstream
-	clientHeaders := []string{"X-Real-Ip", "X-Forwarded-For"}
+	clientHeaders := []string{"X-Real-Ip", "X-Forwarded-For", requestIDHeader}
 	if h := guard.resolver.Header(); h != "X-Real-Ip" && h != "X-Forwarded-For" {
 		clientHeaders = append(clientHeaders, h)
 	}
@@ -123,6 +129,10 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}
 	p.guarded = guard.Wrap(p.rp)
+	if opts.AccessLog {
+		p.guarded = withAccessLog(p.log, guard.resolver, p.guarded)
+	}
+	p.guarded = withRequestID(guard.resolver, p.guarded)
 	return p, nil
 }
 
@@ -141,6 +151,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			w.Write(healthBody)
 		}
+		return
+	}
+	if r.URL.Path == "/ready" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		p.ready.ServeHTTP(w, r)
 		return
 	}
 	p.enter()
@@ -206,7 +220,7 @@ func (p *Proxy) downstreamError(w http.ResponseWriter, r *http.Request, err erro
 	now := p.clock.Now().UnixNano()
 	if last := p.lastErrLog.Load(); now-last > int64(10*time.Second) && p.lastErrLog.CompareAndSwap(last, now) {
 		p.log.Warn("downstream request failed", "method", r.Method, "path", r.URL.Path, "err", err,
-			"failures_since_last_log", p.errsSince.Swap(0))
+			"failures_since_last_log", p.errsSince.Swap(0), "request_id", RequestIDFrom(r))
 	}
 	writeError(w, http.StatusBadGateway, CodeDownstreamUnavailable,
 		"The API gateway behind Sentinel is not reachable; try again shortly.")

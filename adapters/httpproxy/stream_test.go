@@ -19,8 +19,8 @@ import (
 // has received the previous one. A proxy that buffered would deadlock the
 // exchange: the upstream then gives up and the test fails. No wall-clock
 // limit is asserted; the wait only bounds a broken run.
-func streamThroughProxy(t *testing.T, contentType string) {
-	s := newStack(t, stackOptions{})
+func streamThroughProxy(t *testing.T, contentType string, opts ...stackOptions) {
+	s := newStack(t, append(opts, stackOptions{})[0])
 	const n = 5
 	received := make(chan int)
 	s.Up.setHandler(func(w http.ResponseWriter, r *http.Request) {

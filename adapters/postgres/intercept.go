@@ -32,6 +32,7 @@ type interceptRow struct {
 	Method    string      `bun:"method"`
 	Path      string      `bun:"path"`
 	UserAgent string      `bun:"user_agent"`
+	RequestID string      `bun:"request_id"`
 	CreatedAt time.Time   `bun:"created_at"`
 }
 
@@ -48,6 +49,7 @@ func fromIntercept(i sentinel.Intercept) interceptRow {
 		Method:    i.Method,
 		Path:      i.Path,
 		UserAgent: i.UserAgent,
+		RequestID: i.RequestID,
 		CreatedAt: i.At,
 	}
 }
@@ -61,6 +63,7 @@ func (r *interceptRow) toDomain() sentinel.Intercept {
 		Method:    r.Method,
 		Path:      r.Path,
 		UserAgent: r.UserAgent,
+		RequestID: r.RequestID,
 		At:        r.CreatedAt.UTC(),
 	}
 	copy(i.Key[:], r.KeyHash)

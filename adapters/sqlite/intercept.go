@@ -33,6 +33,7 @@ type interceptRow struct {
 	Method      string `bun:"method"`
 	Path        string `bun:"path"`
 	UserAgent   string `bun:"user_agent"`
+	RequestID   string `bun:"request_id"`
 	CreatedAt   int64  `bun:"created_at"`
 }
 
@@ -73,6 +74,7 @@ func fromIntercept(i sentinel.Intercept) interceptRow {
 		Method:      i.Method,
 		Path:        i.Path,
 		UserAgent:   i.UserAgent,
+		RequestID:   i.RequestID,
 		CreatedAt:   micros(i.At),
 	}
 }
@@ -86,6 +88,7 @@ func (r *interceptRow) toDomain() sentinel.Intercept {
 		Method:    r.Method,
 		Path:      r.Path,
 		UserAgent: r.UserAgent,
+		RequestID: r.RequestID,
 		At:        fromMicros(r.CreatedAt),
 	}
 	copy(i.Key[:], r.KeyHash)

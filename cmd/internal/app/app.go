@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -124,8 +123,12 @@ func Main(ctx context.Context, b Binary, name string, args []string, env Env) in
 	}
 	switch cmdName {
 	case "version":
-		fmt.Fprintln(env.Stdout, name, Version())
+		fmt.Fprintln(env.Stdout, versionLine(name))
 		return exitOK
+	case "healthcheck":
+		return runHealthcheck(ctx, name, args, env)
+	case "config":
+		return runConfigCheck(b, name, args, env)
 	case "help":
 		fs, _ := newFlags(name, b, cmdName, env)
 		usage(env.Stdout, b, name, fs)
@@ -197,16 +200,10 @@ func usage(w io.Writer, b Binary, name string, fs *pflag.FlagSet) {
 	case ArchiverOnly:
 		fmt.Fprintf(w, "Usage:\n  %s [run] [flags]   archive idle bindings and old intercepts every interval\n  %s once [flags]    do it once (for cron)\n  %s version\n", name, name, name)
 	}
+	fmt.Fprintf(w, "  %s config check [flags]   validate the configuration, print it with secrets masked\n"+
+		"  %s healthcheck URL        GET URL; exit 0 on 2xx (for container health checks)\n", name, name)
 	fmt.Fprintf(w, "\nEvery flag can also be set by the environment variable in brackets, a .env file or --config.\n\nFlags:\n")
 	fmt.Fprint(w, fs.FlagUsages())
-}
-
-// Version returns the module version the binary was built from.
-func Version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
 }
 
 func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {

@@ -146,7 +146,8 @@ func TestServePrintsTheGeneratedAdminPasswordOnce(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	env := map[string]string{"APP_HOST": "127.0.0.1", "APP_PORT": freePort(t), "SENTINEL_SHUTDOWN_TIMEOUT": "1s"}
+	env := map[string]string{"APP_HOST": "127.0.0.1", "APP_PORT": freePort(t), "SENTINEL_SHUTDOWN_TIMEOUT": "1s",
+		"SENTINEL_METRICS_ADDR": "127.0.0.1:0"}
 
 	first := run(t, ctx, app.AllInOne, "sentinel", dir, env)
 	data := filepath.Join(dir, "data")

@@ -14,13 +14,6 @@ import (
 	"github.com/keyipsentinel/sentinel/cmd/internal/config"
 )
 
-// Archiver defaults, until the configuration loader carries
-// LOG_RETENTION_DAYS and SENTINEL_ARCHIVE_INTERVAL.
-const (
-	defaultLogRetentionDays = 180
-	defaultArchiveInterval  = time.Hour
-)
-
 // ArchiverOnly is sentinel-archiver.
 const ArchiverOnly Binary = 100
 
@@ -95,8 +88,17 @@ func newArchiver(cfg *config.Config, store sentinel.ArchiveStore, forget sentine
 		return nil, err
 	}
 	return sentinel.NewArchiver(store, settings, sentinel.ArchiverOptions{
-		Forget: forget, LogRetentionDays: defaultLogRetentionDays, Logger: log,
+		Forget: forget, LogRetentionDays: retentionDays(cfg.LogRetentionDays), Logger: log,
 	}), nil
+}
+
+// retentionDays maps LOG_RETENTION_DAYS to ArchiverOptions, where 0
+// means the default and a negative number keeps intercepts forever.
+func retentionDays(days int) int {
+	if days == 0 {
+		return -1
+	}
+	return days
 }
 
 // runArchiver is sentinel-archiver: with once (`sentinel-archiver once`,
@@ -113,9 +115,9 @@ func runArchiver(ctx context.Context, cfg *config.Config, log *slog.Logger, once
 		return err
 	}
 	if !once {
-		log.Info("archiver running", "interval", defaultArchiveInterval, "archive_days", cfg.ArchiveDays,
-			"log_retention_days", defaultLogRetentionDays)
-		return a.Run(ctx, defaultArchiveInterval)
+		log.Info("archiver running", "interval", cfg.ArchiveInterval, "archive_days", cfg.ArchiveDays,
+			"log_retention_days", cfg.LogRetentionDays)
+		return a.Run(ctx, cfg.ArchiveInterval)
 	}
 	rep, err := a.RunOnce(ctx)
 	if err != nil {

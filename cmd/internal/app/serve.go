@@ -96,6 +96,14 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	defer waitBG()
 	bg.Go(func() error { return rec.Run(bgCtx) })
 	bg.Go(func() error { return guard.Run(bgCtx) })
+	metricsLn, err := listenMetrics(cfg)
+	if err != nil {
+		return err
+	}
+	if metricsLn != nil {
+		m := proxyMetrics(guard, rec, live)
+		bg.Go(func() error { return serveMetrics(bgCtx, metricsLn, m, log) })
+	}
 	if st.Feed != nil {
 		bg.Go(func() error {
 			if err := st.Feed.Run(bgCtx, st.Cache); err != nil {
@@ -105,7 +113,8 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 		})
 	}
 
-	proxy, err := httpproxy.NewProxy(cfg.DownstreamURL, guard, httpproxy.ProxyOptions{Logger: log})
+	proxy, err := httpproxy.NewProxy(cfg.DownstreamURL, guard, httpproxy.ProxyOptions{Logger: log,
+		Readiness: st.readiness(cfg, log), AccessLog: cfg.AccessLog})
 	if err != nil {
 		return err
 	}

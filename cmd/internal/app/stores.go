@@ -8,6 +8,7 @@ import (
 	"time"
 
 	sentinel "github.com/keyipsentinel/sentinel"
+	"github.com/keyipsentinel/sentinel/adapters/httpproxy"
 	"github.com/keyipsentinel/sentinel/adapters/localcache"
 	"github.com/keyipsentinel/sentinel/adapters/postgres"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
@@ -30,6 +31,8 @@ type stores struct {
 	Feed    sentinel.BindingChangeFeed
 	Cache   *localcache.BindingStore
 	closers []func()
+	// checks say whether each opened store can serve (readiness).
+	checks []httpproxy.Check
 }
 
 // Close releases the stores in reverse order of opening.
@@ -65,6 +68,7 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger, clk s
 			return nil, err
 		}
 		st.closers = append(st.closers, func() { db.Close() })
+		st.checks = append(st.checks, httpproxy.Check{Name: "postgres", Ready: db.Ready})
 		if err := checkSchema(ctx, cfg, db, log); err != nil {
 			return nil, err
 		}
@@ -78,6 +82,7 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger, clk s
 			return nil, fmt.Errorf("SENTINEL_DATA_DIR: open the embedded store: %w", err)
 		}
 		st.closers = append(st.closers, func() { db.Close() })
+		st.checks = append(st.checks, httpproxy.Check{Name: "sqlite", Ready: db.Ready})
 		st.Authority, st.Intercepts = sqlite.NewBindingStore(db), sqlite.NewInterceptStore(db)
 		st.Describe = "sqlite:" + path
 		feed = sqlite.NewBindingFeed(db, sqlite.FeedOptions{Interval: changeFeedInterval, Logger: log, Clock: clk})
@@ -91,6 +96,7 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger, clk s
 			return nil, fmt.Errorf("REDIS_ADDR: %w", err)
 		}
 		st.closers = append(st.closers, c.Close)
+		st.checks = append(st.checks, httpproxy.Check{Name: "valkey", Ready: c.Ping})
 		if persistent, err := c.Persistent(ctx); err == nil && persistent {
 			log.Warn("REDIS_ADDR: this Valkey server saves its data (save or appendonly); if it restarts from a snapshot, " +
 				"binding changes made after the snapshot are undone in the cache until SENTINEL_CACHE_TTL passes. " +

@@ -60,10 +60,19 @@ type Config struct {
 	AlertWebhookURL       string // never log: webhook URLs carry tokens
 	AlertThresholdCount   int
 	AlertThresholdSeconds int
+	AlertWebhookFormat    string // auto, generic, slack, feishu, lark, dingtalk
+	AlertWebhookSecret    string // never log
+	AlertAllowPrivate     bool
+	PublicURL             string
 	ArchiveDays           int
+	LogRetentionDays      int
+	ArchiveInterval       time.Duration
 
 	LogLevel  slog.Level
 	LogFormat string
+	AccessLog bool
+	// MetricsAddr is the /metrics listener's host:port; "" is off.
+	MetricsAddr string
 
 	// Warnings are problems that do not stop the program, for the log.
 	Warnings []string

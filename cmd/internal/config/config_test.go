@@ -412,15 +412,23 @@ func TestDSNForms(t *testing.T) {
 	assert.Equal(t, "postgres://u:xxxxx@db/x?password=xxxxx", config.RedactDSN("postgres://u:secretpw@db/x?password=secretpw"))
 }
 
-func TestREADMEDocumentsEverySetting(t *testing.T) {
+// TestREADMETableIsCurrent: the README's configuration table is exactly
+// what go generate writes, so every setting, its default and its meaning
+// are documented as the code has them.
+func TestREADMETableIsCurrent(t *testing.T) {
 	t.Parallel()
 	readme, err := os.ReadFile("../../../README.md")
 	require.NoError(t, err)
-	for _, s := range config.Settings() {
-		if !strings.Contains(string(readme), "`"+s.Name+"`") {
-			t.Errorf("README's configuration table lacks %s", s.Name)
-		}
+	want, err := config.ReplaceTable(readme)
+	require.NoError(t, err)
+	if string(want) != string(readme) {
+		t.Error("README.md's configuration table is stale: run go generate ./cmd/internal/config")
 	}
+	for _, s := range config.Settings() {
+		require.Contains(t, string(readme), "| `"+s.Name+"` |", "README's configuration table lacks %s", s.Name)
+	}
+	_, err = config.ReplaceTable([]byte("no markers"))
+	require.Error(t, err)
 }
 
 func TestDotenvTyposInSentinelsNamespaceAreRefused(t *testing.T) {

@@ -52,9 +52,17 @@ const (
 	AlertWebhookURL
 	AlertThresholdCount
 	AlertThresholdSeconds
+	AlertWebhookFormat
+	AlertWebhookSecret
+	AlertAllowPrivate
+	PublicURL
 	ArchiveDays
+	LogRetentionDays
+	ArchiveInterval
 	LogLevel
 	LogFormat
+	AccessLog
+	MetricsAddr
 	ConfigFile
 	EnvFile
 	numKeys
@@ -95,9 +103,17 @@ var table = [numKeys]Setting{
 	AlertWebhookURL:       {Name: "ALERT_WEBHOOK_URL", Flag: "alert-webhook-url", Help: "where refusal alerts are posted", Secret: true},
 	AlertThresholdCount:   {Name: "ALERT_THRESHOLD_COUNT", Flag: "alert-threshold-count", Default: "5", Help: "refusals of one key within the window that raise an alert"},
 	AlertThresholdSeconds: {Name: "ALERT_THRESHOLD_SECONDS", Flag: "alert-threshold-seconds", Default: "300", Help: "the alert window, in seconds"},
+	AlertWebhookFormat:    {Name: "ALERT_WEBHOOK_FORMAT", Flag: "alert-webhook-format", Default: "auto", Help: "generic, slack, feishu (or lark) or dingtalk; auto picks by the webhook's host, else generic"},
+	AlertWebhookSecret:    {Name: "ALERT_WEBHOOK_SECRET", Flag: "alert-webhook-secret", Help: "signs generic alerts (X-Sentinel-Signature); for Feishu and DingTalk, the bot's signing secret", Secret: true},
+	AlertAllowPrivate:     {Name: "ALERT_WEBHOOK_ALLOW_PRIVATE", Flag: "alert-webhook-allow-private", Default: "false", Help: "allow webhook receivers on loopback, private, link-local and CGNAT addresses"},
+	PublicURL:             {Name: "SENTINEL_PUBLIC_URL", Flag: "public-url", Help: "the console's public base URL, for links in alerts"},
 	ArchiveDays:           {Name: "ARCHIVE_DAYS", Flag: "archive-days", Default: "90", Help: "bindings unused this many days are archived"},
+	LogRetentionDays:      {Name: "LOG_RETENTION_DAYS", Flag: "log-retention-days", Default: "180", Help: "intercept records older than this many days are deleted by the archiver (0: kept)"},
+	ArchiveInterval:       {Name: "SENTINEL_ARCHIVE_INTERVAL", Flag: "archive-interval", Default: "1h", Help: "how often sentinel-archiver runs"},
 	LogLevel:              {Name: "LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error"},
 	LogFormat:             {Name: "LOG_FORMAT", Flag: "log-format", Default: "text", Help: "text or json"},
+	AccessLog:             {Name: "SENTINEL_ACCESS_LOG", Flag: "access-log", Default: "false", Help: "log one line per proxied request: method, path (no query), status, bytes, duration, client IP, masked key, request id"},
+	MetricsAddr:           {Name: "SENTINEL_METRICS_ADDR", Flag: "metrics-addr", Default: "127.0.0.1:9090", Help: "where Prometheus metrics are served (/metrics, its own listener); empty or off: not served"},
 	ConfigFile:            {Name: "SENTINEL_CONFIG", Flag: "config", Help: "configuration file (YAML, TOML or JSON) with the same names as the environment", Locator: true},
 	EnvFile:               {Name: "SENTINEL_ENV_FILE", Flag: "env-file", Help: "dotenv file to read (default .env in the working directory, when present)", Locator: true},
 }

@@ -67,7 +67,19 @@ func fill(p *parser) *Config {
 	c.AlertWebhookURL = p.optionalHTTPURL(AlertWebhookURL)
 	c.AlertThresholdCount = p.intIn(AlertThresholdCount, 1, 1_000_000)
 	c.AlertThresholdSeconds = p.intIn(AlertThresholdSeconds, 1, 30*24*3600)
+	c.AlertWebhookFormat = p.oneOf(AlertWebhookFormat, "auto", "generic", "slack", "feishu", "lark", "dingtalk")
+	c.AlertWebhookSecret = p.secret(AlertWebhookSecret, 1)
+	c.AlertAllowPrivate = p.boolean(AlertAllowPrivate)
+	if p.str(PublicURL) != "" {
+		if u := p.httpURL(PublicURL); u != nil {
+			c.PublicURL = u.String()
+		}
+	}
 	c.ArchiveDays = p.intIn(ArchiveDays, 0, 36500)
+	c.LogRetentionDays = p.intIn(LogRetentionDays, 0, 36500)
+	c.ArchiveInterval = p.duration(ArchiveInterval, time.Minute, 7*24*time.Hour)
+	c.AccessLog = p.boolean(AccessLog)
+	c.MetricsAddr = p.optionalHostPort(MetricsAddr)
 	c.LogLevel = p.logLevel(LogLevel)
 	c.LogFormat = p.oneOf(LogFormat, "text", "json")
 	if s := p.secret(HMACSecret, sentinel.MinSecretLen); s != "" {
@@ -124,6 +136,19 @@ func (p *parser) intIn(k Key, lo, hi int) int {
 		return 0
 	}
 	return n
+}
+
+// optionalHostPort reads an optional listen address, host:port.
+func (p *parser) optionalHostPort(k Key) string {
+	s := p.str(k)
+	if s == "" || strings.EqualFold(s, "off") {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(s)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		p.fail(k, "must be host:port (such as 127.0.0.1:9090), or empty for off, got %q", s)
+	}
+	return s
 }
 
 func (p *parser) port(k Key) int { return p.intIn(k, 1, 65535) }

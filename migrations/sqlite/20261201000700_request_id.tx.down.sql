@@ -1,0 +1,1 @@
+ALTER TABLE intercept_logs DROP COLUMN request_id;

@@ -98,6 +98,7 @@ type stackOptions struct {
 	downstream string                      // default: the upstream's URL
 	dbPath     string
 	proxyLog   *slog.Logger
+	proxyOpts  httpproxy.ProxyOptions // Logger is filled in
 }
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test at once.
@@ -158,7 +159,9 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	}
 	u, err := url.Parse(target)
 	require.NoError(t, err)
-	p, err := httpproxy.NewProxy(u, guard, httpproxy.ProxyOptions{Logger: opts.proxyLog})
+	popts := opts.proxyOpts
+	popts.Logger = opts.proxyLog
+	p, err := httpproxy.NewProxy(u, guard, popts)
 	require.NoError(t, err)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

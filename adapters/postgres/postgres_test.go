@@ -77,7 +77,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 		return exists
 	}
 
-	all := []string{"20261127000001_init", "20261201000001_admin"}
+	all := []string{"20261127000001_init", "20261201000001_admin", "20261201000500_version_trigger"}
 	n, err := db.Pending(ctx)
 	require.NoError(t, err)
 	require.Equal(t, len(all), n)
@@ -133,7 +133,7 @@ func TestConcurrentMigrationsBothSucceed(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, errs[0])
 	require.NoError(t, errs[1])
-	require.Len(t, append(applied[0], applied[1]...), 2, "exactly one of them applies each migration")
+	require.Len(t, append(applied[0], applied[1]...), 3, "exactly one of them applies each migration")
 	n, err := dbs[0].Pending(ctx)
 	require.NoError(t, err)
 	require.Zero(t, n)

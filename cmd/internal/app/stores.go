@@ -83,6 +83,10 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger, clk s
 		feed = sqlite.NewBindingFeed(db, sqlite.FeedOptions{Interval: changeFeedInterval, Logger: log, Clock: clk})
 	}
 
+	// Lookups that miss the cache reach the authority through a Gate: one
+	// call per key at a time, a bounded number at once, so a flood of
+	// unknown keys cannot queue known keys' decisions behind it.
+	gated := sentinel.NewGate(st.Authority, sentinel.GateOptions{MaxInflight: cfg.MaxPendingLookups})
 	if cfg.RedisAddr != "" {
 		c, err := valkey.Connect(valkey.Options{
 			Addr: cfg.RedisAddr, Password: cfg.RedisPassword, Prefix: cfg.RedisPrefix, Timeout: min(cfg.StoreTimeout, time.Second), Logger: log,
@@ -96,11 +100,11 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger, clk s
 				"binding changes made after the snapshot are undone in the cache until SENTINEL_CACHE_TTL passes. " +
 				"Run the cache without persistence (--save '' --appendonly no).")
 		}
-		st.Bindings = valkey.NewBindingStore(c, st.Authority, cfg.CacheTTL)
+		st.Bindings = valkey.NewBindingStore(c, gated, cfg.CacheTTL)
 		st.Describe += " + valkey"
 		return st, nil
 	}
-	cache := localcache.New(st.Authority, localcache.Options{TTL: cfg.CacheTTL, Clock: clk})
+	cache := localcache.New(gated, localcache.Options{TTL: cfg.CacheTTL, Clock: clk})
 	st.Feed, st.Cache = feed, cache
 	st.Bindings = cache
 	st.Describe += " + in-process cache"

@@ -103,7 +103,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	bg.Go(func() error { return guard.Run(bgCtx) })
 	if st.Feed != nil {
 		bg.Go(func() error {
-			if err := st.Feed.Run(bgCtx, st.Cache); err != nil {
+			if err := st.Feed.Run(bgCtx, st.Invalidator); err != nil {
 				return fmt.Errorf("follow binding changes: %w", err)
 			}
 			return nil

@@ -24,11 +24,12 @@ type stores struct {
 	Authority  sentinel.BindingStore
 	Intercepts sentinel.InterceptStore
 	Describe   string
-	// Feed follows the authority's binding changes into Cache; both are
-	// nil when Valkey is the cache. The caller runs Feed.Run, and stops it
-	// before Close.
-	Feed    sentinel.BindingChangeFeed
-	Cache   *localcache.BindingStore
+	// Feed follows the authority's binding changes into Invalidator: the
+	// in-process cache, or the Valkey cache, which repairs its entries
+	// (set-if-newer) so a change made in the authority by anything reaches
+	// every proxy. The caller runs Feed.Run, and stops it before Close.
+	Feed        sentinel.BindingChangeFeed
+	Invalidator sentinel.BindingInvalidator
 	closers []func()
 }
 
@@ -100,12 +101,13 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger, clk s
 				"binding changes made after the snapshot are undone in the cache until SENTINEL_CACHE_TTL passes. " +
 				"Run the cache without persistence (--save '' --appendonly no).")
 		}
-		st.Bindings = valkey.NewBindingStore(c, gated, cfg.CacheTTL)
+		vs := valkey.NewBindingStore(c, gated, cfg.CacheTTL)
+		st.Bindings, st.Feed, st.Invalidator = vs, feed, vs
 		st.Describe += " + valkey"
 		return st, nil
 	}
 	cache := localcache.New(gated, localcache.Options{TTL: cfg.CacheTTL, Clock: clk})
-	st.Feed, st.Cache = feed, cache
+	st.Feed, st.Invalidator = feed, cache
 	st.Bindings = cache
 	st.Describe += " + in-process cache"
 	return st, nil

@@ -51,9 +51,14 @@ type Request struct {
 	Key   KeyHash
 	Addr  netip.Addr // normalised client address
 	Token Token      // the normalised key, only to derive a new binding's masked hint
-	// Hint is the masked key shown to people for a new binding, as the
-	// client wrote it (see Hint); empty derives it from Token.
+	// Hint is the masked key shown to people for a new binding; empty
+	// derives it from Token when (and only when) a binding is made, with
+	// "sk-" as WroteSK says (Token.MaskAs), so deciding a known key costs no
+	// allocation for a hint it does not need.
 	Hint string
+	// WroteSK says the client wrote the key with "sk-" (New API's model
+	// keys): the derived hint then shows it, and otherwise does not.
+	WroteSK bool
 	// LookupOnly decides against an existing binding but never creates
 	// one: for routes where the gateway does not authenticate keys, so a
 	// junk key sent there leaves nothing behind. An unbound key is then
@@ -217,7 +222,7 @@ func (g *Binder) newBinding(req Request) Binding {
 	}
 	hint := req.Hint
 	if hint == "" {
-		hint = req.Token.Mask()
+		hint = req.Token.MaskAs(req.WroteSK)
 	}
 	return Binding{
 		Key:        req.Key,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -245,4 +246,17 @@ func TestFailsafeTransitionsCounted(t *testing.T) {
 	require.Equal(t, int64(1), st.FailsafeEntered)
 	require.Equal(t, int64(25), st.FailedClosed)
 	require.Equal(t, []string{"true/0", "false/25"}, obs.failsafe)
+}
+
+// TestBindingHintAsWritten: a new binding's hint shows "sk-" exactly when
+// the client wrote the key with it.
+func TestBindingHintAsWritten(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	const bare = "eyJhbGciOiJIUzI1NiJ9eyJzdWIiOiJ4In0abcdefghij"
+	status, _ := call(t, "127.0.0.1", get(t, s.URL, "/v1/models", "Authorization", "Bearer "+bare))
+	require.Equal(t, http.StatusOK, status)
+	status, _ = call(t, "127.0.0.1", get(t, s.URL, "/v1/models", "Authorization", "Bearer sk-"+realKey))
+	require.Equal(t, http.StatusOK, status)
+	require.NotContains(t, requireBinding(t, s, bare).Hint, "sk-", "never had an sk- prefix")
+	require.True(t, strings.HasPrefix(requireBinding(t, s, "sk-"+realKey).Hint, "sk-"))
 }

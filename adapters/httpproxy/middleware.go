@@ -269,7 +269,7 @@ func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 	req := sentinel.Request{Key: g.opts.Hasher.Hash(creds.Token), Addr: addr, Token: creds.Token,
-		Hint: creds.Hint(), LookupOnly: !g.opts.BindAnyRoute && !KeyRoute(r.URL.Path)}
+		WroteSK: creds.WroteSK(), LookupOnly: !g.opts.BindAnyRoute && !KeyRoute(r.URL.Path)}
 	if err != nil {
 		reason, msg := sentinel.ReasonMultipleKeys, "The request carries more than one different API key (in Authorization, "+
 			"x-api-key, x-goog-api-key, the key parameter, Sec-WebSocket-Protocol or mj-api-secret); send exactly one."
@@ -472,7 +472,7 @@ func (g *Middleware) record(r *http.Request, req sentinel.Request, reason sentin
 	}
 	hint := req.Hint
 	if hint == "" {
-		hint = req.Token.Mask()
+		hint = req.Token.MaskAs(req.WroteSK)
 	}
 	g.opts.Recorder.RecordIntercept(sentinel.Intercept{
 		Key:       req.Key,

@@ -30,7 +30,7 @@ type stores struct {
 	// every proxy. The caller runs Feed.Run, and stops it before Close.
 	Feed        sentinel.BindingChangeFeed
 	Invalidator sentinel.BindingInvalidator
-	closers []func()
+	closers     []func()
 }
 
 // Close releases the stores in reverse order of opening.

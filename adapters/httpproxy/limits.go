@@ -152,6 +152,13 @@ func bodyIdleHandler(next http.Handler, idle time.Duration) http.Handler {
 		// No clearing after next returns: a body next left unread is then
 		// drained by net/http, and that drain must stay bounded too.
 		next.ServeHTTP(tw, r)
+		if !tw.wrote && b.timedOut.Load() {
+			// The handler gave up without answering (ReverseProxy sees its
+			// context cancelled as the connection's read fails, and says
+			// nothing to a client it thinks is gone): answer the 408 here,
+			// or net/http would send an empty 200.
+			tw.WriteHeader(http.StatusRequestTimeout)
+		}
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 
 	sentinel "github.com/keyipsentinel/sentinel"
 	"github.com/keyipsentinel/sentinel/adapters/httpproxy"
+	"github.com/keyipsentinel/sentinel/adapters/memory"
 	"github.com/keyipsentinel/sentinel/mock"
 )
 
@@ -259,4 +260,28 @@ func TestBindingHintAsWritten(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.NotContains(t, requireBinding(t, s, bare).Hint, "sk-", "never had an sk- prefix")
 	require.True(t, strings.HasPrefix(requireBinding(t, s, "sk-"+realKey).Hint, "sk-"))
+}
+
+// TestTallyObserver: the dashboard tally is fed through the Observer:
+// allowed, refused (monitor-mode would-be refusals included, Sentinel's own
+// 5xx not) and new bindings.
+func TestTallyObserver(t *testing.T) {
+	counter := memory.NewDailyCounter()
+	tally := sentinel.NewTally(counter, sentinel.TallyOptions{})
+	s := newStack(t, stackOptions{proxy: httpproxy.MiddlewareOptions{Observer: httpproxy.Observers{httpproxy.TallyObserver{Tally: tally}}}})
+	status, _ := call(t, "127.0.0.1", get(t, s.URL, "/v1/models", "Authorization", "Bearer sk-"+realKey))
+	require.Equal(t, http.StatusOK, status)
+	status, _ = call(t, "127.0.0.2", get(t, s.URL, "/v1/models", "Authorization", "Bearer sk-"+realKey))
+	require.Equal(t, http.StatusForbidden, status)
+	settings := *s.Settings.Load()
+	settings.EnforceMode = sentinel.ModeMonitor
+	require.NoError(t, s.Settings.Store(settings))
+	status, _ = call(t, "127.0.0.2", get(t, s.URL, "/v1/models", "Authorization", "Bearer sk-"+realKey))
+	require.Equal(t, http.StatusOK, status)
+	require.NoError(t, tally.Flush(context.Background()))
+	got, err := counter.Daily(context.Background(), time.Now())
+	require.NoError(t, err)
+	require.Equal(t, int64(1), got[sentinel.MetricAllowed])
+	require.Equal(t, int64(2), got[sentinel.MetricRefused])
+	require.Equal(t, int64(1), got[sentinel.MetricNewBindings])
 }

@@ -285,6 +285,7 @@ func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 			writeError(w, http.StatusBadRequest, string(reason), msg)
 			return
 		}
+		g.obs.Monitored(reason)
 		if !creds.Found {
 			g.stats.unkeyed.Add(1)
 			g.pass(w, r, next, start)
@@ -329,10 +330,11 @@ func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	if d.Reason != "" {
 		g.stats.monitored.Add(1)
+		g.obs.Monitored(d.Reason)
 	} else {
 		g.stats.allowed.Add(1)
+		g.obs.Allowed()
 	}
-	g.obs.Allowed()
 	if d.Created {
 		g.obs.BindingCreated()
 	}

@@ -20,9 +20,12 @@ type Observer interface {
 	// Decided follows every call of the Decider: its decision or error,
 	// and how long it took.
 	Decided(d sentinel.Decision, err error, took time.Duration)
-	// Allowed follows a key-bearing request let through (monitor-mode
-	// passes and unbound keys on keyless routes included).
+	// Allowed follows a key-bearing request let through with no refusal
+	// reason (unbound keys on keyless routes included).
 	Allowed()
+	// Monitored follows a request the rules refuse, let through because
+	// the enforcement mode is monitor.
+	Monitored(reason sentinel.Reason)
 	// Refused follows a request Sentinel answered itself instead of the
 	// gateway: a refusal reason, or one of the Code* values as a Reason
 	// (CodeUnavailable for the closed failsafe, CodeBusy under load).
@@ -58,6 +61,7 @@ var _ Observer = NopObserver{}
 
 func (NopObserver) Decided(sentinel.Decision, error, time.Duration)    {}
 func (NopObserver) Allowed()                                           {}
+func (NopObserver) Monitored(sentinel.Reason)                          {}
 func (NopObserver) Refused(sentinel.Reason)                            {}
 func (NopObserver) BindingCreated()                                    {}
 func (NopObserver) Proxied(int, time.Duration)                         {}
@@ -84,6 +88,13 @@ func (o Observers) Decided(d sentinel.Decision, err error, took time.Duration) {
 func (o Observers) Allowed() {
 	for _, x := range o {
 		x.Allowed()
+	}
+}
+
+// Monitored implements Observer.
+func (o Observers) Monitored(r sentinel.Reason) {
+	for _, x := range o {
+		x.Monitored(r)
 	}
 }
 
@@ -208,3 +219,32 @@ func (o *observedWriter) done() {
 	*o = observedWriter{}
 	observedWriters.Put(o)
 }
+
+// TallyObserver feeds the dashboard's daily tally (sentinel.Tally) from
+// the Middleware: allowed requests, refusals by the rules (would-be ones in
+// monitor mode included; Sentinel's own 5xx answers are not refusals) and
+// new bindings.
+type TallyObserver struct {
+	NopObserver
+	Tally *sentinel.Tally
+}
+
+var _ Observer = TallyObserver{}
+
+// Allowed implements Observer.
+func (t TallyObserver) Allowed() { t.Tally.Allowed() }
+
+// Monitored implements Observer.
+func (t TallyObserver) Monitored(sentinel.Reason) { t.Tally.Refused() }
+
+// Refused implements Observer.
+func (t TallyObserver) Refused(r sentinel.Reason) {
+	switch r {
+	case CodeBusy, CodeUnavailable, CodeInternal:
+		return
+	}
+	t.Tally.Refused()
+}
+
+// BindingCreated implements Observer.
+func (t TallyObserver) BindingCreated() { t.Tally.NewBinding() }

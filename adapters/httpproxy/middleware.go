@@ -253,13 +253,14 @@ func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 
 	creds, err := g.opts.Extractor.Extract(r)
 	if err == nil && len(creds.OffPath) > 0 {
-		creds, err = g.resolveOffPath(r, creds)
+		var late bool
+		creds, late, err = g.resolveOffPath(r, creds)
 		if err != nil && !errors.Is(err, ErrMultipleKeys) {
 			if r.Context().Err() != nil {
 				g.stats.abandoned.Add(1)
 				return
 			}
-			g.failsafe(w, r, next, creds.Token, err, false, start)
+			g.failsafe(w, r, next, creds.Token, err, late, start)
 			return
 		}
 	}
@@ -372,21 +373,22 @@ func (g *Middleware) pass(w http.ResponseWriter, r *http.Request, next http.Hand
 }
 
 // resolveOffPath settles the off-path candidates against the cached store
-// (lookups only), or strictly when there is none.
-func (g *Middleware) resolveOffPath(r *http.Request, c Credentials) (Credentials, error) {
+// (lookups only), or strictly when there is none. late reports that the
+// lookups ran into the decision deadline (load, not an outage).
+func (g *Middleware) resolveOffPath(r *http.Request, c Credentials) (_ Credentials, late bool, err error) {
 	if g.opts.Lookup == nil {
-		var err error
 		for _, t := range c.OffPath {
 			if c, err = c.Promote(t); err != nil {
-				return c, err
+				return c, false, err
 			}
 		}
 		c.OffPath = nil
-		return c, nil
+		return c, false, nil
 	}
 	ctx := newDecisionContext(r.Context(), g.opts.DecisionTimeout)
-	defer ctx.release()
-	return c.ResolveOffPath(ctx, g.opts.Hasher, BoundIn(g.opts.Lookup))
+	c, err = c.ResolveOffPath(ctx, g.opts.Hasher, BoundIn(g.opts.Lookup))
+	ctx.release()
+	return c, err != nil && !time.Now().Before(ctx.deadline), err
 }
 
 // recovered ends a failsafe episode, logging it once with its count.

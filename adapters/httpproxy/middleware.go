@@ -230,7 +230,10 @@ func (g *Middleware) forget(ctx context.Context, c cleanup) {
 
 // Wrap returns a handler that lets through to next only requests whose key
 // may be used from their client address. Requests without a key pass
-// untouched (the gateway answers them itself). Before next runs, X-Real-IP
+// untouched (the gateway answers them itself). A key's first use makes its
+// binding only on a route where New API authenticates keys (KeyRoute,
+// unless BindAnyRoute); elsewhere a bound key is checked and an unbound one
+// passes with nothing written. Before next runs, X-Real-IP
 // and X-Forwarded-For (and the configured client IP header) are set to the
 // decided client address, overwriting what the client sent.
 func (g *Middleware) Wrap(next http.Handler) http.Handler {

@@ -52,8 +52,11 @@ func TestServerLimitsAreWired(t *testing.T) {
 		req.Header.Set("X-Padding", strings.Repeat("a", 8192))
 		resp, err := clientFrom("127.0.0.1").Do(req)
 		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		require.NoError(t, err)
 		require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
+		require.Contains(t, string(body), `"code":"request_header_too_large"`, "in the JSON error shape")
 	})
 
 	t.Run("connections per address", func(t *testing.T) {

@@ -51,6 +51,19 @@ type Request struct {
 	Key   KeyHash
 	Addr  netip.Addr // normalised client address
 	Token Token      // the normalised key, only to derive a new binding's masked hint
+	// Hint is the masked key shown to people for a new binding; empty
+	// derives it from Token when (and only when) a binding is made, with
+	// "sk-" as WroteSK says (Token.MaskAs), so deciding a known key costs no
+	// allocation for a hint it does not need.
+	Hint string
+	// WroteSK says the client wrote the key with "sk-" (New API's model
+	// keys): the derived hint then shows it, and otherwise does not.
+	WroteSK bool
+	// LookupOnly decides against an existing binding but never creates
+	// one: for routes where the gateway does not authenticate keys, so a
+	// junk key sent there leaves nothing behind. An unbound key is then
+	// allowed (Decision.Unbound).
+	LookupOnly bool
 }
 
 // Decision is the answer to a Request.
@@ -65,6 +78,9 @@ type Decision struct {
 	Created bool
 	// Version is the version of the binding decided against.
 	Version int64
+	// Unbound is true when the key has no binding and none was made
+	// (Request.LookupOnly, or the new-key budget in monitor mode).
+	Unbound bool
 }
 
 // Decider is the port the proxy asks before forwarding a key-bearing request.
@@ -107,7 +123,13 @@ type BinderOptions struct {
 	// limit instead of a single rule: the key may then be used from that
 	// many distinct addresses (at binding granularity) before it locks.
 	LearnLimit int
-	Clock      Clock
+	// NewKeys, when set, is the budget of new bindings per client prefix
+	// (at binding granularity): past it a first use is refused with
+	// ReasonTooManyNewKeys (in monitor mode allowed, unbound) and nothing is
+	// written, so a flood of random keys cannot fill the store or queue
+	// on the authority. Keys already bound are never counted.
+	NewKeys *RateBudget
+	Clock   Clock
 }
 
 // Binder is the Decider: first-use binding and rule checks over a
@@ -147,6 +169,14 @@ func (g *Binder) Decide(ctx context.Context, req Request) (Decision, error) {
 	}
 	b, err := g.store.FindBinding(ctx, req.Key)
 	if ErrorCode(err) == ENOTFOUND {
+		if req.LookupOnly {
+			return Decision{Allow: true, Unbound: true}, nil
+		}
+		if g.opts.NewKeys != nil && !g.opts.NewKeys.Take(g.opts.Granularity.Prefix(req.Addr)) {
+			d := g.refuse(ReasonTooManyNewKeys, 0)
+			d.Unbound = true
+			return d, nil
+		}
 		var created bool
 		b, created, err = g.store.CreateBinding(ctx, g.newBinding(req))
 		if err == nil && created {
@@ -190,9 +220,13 @@ func (g *Binder) newBinding(req Request) Binding {
 	if g.opts.LearnLimit > 1 {
 		rule = Rule{Kind: RuleLearn, Limit: g.opts.LearnLimit, Prefixes: []netip.Prefix{p}}
 	}
+	hint := req.Hint
+	if hint == "" {
+		hint = req.Token.MaskAs(req.WroteSK)
+	}
 	return Binding{
 		Key:        req.Key,
-		Hint:       req.Token.Mask(),
+		Hint:       hint,
 		Rule:       rule,
 		Status:     StatusActive,
 		FirstIP:    req.Addr,

@@ -19,6 +19,10 @@ const (
 	ReasonMultipleKeys    Reason = "multiple_keys"     // the request carries different keys
 	ReasonInvalidKey      Reason = "invalid_key"       // the key holds characters no key has
 	ReasonInvalidClientIP Reason = "invalid_client_ip" // a trusted proxy sent an unparsable client address
+	// ReasonTooManyNewKeys: the client's address made more new bindings
+	// this minute than its budget allows (a flood of random keys); the
+	// request is answered 429 and nothing is written.
+	ReasonTooManyNewKeys Reason = "too_many_new_keys"
 )
 
 // Limits of the free-text fields of an intercept.

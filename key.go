@@ -70,6 +70,16 @@ func (t Token) Mask() string {
 	return t.maskBody()
 }
 
+// MaskAs returns the masked form of t (see Mask) with "sk-" in front
+// exactly when sk says the client wrote it so: the hint of a binding or
+// intercept made from a request (Request.WroteSK).
+func (t Token) MaskAs(sk bool) string {
+	if sk {
+		return "sk-" + t.maskBody()
+	}
+	return t.maskBody()
+}
+
 // Hint returns the masked form of the key in the raw credential raw (see
 // Mask), with "sk-" in front exactly when raw had it, in any case. It never
 // reveals more of the key than Mask does.

@@ -18,7 +18,15 @@ import (
 // BenchmarkMiddlewareWarm is everything the Middleware adds to a request with a
 // known key (client IP, extraction, hashing, the decision, the client
 // headers, the last-use record), in front of a handler that does nothing.
-func BenchmarkMiddlewareWarm(b *testing.B) {
+func BenchmarkMiddlewareWarm(b *testing.B) { benchmarkWarm(b, nil) }
+
+// BenchmarkMiddlewareWarmObserved is the same with an Observer (a fan-out
+// of two), as the binaries run it for metrics and the dashboard tally.
+func BenchmarkMiddlewareWarmObserved(b *testing.B) {
+	benchmarkWarm(b, httpproxy.Observers{httpproxy.NopObserver{}, httpproxy.NopObserver{}})
+}
+
+func benchmarkWarm(b *testing.B, obs httpproxy.Observer) {
 	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "s.db"), sqlite.Options{})
 	require.NoError(b, err)
 	defer db.Close()
@@ -28,7 +36,8 @@ func BenchmarkMiddlewareWarm(b *testing.B) {
 	hasher, err := sentinel.NewHasher(testSecret)
 	require.NoError(b, err)
 	rec := sentinel.NewBatchRecorder(sqlite.NewBindingStore(db), sqlite.NewInterceptStore(db), sentinel.BatchRecorderOptions{})
-	g, err := httpproxy.NewMiddleware(httpproxy.MiddlewareOptions{Decider: decider, Hasher: hasher, Recorder: rec, Settings: live})
+	g, err := httpproxy.NewMiddleware(httpproxy.MiddlewareOptions{Decider: decider, Hasher: hasher, Recorder: rec, Settings: live,
+		Observer: obs, Lookup: localcache.New(sqlite.NewBindingStore(db), localcache.Options{})})
 	require.NoError(b, err)
 	h := g.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)

@@ -53,6 +53,17 @@ func (c *ClientIPResolver) isTrusted(a netip.Addr) bool {
 // peer address cannot be parsed, or when a trusted proxy sent a value that
 // is not an address: that is a refusal, never a fallback to the peer.
 func (c *ClientIPResolver) Resolve(r *http.Request) (netip.Addr, error) {
+	return c.resolve(r)
+}
+
+// FromTrustedProxy reports whether r's socket peer is a trusted proxy, whose
+// X-Forwarded-Proto and X-Forwarded-Host are then believed.
+func (c *ClientIPResolver) FromTrustedProxy(r *http.Request) bool {
+	peer, err := parseHostAddr(r.RemoteAddr)
+	return err == nil && c.isTrusted(peer)
+}
+
+func (c *ClientIPResolver) resolve(r *http.Request) (netip.Addr, error) {
 	peer, err := parseHostAddr(r.RemoteAddr)
 	if err != nil {
 		return netip.Addr{}, sentinel.Errorf(sentinel.EINVALID, "cannot read the peer address %q", clip(r.RemoteAddr))

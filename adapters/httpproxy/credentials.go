@@ -135,6 +135,10 @@ func (c Credentials) Hint() string {
 	return strings.TrimPrefix(c.Token.Mask(), "sk-")
 }
 
+// WroteSK reports whether the client wrote Token with "sk-" (for
+// sentinel.Request.WroteSK, from which hints are derived when needed).
+func (c Credentials) WroteSK() bool { return c.skPrefix }
+
 // Promote returns c with off-path candidate t made the request's key, as
 // the middleware does when t turns out to be bound. It returns
 // ErrMultipleKeys when c already names another key.

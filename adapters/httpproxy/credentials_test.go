@@ -66,7 +66,10 @@ func TestKeysOnManagementRoutesAreStillChecked(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			status, body := call(t, "127.0.0.1", get(t, s.URL, c.path, "Authorization", c.authorization))
+			// Bound where New API authenticates keys, then checked on c.path.
+			status, body := call(t, "127.0.0.1", get(t, s.URL, "/v1/models", "Authorization", c.authorization))
+			require.Equal(t, http.StatusOK, status, "body: %s", body)
+			status, body = call(t, "127.0.0.1", get(t, s.URL, c.path, "Authorization", c.authorization))
 			require.Equal(t, http.StatusOK, status, "body: %s", body)
 			status, body = call(t, "127.0.0.2", get(t, s.URL, c.path, "Authorization", c.authorization))
 			require.Equal(t, http.StatusForbidden, status, "a key is checked on %s: %s", c.path, body)

@@ -142,6 +142,9 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	require.NoError(t, err)
 	gopts := opts.proxy
 	gopts.Decider, gopts.Hasher, gopts.Recorder, gopts.Settings = decider, hasher, rec, live
+	if gopts.Lookup == nil {
+		gopts.Lookup = cache
+	}
 	guard, err := httpproxy.NewMiddleware(gopts)
 	require.NoError(t, err)
 	runCtx, stopRun := context.WithCancel(ctx)

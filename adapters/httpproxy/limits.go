@@ -152,6 +152,13 @@ func bodyIdleHandler(next http.Handler, idle time.Duration) http.Handler {
 		// No clearing after next returns: a body next left unread is then
 		// drained by net/http, and that drain must stay bounded too.
 		next.ServeHTTP(tw, r)
+		if !tw.wrote && b.timedOut.Load() {
+			// The handler gave up without answering (ReverseProxy sees its
+			// context cancelled as the connection's read fails, and says
+			// nothing to a client it thinks is gone): answer the 408 here,
+			// or net/http would send an empty 200.
+			tw.WriteHeader(http.StatusRequestTimeout)
+		}
 	})
 }
 
@@ -243,6 +250,7 @@ func (t *timeoutWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 const (
 	CodeBodyTimeout     = "request_body_timeout"
 	CodeTooManyConns    = "too_many_connections"
+	CodeHeaderTooLarge  = "request_header_too_large"
 	connRefusalDeadline = time.Second
 )
 
@@ -335,6 +343,29 @@ type limitConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+}
+
+// netHTTP431 is what net/http writes, straight to the connection, when a
+// request's headers exceed MaxHeaderBytes (before any handler runs).
+const netHTTP431 = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+	"Connection: close\r\n\r\n431 Request Header Fields Too Large"
+
+// Write answers net/http's plain-text 431 in the JSON error shape instead:
+// it is the one answer no handler can shape, and clients of an API gateway
+// expect JSON.
+func (c *limitConn) Write(p []byte) (int, error) {
+	if len(p) == len(netHTTP431) && string(p) == netHTTP431 {
+		body, _ := json.Marshal(errorBody{Error: errorDetail{Type: "sentinel_error", Code: CodeHeaderTooLarge,
+			Message: "The request headers are too large."}})
+		body = append(body, '\n')
+		if _, err := c.Conn.Write(append([]byte("HTTP/1.1 431 Request Header Fields Too Large\r\n"+
+			"Content-Type: application/json; charset=utf-8\r\nConnection: close\r\nContent-Length: "+
+			strconv.Itoa(len(body))+"\r\n\r\n"), body...)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *limitConn) Close() error {

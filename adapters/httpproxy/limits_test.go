@@ -176,8 +176,11 @@ func TestHugeHeadersAreRefused(t *testing.T) {
 	req.Header.Set("X-Junk", strings.Repeat("a", 64<<10))
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	require.NoError(t, err)
 	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
+	require.Equal(t, httpproxy.CodeHeaderTooLarge, decodeError(t, body).Error.Code, "in the JSON error shape")
 }
 
 func TestLimitsValidate(t *testing.T) {

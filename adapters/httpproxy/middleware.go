@@ -25,6 +25,10 @@ const (
 	CodeUnavailable           = "sentinel_unavailable"
 	CodeInternal              = "sentinel_internal_error"
 	CodeDownstreamUnavailable = "downstream_unavailable"
+	// CodeBusy answers a request whose key could not be decided because of
+	// load (the authority's bound of calls in flight, or the decision
+	// deadline passed while the stores answer): 503, never the failsafe.
+	CodeBusy = "sentinel_busy"
 )
 
 // DefaultDecisionTimeout is the deadline of one decision when
@@ -63,8 +67,26 @@ type MiddlewareOptions struct {
 	// a clean-up is dropped (counted in Stats), leaving a harmless binding.
 	// Default DefaultCleanupQueue.
 	CleanupQueue int
-	Logger       *slog.Logger
-	Clock        sentinel.Clock
+	// Extractor reads the request's credentials (subprotocol mode,
+	// management credentials); the zero value is the default.
+	Extractor Extractor
+	// Lookup is where off-path candidates (Credentials.OffPath) are looked
+	// up, never bound: the cached binding store the Decider reads. Nil
+	// reads them strictly, as keys (several different ones: refused).
+	Lookup sentinel.BindingStore
+	// BindAnyRoute makes first-use bindings on every route. By default
+	// they are made only on the routes where New API authenticates keys
+	// (KeyRoute); elsewhere a bound key is still checked, and an unbound
+	// one passes without anything being written.
+	BindAnyRoute bool
+	// Intercepts, when set, bounds the intercept rows one client prefix
+	// may cause per minute (SENTINEL_INTERCEPTS_PER_IP); past it refusals
+	// are still enforced but not recorded (counted in Stats).
+	Intercepts *sentinel.RateBudget
+	// Observer is told what happens to each request; nil tells nobody.
+	Observer Observer
+	Logger   *slog.Logger
+	Clock    sentinel.Clock
 }
 
 // MiddlewareStats counts what a Middleware has done since it started.
@@ -79,6 +101,17 @@ type MiddlewareStats struct {
 	// CleanupsDone, CleanupsFailed and CleanupsDropped count the removals
 	// of bindings whose first request the downstream answered 401.
 	CleanupsDone, CleanupsFailed, CleanupsDropped int64
+	// Busy counts requests answered 503 because of load, not an outage
+	// (the failsafe mode was not applied); TooManyNewKeys the first uses
+	// refused past the client's new-binding budget.
+	Busy, TooManyNewKeys int64
+	// InterceptsCapped counts intercepts not recorded because their
+	// client was past its intercept budget.
+	InterceptsCapped int64
+	// FailsafeEntered counts the times the stores became unavailable and
+	// the failsafe mode took over (each logged once, and its end once
+	// with the number of requests the failsafe answered).
+	FailsafeEntered int64
 }
 
 // Middleware enforces key bindings on requests. Use Wrap to put it in
@@ -88,11 +121,15 @@ type Middleware struct {
 	log      *slog.Logger
 	clock    sentinel.Clock
 	resolver *ClientIPResolver
+	obs      Observer
 	degraded atomic.Bool
+	// answered counts the requests the failsafe answered in this episode.
+	answered atomic.Int64
 	cleanups chan cleanup
 	stats    struct {
 		allowed, refused, monitored, unkeyed, failedClosed, failedOpen, abandoned atomic.Int64
 		cleanupsDone, cleanupsFailed, cleanupsDropped                             atomic.Int64
+		busy, tooManyNewKeys, interceptsCapped, failsafeEntered                   atomic.Int64
 	}
 }
 
@@ -140,6 +177,13 @@ func NewMiddleware(opts MiddlewareOptions) (*Middleware, error) {
 	if g.clock == nil {
 		g.clock = systemClock{}
 	}
+	g.obs = opts.Observer
+	if g.obs == nil {
+		g.obs = NopObserver{}
+	}
+	if err := opts.Extractor.WSProtocolKeys.Validate(); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -152,6 +196,8 @@ func (g *Middleware) Stats() MiddlewareStats {
 		Abandoned:    g.stats.abandoned.Load(),
 		CleanupsDone: g.stats.cleanupsDone.Load(), CleanupsFailed: g.stats.cleanupsFailed.Load(),
 		CleanupsDropped: g.stats.cleanupsDropped.Load(),
+		Busy:            g.stats.busy.Load(), TooManyNewKeys: g.stats.tooManyNewKeys.Load(),
+		InterceptsCapped: g.stats.interceptsCapped.Load(), FailsafeEntered: g.stats.failsafeEntered.Load(),
 	}
 }
 
@@ -184,7 +230,10 @@ func (g *Middleware) forget(ctx context.Context, c cleanup) {
 
 // Wrap returns a handler that lets through to next only requests whose key
 // may be used from their client address. Requests without a key pass
-// untouched (the gateway answers them itself). Before next runs, X-Real-IP
+// untouched (the gateway answers them itself). A key's first use makes its
+// binding only on a route where New API authenticates keys (KeyRoute,
+// unless BindAnyRoute); elsewhere a bound key is checked and an unbound one
+// passes with nothing written. Before next runs, X-Real-IP
 // and X-Forwarded-For (and the configured client IP header) are set to the
 // decided client address, overwriting what the client sent.
 func (g *Middleware) Wrap(next http.Handler) http.Handler {
@@ -194,22 +243,37 @@ func (g *Middleware) Wrap(next http.Handler) http.Handler {
 }
 
 func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	start := time.Now()
 	addr, err := g.resolver.Resolve(r)
 	if err != nil {
 		g.stats.refused.Add(1)
+		g.obs.Refused(sentinel.ReasonInvalidClientIP)
 		writeError(w, http.StatusForbidden, string(sentinel.ReasonInvalidClientIP),
 			"Sentinel could not determine the client IP address: "+sentinel.ErrorMessage(err))
 		return
 	}
 	g.setClientHeaders(r, addr)
 
-	tok, found, err := ExtractToken(r)
-	if !found {
+	creds, err := g.opts.Extractor.Extract(r)
+	if err == nil && len(creds.OffPath) > 0 {
+		var late bool
+		creds, late, err = g.resolveOffPath(r, creds)
+		if err != nil && !errors.Is(err, ErrMultipleKeys) {
+			if r.Context().Err() != nil {
+				g.stats.abandoned.Add(1)
+				return
+			}
+			g.failsafe(w, r, next, creds.Token, err, late, start)
+			return
+		}
+	}
+	if !creds.Found && err == nil {
 		g.stats.unkeyed.Add(1)
-		next.ServeHTTP(w, r)
+		g.pass(w, r, next, start)
 		return
 	}
-	req := sentinel.Request{Key: g.opts.Hasher.Hash(tok), Addr: addr, Token: tok}
+	req := sentinel.Request{Key: g.opts.Hasher.Hash(creds.Token), Addr: addr, Token: creds.Token,
+		WroteSK: creds.WroteSK(), LookupOnly: !g.opts.BindAnyRoute && !KeyRoute(r.URL.Path)}
 	if err != nil {
 		reason, msg := sentinel.ReasonMultipleKeys, "The request carries more than one different API key (in Authorization, "+
 			"x-api-key, x-goog-api-key, the key parameter, Sec-WebSocket-Protocol or mj-api-secret); send exactly one."
@@ -221,48 +285,72 @@ func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		g.record(r, req, reason, enforce)
 		if enforce {
 			g.stats.refused.Add(1)
+			g.obs.Refused(reason)
 			writeError(w, http.StatusBadRequest, string(reason), msg)
+			return
+		}
+		g.obs.Monitored(reason)
+		if !creds.Found {
+			g.stats.unkeyed.Add(1)
+			g.pass(w, r, next, start)
 			return
 		}
 	}
 
 	ctx := newDecisionContext(r.Context(), g.opts.DecisionTimeout)
+	t0 := time.Now()
 	d, err := g.opts.Decider.Decide(ctx, req)
 	ctx.release()
+	g.obs.Decided(d, err, time.Since(t0))
 	if err != nil && (errors.Is(err, context.Canceled) || r.Context().Err() != nil) {
 		// The client went away: nobody to answer, and no outage either.
 		g.stats.abandoned.Add(1)
 		return
 	}
 	if err != nil {
-		g.failsafe(w, r, next, req.Token, err)
+		g.failsafe(w, r, next, req.Token, err, !time.Now().Before(ctx.deadline), start)
 		return
 	}
-	if g.degraded.CompareAndSwap(true, false) {
-		g.log.Info("deciding again: the stores answer", "failsafe", string(g.opts.Settings.Load().FailsafeMode))
+	g.recovered()
+	if d.Reason == sentinel.ReasonTooManyNewKeys {
+		if !d.Allow {
+			g.stats.tooManyNewKeys.Add(1)
+			g.obs.Refused(d.Reason)
+			w.Header().Set("Retry-After", "60")
+			writeError(w, http.StatusTooManyRequests, string(d.Reason),
+				"Too many new API keys were used from this address in the last minute; try again later.")
+			return
+		}
+		d.Reason = "" // monitor mode: let it through unbound, nothing to record
 	}
 	if d.Reason != "" {
 		g.record(r, req, d.Reason, !d.Allow)
 	}
 	if !d.Allow {
 		g.stats.refused.Add(1)
+		g.obs.Refused(d.Reason)
 		g.refuse(w, d.Reason, addr)
 		return
 	}
 	if d.Reason != "" {
 		g.stats.monitored.Add(1)
+		g.obs.Monitored(d.Reason)
 	} else {
 		g.stats.allowed.Add(1)
+		g.obs.Allowed()
 	}
-	if g.opts.Recorder != nil {
+	if d.Created {
+		g.obs.BindingCreated()
+	}
+	if g.opts.Recorder != nil && !d.Unbound {
 		g.opts.Recorder.RecordUse(sentinel.Use{Key: req.Key, Addr: addr, At: g.clock.Now()})
 	}
 	if !d.Created || g.opts.KeepUnauthorized {
-		next.ServeHTTP(w, r)
+		g.pass(w, r, next, start)
 		return
 	}
 	sw := &statusWriter{ResponseWriter: w}
-	next.ServeHTTP(sw, r)
+	g.pass(sw, r, next, start)
 	if sw.status == http.StatusUnauthorized {
 		// Removed by Run, so the client's 401 does not wait for the store.
 		select {
@@ -272,6 +360,47 @@ func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 				g.log.Warn("the clean-up queue of keys the downstream refused is full (is Run running?); their bindings stay")
 			}
 		}
+	}
+}
+
+// pass hands r to next, telling the Observer about the answer.
+func (g *Middleware) pass(w http.ResponseWriter, r *http.Request, next http.Handler, start time.Time) {
+	if g.opts.Observer == nil {
+		next.ServeHTTP(w, r)
+		return
+	}
+	ow := observedWriters.Get().(*observedWriter)
+	ow.ResponseWriter, ow.obs, ow.start = w, g.obs, start
+	defer ow.done()
+	next.ServeHTTP(ow, r)
+}
+
+// resolveOffPath settles the off-path candidates against the cached store
+// (lookups only), or strictly when there is none. late reports that the
+// lookups ran into the decision deadline (load, not an outage).
+func (g *Middleware) resolveOffPath(r *http.Request, c Credentials) (_ Credentials, late bool, err error) {
+	if g.opts.Lookup == nil {
+		for _, t := range c.OffPath {
+			if c, err = c.Promote(t); err != nil {
+				return c, false, err
+			}
+		}
+		c.OffPath = nil
+		return c, false, nil
+	}
+	ctx := newDecisionContext(r.Context(), g.opts.DecisionTimeout)
+	c, err = c.ResolveOffPath(ctx, g.opts.Hasher, BoundIn(g.opts.Lookup))
+	ctx.release()
+	return c, err != nil && !time.Now().Before(ctx.deadline), err
+}
+
+// recovered ends a failsafe episode, logging it once with its count.
+func (g *Middleware) recovered() {
+	if g.degraded.Load() && g.degraded.CompareAndSwap(true, false) {
+		n := g.answered.Swap(0)
+		mode := g.opts.Settings.Load().FailsafeMode
+		g.log.Info("deciding again: the stores answer", "failsafe", string(mode), "answered_by_failsafe", n)
+		g.obs.FailsafeChanged(mode, false, n)
 	}
 }
 
@@ -296,26 +425,45 @@ func (g *Middleware) refuse(w http.ResponseWriter, reason sentinel.Reason, addr 
 	writeError(w, http.StatusForbidden, string(reason), msg)
 }
 
-func (g *Middleware) failsafe(w http.ResponseWriter, r *http.Request, next http.Handler, tok sentinel.Token, err error) {
+// failsafe answers a request no decision could be made on. Only an
+// outage of the stores (EUNAVAILABLE, before the deadline) is the failsafe
+// mode's business: a call refused for load (sentinel.ErrBusy) or a
+// deadline that passed while the stores answer other requests is answered
+// 503 sentinel_busy whatever the mode, so load can never open the door for
+// a key bound elsewhere; anything else is a fault, answered 500.
+func (g *Middleware) failsafe(w http.ResponseWriter, r *http.Request, next http.Handler, tok sentinel.Token, err error, late bool, start time.Time) {
 	if sentinel.ErrorCode(err) != sentinel.EUNAVAILABLE {
 		// Not an outage but a fault (a missing table, a corrupt row): the
 		// failsafe mode is for outages, and must not open the door here.
 		g.stats.failedClosed.Add(1)
+		g.obs.Refused(CodeInternal)
 		g.log.Error("cannot decide on a key", "key", tok, "err", err)
 		writeError(w, http.StatusInternalServerError, CodeInternal, "Sentinel could not check the API key; the operator has been told.")
 		return
 	}
+	if late || errors.Is(err, sentinel.ErrBusy) || errors.Is(err, context.DeadlineExceeded) {
+		g.stats.busy.Add(1)
+		g.obs.Refused(CodeBusy)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, CodeBusy,
+			"Sentinel is too busy to verify this API key right now; try again shortly.")
+		return
+	}
 	failsafe := g.opts.Settings.Load().FailsafeMode
-	if g.degraded.CompareAndSwap(false, true) {
+	if !g.degraded.Load() && g.degraded.CompareAndSwap(false, true) {
+		g.stats.failsafeEntered.Add(1)
 		g.log.Error("cannot decide on keys: the stores are unavailable; failsafe mode in effect",
 			"failsafe", string(failsafe), "err", err)
+		g.obs.FailsafeChanged(failsafe, true, 0)
 	}
+	g.answered.Add(1)
 	if failsafe == sentinel.FailsafeOpen {
 		g.stats.failedOpen.Add(1)
-		next.ServeHTTP(w, r)
+		g.pass(w, r, next, start)
 		return
 	}
 	g.stats.failedClosed.Add(1)
+	g.obs.Refused(CodeUnavailable)
 	w.Header().Set("Retry-After", "5")
 	writeError(w, http.StatusServiceUnavailable, CodeUnavailable,
 		"Sentinel cannot verify API keys right now; try again shortly.")
@@ -325,9 +473,17 @@ func (g *Middleware) record(r *http.Request, req sentinel.Request, reason sentin
 	if g.opts.Recorder == nil {
 		return
 	}
+	if !g.opts.Intercepts.Take(sentinel.Granularity{}.Prefix(req.Addr)) {
+		g.stats.interceptsCapped.Add(1)
+		return
+	}
+	hint := req.Hint
+	if hint == "" {
+		hint = req.Token.MaskAs(req.WroteSK)
+	}
 	g.opts.Recorder.RecordIntercept(sentinel.Intercept{
 		Key:       req.Key,
-		Hint:      req.Token.Mask(),
+		Hint:      hint,
 		ClientIP:  req.Addr,
 		Reason:    reason,
 		Enforced:  enforced,

@@ -76,20 +76,33 @@ func TestModeSwitchesAtRunTime(t *testing.T) {
 }
 
 // TestDecisionTimeout: the Middleware gives the decision one deadline; a
-// Decider that waits for its context ends there, as an outage.
+// Decider that waits for its context ends there. A deadline is load, not
+// an outage: 503 sentinel_busy in both failsafe modes, never forwarded,
+// and the failsafe state is not entered.
 func TestDecisionTimeout(t *testing.T) {
-	var hadDeadline bool
-	decider := &mock.Decider{DecideFn: func(ctx context.Context, _ sentinel.Request) (sentinel.Decision, error) {
-		_, hadDeadline = ctx.Deadline()
-		<-ctx.Done()
-		return sentinel.Decision{}, sentinel.WrapError(sentinel.EUNAVAILABLE, ctx.Err(), "store: interrupted")
-	}}
-	m := newMiddleware(t, httpproxy.MiddlewareOptions{Decider: decider, DecisionTimeout: 20 * time.Millisecond})
-	rec := httptest.NewRecorder()
-	m.Wrap(http.NotFoundHandler()).ServeHTTP(rec, keyed("192.0.2.1:1"))
-	require.True(t, hadDeadline)
-	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
-	require.Equal(t, int64(1), m.Stats().FailedClosed)
+	for _, failsafe := range []sentinel.FailsafeMode{sentinel.FailsafeClosed, sentinel.FailsafeOpen} {
+		t.Run(string(failsafe), func(t *testing.T) {
+			var hadDeadline bool
+			decider := &mock.Decider{DecideFn: func(ctx context.Context, _ sentinel.Request) (sentinel.Decision, error) {
+				_, hadDeadline = ctx.Deadline()
+				<-ctx.Done()
+				return sentinel.Decision{}, sentinel.WrapError(sentinel.EUNAVAILABLE, ctx.Err(), "store: interrupted")
+			}}
+			settings := sentinel.DefaultSettings()
+			settings.FailsafeMode = failsafe
+			m := newMiddleware(t, httpproxy.MiddlewareOptions{Decider: decider, DecisionTimeout: 20 * time.Millisecond,
+				Settings: sentinel.MustLiveSettings(settings)})
+			rec := httptest.NewRecorder()
+			m.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })).
+				ServeHTTP(rec, keyed("192.0.2.1:1"))
+			require.True(t, hadDeadline)
+			require.Equal(t, http.StatusServiceUnavailable, rec.Code, "not forwarded")
+			require.Contains(t, rec.Body.String(), httpproxy.CodeBusy)
+			st := m.Stats()
+			require.Equal(t, int64(1), st.Busy)
+			require.Zero(t, st.FailedOpen+st.FailedClosed+st.FailsafeEntered, "the failsafe is for outages")
+		})
+	}
 }
 
 // TestClientGoneIsNotAnOutage: when the client hangs up while the stores

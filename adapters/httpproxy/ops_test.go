@@ -198,7 +198,7 @@ func TestAccessLog(t *testing.T) {
 				w.WriteHeader(http.StatusTeapot)
 				io.WriteString(w, "0123456789")
 			})
-			resp, err := clientFrom(t, "127.0.0.3").Do(get(t, s.URL, "/v1/chat/completions?key=sk-"+realKey))
+			resp, err := clientFrom(t, "127.0.0.3").Do(get(t, s.URL, "/v1/models?key=sk-"+realKey))
 			require.NoError(t, err)
 			resp.Body.Close()
 			require.Equal(t, http.StatusTeapot, resp.StatusCode)
@@ -215,7 +215,7 @@ func TestAccessLog(t *testing.T) {
 			require.Len(t, lines, 2)
 			l := lines[0]
 			assert.Equal(t, "GET", l["method"])
-			assert.Equal(t, "/v1/chat/completions", l["path"])
+			assert.Equal(t, "/v1/models", l["path"])
 			assert.EqualValues(t, http.StatusTeapot, l["status"])
 			assert.EqualValues(t, 10, l["bytes"])
 			assert.Equal(t, "127.0.0.3", l["client_ip"])

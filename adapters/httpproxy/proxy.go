@@ -27,6 +27,10 @@ type ProxyOptions struct {
 	// AccessLog logs one line per proxied request (SENTINEL_ACCESS_LOG)
 	// at info level on Logger.
 	AccessLog bool
+	// DownstreamHost sends the downstream's host as Host instead of the
+	// client's (SENTINEL_PASS_HOST=false). By default the client's Host
+	// passes, since New API derives origins (passkeys, links) from it.
+	DownstreamHost bool
 }
 
 // Proxy is the reverse proxy: GET /health answered locally, everything
@@ -100,6 +104,9 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&target)
+			if !opts.DownstreamHost {
+				pr.Out.Host = pr.In.Host
+			}
 			// The Middleware set the client headers on the inbound request to
 			// the client it decided on. ReverseProxy dropped X-Forwarded-For
 			// from the outbound one, and drops any header the client named
@@ -109,10 +116,20 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 					pr.Out.Header[h] = v
 				}
 			}
-			pr.Out.Header["X-Forwarded-Host"] = []string{pr.In.Host}
-			if pr.In.TLS != nil {
-				pr.Out.Header["X-Forwarded-Proto"] = protoHTTPS
+			// A trusted proxy in front (TLS terminated there) says what the
+			// client used; anyone else's say is replaced by the connection's.
+			trusted := guard.resolver.FromTrustedProxy(pr.In)
+			if v := pr.In.Header.Values("X-Forwarded-Host"); trusted && len(v) > 0 {
+				pr.Out.Header["X-Forwarded-Host"] = v[len(v)-1:]
 			} else {
+				pr.Out.Header["X-Forwarded-Host"] = []string{pr.In.Host}
+			}
+			switch v := pr.In.Header.Values("X-Forwarded-Proto"); {
+			case trusted && len(v) > 0 && (v[len(v)-1] == "https" || v[len(v)-1] == "http"):
+				pr.Out.Header["X-Forwarded-Proto"] = v[len(v)-1:]
+			case pr.In.TLS != nil:
+				pr.Out.Header["X-Forwarded-Proto"] = protoHTTPS
+			default:
 				pr.Out.Header["X-Forwarded-Proto"] = protoHTTP
 			}
 			restrictUpgrade(pr)

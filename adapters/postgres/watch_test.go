@@ -259,3 +259,38 @@ func TestBindingFeedContract(t *testing.T) {
 		return postgres.NewBindingFeed(watcher, nil), postgres.NewBindingStore(openDB(t, dsn, postgres.Options{}))
 	})
 }
+
+// TestPlainSQLChangeBumpsVersionAndNotifies: the database assigns version,
+// so a ban written with plain SQL draws a new one and reaches the feed, and
+// a writer cannot set a version of its own choosing.
+func TestPlainSQLChangeBumpsVersionAndNotifies(t *testing.T) {
+	ctx := context.Background()
+	watcher, dsn := migratedDB(t)
+	inv := newInvalidations()
+	sentineltest.RunFeed(t, postgres.NewBindingFeed(watcher, nil), inv)
+	s := postgres.NewBindingStore(openDB(t, dsn, postgres.Options{}))
+	key := sentineltest.Key(testenv.Unique("plain-sql"))
+	stored, _, err := s.CreateBinding(ctx, sentineltest.NewBinding(t, key, "192.0.2.1"))
+	require.NoError(t, err)
+
+	raw := rawDB(t, dsn)
+	_, err = raw.ExecContext(ctx, `UPDATE token_bindings SET status = 'banned' WHERE key_hash = $1`, key[:])
+	require.NoError(t, err)
+	require.Equal(t, key, inv.next(t, time.Second, key), "a plain SQL ban notifies")
+	b, err := s.FindBinding(ctx, key)
+	require.NoError(t, err)
+	require.Equal(t, sentinel.StatusBanned, b.Status)
+	require.Greater(t, b.Version, stored.Version, "the database drew a new version")
+
+	_, err = raw.ExecContext(ctx, `UPDATE token_bindings SET version = 1 WHERE key_hash = $1`, key[:])
+	require.NoError(t, err)
+	b2, err := s.FindBinding(ctx, key)
+	require.NoError(t, err)
+	require.Greater(t, b2.Version, b.Version, "versions only grow, whatever the writer says")
+
+	_, err = raw.ExecContext(ctx, `UPDATE token_bindings SET last_used_at = now() WHERE key_hash = $1`, key[:])
+	require.NoError(t, err)
+	b3, err := s.FindBinding(ctx, key)
+	require.NoError(t, err)
+	require.Equal(t, b2.Version, b3.Version, "a last-use touch keeps the version")
+}

@@ -41,6 +41,9 @@ type BindingStore struct {
 	ttl   time.Duration
 	memo  memo
 
+	runMu sync.Mutex
+	runID string // the server's run_id, to notice restarts
+
 	pendingMu sync.Mutex
 	pending   map[sentinel.KeyHash]sentinel.Binding // write-throughs to retry after an outage
 	deleted   map[sentinel.KeyHash]bool
@@ -62,6 +65,7 @@ func NewBindingStore(c *Client, inner sentinel.BindingStore, ttl time.Duration) 
 		pending: map[sentinel.KeyHash]sentinel.Binding{}, deleted: map[sentinel.KeyHash]bool{}}
 	s.memo.init()
 	c.onCatchUp(s.retryPending)
+	c.onCatchUp(s.watchRestart)
 	return s
 }
 

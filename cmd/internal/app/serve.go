@@ -52,6 +52,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 
 	decider, err := sentinel.NewBinder(st.Bindings, sentinel.BinderOptions{
 		Settings: live, Granularity: cfg.Granularity, LearnLimit: cfg.LearnLimit, Clock: clk,
+		NewKeys: sentinel.NewRateBudget(cfg.NewBindingsPerIP, clk),
 	})
 	if err != nil {
 		return err
@@ -71,8 +72,12 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 		ClientIPResolver: httpproxy.NewClientIPResolver(cfg.TrustedProxies, cfg.ClientIPHeader),
 		DecisionTimeout:  cfg.StoreTimeout,
 		KeepUnauthorized: !cfg.ForgetUnauth,
-		Logger:           log,
-		Clock:            clk,
+		Extractor: httpproxy.Extractor{WSProtocolKeys: httpproxy.WSProtocolKeys(cfg.WSProtocolKeys),
+			BindManagementTokens: cfg.BindManagementTokens},
+		Lookup:     st.Bindings,
+		Intercepts: sentinel.NewRateBudget(cfg.InterceptsPerIP, clk),
+		Logger:     log,
+		Clock:      clk,
 	})
 	if err != nil {
 		return err
@@ -106,15 +111,29 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	}
 	if st.Feed != nil {
 		bg.Go(func() error {
-			if err := st.Feed.Run(bgCtx, st.Cache); err != nil {
+			if err := st.Feed.Run(bgCtx, st.Invalidator); err != nil {
 				return fmt.Errorf("follow binding changes: %w", err)
 			}
 			return nil
 		})
 	}
 
-	proxy, err := httpproxy.NewProxy(cfg.DownstreamURL, guard, httpproxy.ProxyOptions{Logger: log,
-		Readiness: st.readiness(cfg, log), AccessLog: cfg.AccessLog})
+	limits := httpproxy.Limits{
+		MaxHeaderBytes: cfg.MaxHeaderBytes, ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		BodyIdleTimeout: cfg.BodyIdleTimeout, IdleTimeout: cfg.IdleTimeout,
+		MaxConnsPerIP: cfg.MaxConnsPerIP, MaxConns: cfg.MaxConns, MaxDownstreamConns: cfg.MaxDownstreamConns,
+		// A trusted proxy's connections carry many clients.
+		ExemptPeers: cfg.TrustedProxies,
+	}
+	if err := limits.Validate(); err != nil {
+		return err
+	}
+	transport := httpproxy.NewTransport()
+	limits.ConfigureTransport(transport)
+	proxy, err := httpproxy.NewProxy(cfg.DownstreamURL, guard, httpproxy.ProxyOptions{
+		Logger: log, Transport: transport, DownstreamHost: !cfg.PassHost,
+		Readiness: st.readiness(cfg, log), AccessLog: cfg.AccessLog,
+	})
 	if err != nil {
 		return err
 	}
@@ -122,12 +141,12 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	if err != nil {
 		return fmt.Errorf("APP_HOST/APP_PORT: cannot listen on %s: %w", cfg.ProxyAddr, err)
 	}
+	ln = limits.Listener(ln)
 	srv := &http.Server{
-		Handler:           proxy,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		Handler:  proxy,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	limits.Apply(srv)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	warnWideTrust(cfg, log)

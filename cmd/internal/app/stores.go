@@ -25,12 +25,13 @@ type stores struct {
 	Authority  sentinel.BindingStore
 	Intercepts sentinel.InterceptStore
 	Describe   string
-	// Feed follows the authority's binding changes into Cache; both are
-	// nil when Valkey is the cache. The caller runs Feed.Run, and stops it
-	// before Close.
-	Feed    sentinel.BindingChangeFeed
-	Cache   *localcache.BindingStore
-	closers []func()
+	// Feed follows the authority's binding changes into Invalidator: the
+	// in-process cache, or the Valkey cache, which repairs its entries
+	// (set-if-newer) so a change made in the authority by anything reaches
+	// every proxy. The caller runs Feed.Run, and stops it before Close.
+	Feed        sentinel.BindingChangeFeed
+	Invalidator sentinel.BindingInvalidator
+	closers     []func()
 	// checks say whether each opened store can serve (readiness).
 	checks []httpproxy.Check
 }
@@ -88,6 +89,10 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger, clk s
 		feed = sqlite.NewBindingFeed(db, sqlite.FeedOptions{Interval: changeFeedInterval, Logger: log, Clock: clk})
 	}
 
+	// Lookups that miss the cache reach the authority through a Gate: one
+	// call per key at a time, a bounded number at once, so a flood of
+	// unknown keys cannot queue known keys' decisions behind it.
+	gated := sentinel.NewGate(st.Authority, sentinel.GateOptions{MaxInflight: cfg.MaxPendingLookups})
 	if cfg.RedisAddr != "" {
 		c, err := valkey.Connect(valkey.Options{
 			Addr: cfg.RedisAddr, Password: cfg.RedisPassword, Prefix: cfg.RedisPrefix, Timeout: min(cfg.StoreTimeout, time.Second), Logger: log,
@@ -102,12 +107,13 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger, clk s
 				"binding changes made after the snapshot are undone in the cache until SENTINEL_CACHE_TTL passes. " +
 				"Run the cache without persistence (--save '' --appendonly no).")
 		}
-		st.Bindings = valkey.NewBindingStore(c, st.Authority, cfg.CacheTTL)
+		vs := valkey.NewBindingStore(c, gated, cfg.CacheTTL)
+		st.Bindings, st.Feed, st.Invalidator = vs, feed, vs
 		st.Describe += " + valkey"
 		return st, nil
 	}
-	cache := localcache.New(st.Authority, localcache.Options{TTL: cfg.CacheTTL, Clock: clk})
-	st.Feed, st.Cache = feed, cache
+	cache := localcache.New(gated, localcache.Options{TTL: cfg.CacheTTL, Clock: clk})
+	st.Feed, st.Invalidator = feed, cache
 	st.Bindings = cache
 	st.Describe += " + in-process cache"
 	return st, nil

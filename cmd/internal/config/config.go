@@ -45,8 +45,23 @@ type Config struct {
 	LastUsedInterval time.Duration
 	CacheTTL         time.Duration
 	StoreTimeout     time.Duration
-	Migrate          bool
-	ShutdownTimeout  time.Duration
+	// WSProtocolKeys is httpproxy.WSProtocolKeys' value ("legacy" or
+	// "insecure-api-key"), kept a string so config needs no adapter.
+	WSProtocolKeys       string
+	BindManagementTokens bool
+	NewBindingsPerIP     int
+	InterceptsPerIP      int
+	MaxPendingLookups    int
+	PassHost             bool
+	MaxHeaderBytes       int
+	ReadHeaderTimeout    time.Duration
+	BodyIdleTimeout      time.Duration
+	IdleTimeout          time.Duration
+	MaxConnsPerIP        int
+	MaxConns             int
+	MaxDownstreamConns   int
+	Migrate              bool
+	ShutdownTimeout      time.Duration
 
 	AdminPassword  string // never log; "" until EnsureSecrets when generated
 	AdminJWTSecret string // never log; "" until EnsureSecrets when generated

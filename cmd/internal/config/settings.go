@@ -42,6 +42,19 @@ const (
 	LastUsedInterval
 	CacheTTL
 	StoreTimeout
+	WSProtocolKeys
+	BindManagementTokens
+	NewBindingsPerIP
+	InterceptsPerIP
+	MaxPendingLookups
+	PassHost
+	MaxHeaderBytes
+	ReadHeaderTimeout
+	BodyIdleTimeout
+	IdleTimeout
+	MaxConnsPerIP
+	MaxConns
+	MaxDownstreamConns
 	Migrate
 	ShutdownTimeout
 	AdminPassword
@@ -93,6 +106,19 @@ var table = [numKeys]Setting{
 	LastUsedInterval:      {Name: "SENTINEL_LAST_USED_INTERVAL", Flag: "last-used-interval", Default: "5s", Help: "how often last-use times are written (one write per key per interval)"},
 	CacheTTL:              {Name: "SENTINEL_CACHE_TTL", Flag: "cache-ttl", Default: "1h", Help: "how long a cached binding lives without news from the store (changes reach caches at once; this bounds what a missed one costs)"},
 	StoreTimeout:          {Name: "SENTINEL_STORE_TIMEOUT", Flag: "store-timeout", Default: "2s", Help: "deadline of one store call on the request path"},
+	WSProtocolKeys:        {Name: "SENTINEL_WS_PROTOCOL_KEYS", Flag: "ws-protocol-keys", Default: "legacy", Help: "which part of Sec-WebSocket-Protocol is a key: legacy (the whole value when no openai-insecure-api-key. part, as New API up to e2c7aa7b1 reads it) or insecure-api-key (only that part, for newer New API)"},
+	BindManagementTokens:  {Name: "SENTINEL_BIND_MANAGEMENT_TOKENS", Flag: "bind-management-tokens", Default: "false", Help: "bind and check New API dashboard JWTs and access tokens on /api/* too (default: passed untouched)"},
+	NewBindingsPerIP:      {Name: "SENTINEL_NEW_BINDINGS_PER_IP", Flag: "new-bindings-per-ip", Default: "30", Help: "new keys one client address (binding prefix) may bind per minute; past it 429 too_many_new_keys (0: unlimited)"},
+	InterceptsPerIP:       {Name: "SENTINEL_INTERCEPTS_PER_IP", Flag: "intercepts-per-ip", Default: "60", Help: "intercept rows one client address may cause per minute; past it refusals are enforced but not recorded (0: unlimited)"},
+	MaxPendingLookups:     {Name: "SENTINEL_MAX_PENDING_LOOKUPS", Flag: "max-pending-lookups", Default: "64", Help: "authority calls for keys the cache does not know that may run at once; past it 503 sentinel_busy for those keys"},
+	PassHost:              {Name: "SENTINEL_PASS_HOST", Flag: "pass-host", Default: "true", Help: "pass the client's Host to the downstream (New API derives links and passkey origins from it); false sends the downstream's host"},
+	MaxHeaderBytes:        {Name: "SENTINEL_MAX_HEADER_BYTES", Flag: "max-header-bytes", Default: "65536", Help: "largest request line and headers; past it 431"},
+	ReadHeaderTimeout:     {Name: "SENTINEL_READ_HEADER_TIMEOUT", Flag: "read-header-timeout", Default: "10s", Help: "time to read a request's headers"},
+	BodyIdleTimeout:       {Name: "SENTINEL_BODY_IDLE_TIMEOUT", Flag: "body-idle-timeout", Default: "30s", Help: "longest wait for the next byte of a request body; past it the body is cut with 408 and the downstream connection released"},
+	IdleTimeout:           {Name: "SENTINEL_IDLE_TIMEOUT", Flag: "idle-timeout", Default: "2m", Help: "keep-alive connections idle this long are closed"},
+	MaxConnsPerIP:         {Name: "SENTINEL_MAX_CONNS_PER_IP", Flag: "max-conns-per-ip", Default: "256", Help: "concurrent connections from one peer address (trusted proxies exempt)"},
+	MaxConns:              {Name: "SENTINEL_MAX_CONNS", Flag: "max-conns", Default: "16384", Help: "concurrent client connections in total"},
+	MaxDownstreamConns:    {Name: "SENTINEL_MAX_DOWNSTREAM_CONNS", Flag: "max-downstream-conns", Default: "2048", Help: "connections to the downstream; requests past it wait"},
 	Migrate:               {Name: "SENTINEL_MIGRATE", Flag: "migrate", Default: "false", Help: "apply PostgreSQL migrations at start (the embedded store always migrates)"},
 	ShutdownTimeout:       {Name: "SENTINEL_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "30s", Help: "how long in-flight requests and streams may finish after SIGTERM"},
 	AdminPassword:         {Name: "ADMIN_PASSWORD", Flag: "admin-password", Help: "admin console password, at least 8 bytes; generated into the data directory and printed once when unset (required with PG_DSN)", Secret: true},

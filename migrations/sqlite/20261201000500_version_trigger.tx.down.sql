@@ -1,0 +1,1 @@
+DROP TRIGGER token_bindings_assign_version;

@@ -34,8 +34,10 @@ type DailyCounter interface {
 type SettingsNotifier interface {
 	// NotifySettingsChanged announces a change.
 	NotifySettingsChanged(ctx context.Context) error
-	// WatchSettings calls changed after every announcement until ctx is
-	// done, and once after each reconnection, when announcements may have
-	// been missed. It returns once it is listening.
+	// WatchSettings listens until ctx is done, then returns nil: the
+	// caller owns the goroutine it runs in. It calls changed after every
+	// announcement, and once each time it starts or resumes listening
+	// (announcements may have been missed before), so the first call also
+	// says it is listening. An error means it cannot listen at all.
 	WatchSettings(ctx context.Context, changed func()) error
 }

@@ -71,14 +71,17 @@ func (f *SettingsFollower) Reload(ctx context.Context) error {
 func (f *SettingsFollower) Run(ctx context.Context) error {
 	kick := make(chan struct{}, 1)
 	if f.opts.Notifier != nil {
-		if err := f.opts.Notifier.WatchSettings(ctx, func() {
-			select {
-			case kick <- struct{}{}:
-			default:
-			}
-		}); err != nil {
-			return err
-		}
+		ctx, stop := context.WithCancel(ctx)
+		watched := make(chan error, 1)
+		go func() {
+			watched <- f.opts.Notifier.WatchSettings(ctx, func() {
+				select {
+				case kick <- struct{}{}:
+				default:
+				}
+			})
+		}()
+		defer func() { stop(); <-watched }() // the watch never outlives Run
 	}
 	if err := f.Reload(ctx); err != nil {
 		f.opts.Logger.Warn("live settings not loaded; keeping the current ones", "error", err)

@@ -38,18 +38,20 @@ func (n *SettingsNotifier) NotifySettingsChanged(context.Context) error {
 	return nil
 }
 
-// WatchSettings implements sentinel.SettingsNotifier. The watch ends when
-// ctx is done.
+// WatchSettings implements sentinel.SettingsNotifier: it blocks until ctx
+// is done.
 func (n *SettingsNotifier) WatchSettings(ctx context.Context, changed func()) error {
 	n.mu.Lock()
 	id := n.next
 	n.next++
 	n.watchers[id] = changed
 	n.mu.Unlock()
-	context.AfterFunc(ctx, func() {
+	defer func() {
 		n.mu.Lock()
 		delete(n.watchers, id)
 		n.mu.Unlock()
-	})
+	}()
+	changed() // listening
+	<-ctx.Done()
 	return nil
 }

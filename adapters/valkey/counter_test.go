@@ -83,15 +83,18 @@ func TestSettingsNotifications(t *testing.T) {
 		defer cancel()
 		watcher := valkey.NewSettingsNotifier(connect(t, addr, prefix))
 		var seen atomic.Int32
-		require.NoError(t, watcher.WatchSettings(ctx, func() { seen.Add(1) }))
+		watched := make(chan error, 1)
+		go func() { watched <- watcher.WatchSettings(ctx, func() { seen.Add(1) }) }()
+		defer func() { cancel(); require.NoError(t, <-watched) }()
+		require.Eventually(t, func() bool { return seen.Load() == 1 }, 5*time.Second, 5*time.Millisecond, "listening")
 		other := valkey.NewSettingsNotifier(connect(t, addr, testenv.Unique("t")+":"))
 		require.NoError(t, other.NotifySettingsChanged(ctx))
 		notifier := valkey.NewSettingsNotifier(connect(t, addr, prefix))
 		require.NoError(t, notifier.NotifySettingsChanged(ctx))
-		require.Eventually(t, func() bool { return seen.Load() == 1 }, 2*time.Second, 5*time.Millisecond,
+		require.Eventually(t, func() bool { return seen.Load() == 2 }, 2*time.Second, 5*time.Millisecond,
 			"one announcement on our prefix, none from the other deployment")
 		require.NoError(t, notifier.NotifySettingsChanged(ctx))
-		require.Eventually(t, func() bool { return seen.Load() == 2 }, 2*time.Second, 5*time.Millisecond)
+		require.Eventually(t, func() bool { return seen.Load() == 3 }, 2*time.Second, 5*time.Millisecond)
 	})
 }
 

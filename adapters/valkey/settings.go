@@ -2,7 +2,6 @@ package valkey
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
@@ -34,33 +33,17 @@ func (n *SettingsNotifier) NotifySettingsChanged(ctx context.Context) error {
 }
 
 // WatchSettings implements sentinel.SettingsNotifier on a dedicated
-// connection, resubscribing after every disconnection. An error means the
-// first subscription failed; it keeps trying until ctx is done.
+// connection, resubscribing a second after every disconnection, until ctx
+// is done. It never gives up: an unreachable server is retried.
 func (n *SettingsNotifier) WatchSettings(ctx context.Context, changed func()) error {
-	ready := make(chan error, 1)
-	go func() {
-		var once sync.Once
-		report := func(err error) { once.Do(func() { ready <- err }) }
-		for attempt := 0; ctx.Err() == nil; attempt++ {
-			err := n.subscribe(ctx, func() {
-				report(nil)
-				if attempt > 0 {
-					changed() // announcements may have been missed while not subscribed
-				}
-			}, changed)
-			report(err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+	for ctx.Err() == nil {
+		_ = n.subscribe(ctx, changed, changed) // each (re)subscription may have missed announcements
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
 		}
-	}()
-	select {
-	case err := <-ready:
-		return translate(err, "subscribe to settings changes")
-	case <-ctx.Done():
-		return ctx.Err()
 	}
+	return nil
 }
 
 // subscribe holds one subscription until it breaks or ctx is done, calling

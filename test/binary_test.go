@@ -86,7 +86,8 @@ func startCmd(t *testing.T, binary, dir string, env map[string]string, args ...s
 	cmd := exec.Command(filepath.Join(binDir, binary), args...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"APP_HOST=127.0.0.1", fmt.Sprintf("APP_PORT=%d", freePort(t))}
+		"APP_HOST=127.0.0.1", fmt.Sprintf("APP_PORT=%d", freePort(t)),
+		"ADMIN_HOST=127.0.0.1", fmt.Sprintf("ADMIN_PORT=%d", freePort(t))}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

@@ -27,7 +27,7 @@ type Binary int
 
 // The binaries.
 const (
-	AllInOne  Binary = iota // sentinel: proxy (and, later, admin API and archiver) in one process
+	AllInOne  Binary = iota // sentinel: proxy, admin API and archiver in one process
 	ProxyOnly               // sentinel-proxy
 	AdminOnly               // sentinel-admin
 )
@@ -78,7 +78,7 @@ type command struct {
 }
 
 // commands lists what each binary runs. The default command is "serve"
-// (sentinel-admin has none yet, so without a command it shows its usage).
+// ("run" for sentinel-archiver).
 func commands(b Binary) []command {
 	migrate := command{name: "migrate"} // writes nothing, needs no secret
 	switch b {
@@ -87,9 +87,7 @@ func commands(b Binary) []command {
 	case ProxyOnly:
 		return []command{{name: "serve", needs: config.Needs{HMAC: true}}}
 	case AdminOnly:
-		// The admin API's "serve" (its default) goes here, with
-		// config.Needs{HMAC: true, Admin: true}, once it exists.
-		return []command{migrate}
+		return []command{{name: "serve", needs: config.Needs{HMAC: true, Admin: true}}, migrate}
 	case ArchiverOnly:
 		return []command{{name: "run"}, {name: "once"}} // no secret: it hashes no key
 	}
@@ -126,6 +124,10 @@ func Main(ctx context.Context, b Binary, name string, args []string, env Env) in
 	case "version":
 		fmt.Fprintln(env.Stdout, name, Version())
 		return exitOK
+	case "openapi":
+		if b == AdminOnly {
+			return runOpenAPI(env, name, args)
+		}
 	case "help":
 		fs, _ := newFlags(name, b, cmdName, env)
 		usage(env.Stdout, b, name, fs)
@@ -166,6 +168,12 @@ func Main(ctx context.Context, b Binary, name string, args []string, env Env) in
 		err = runMigrate(ctx, cfg, log, fs.Args())
 	case "once", "run":
 		err = runArchiver(ctx, cfg, log, cmd.name == "once")
+	case "serve":
+		if b == AdminOnly {
+			err = runAdminServe(ctx, cfg, log)
+			break
+		}
+		fallthrough
 	default:
 		err = runServe(ctx, b, cfg, log, *demo)
 	}
@@ -193,7 +201,9 @@ func usage(w io.Writer, b Binary, name string, fs *pflag.FlagSet) {
 	case ProxyOnly:
 		fmt.Fprintf(w, "Usage:\n  %s [flags]   run the proxy\n  %s version\n", name, name)
 	case AdminOnly:
-		fmt.Fprintf(w, "Usage:\n  %s migrate up|down|status [flags]   manage the PostgreSQL schema\n  %s version\n", name, name)
+		fmt.Fprintf(w, "Usage:\n  %s [serve] [flags]                  serve the admin API and console on ADMIN_HOST:ADMIN_PORT\n"+
+			"  %s openapi [--format yaml|json|3.0]  print the admin API's OpenAPI document (3.1 YAML by default)\n"+
+			"  %s migrate up|down|status [flags]   manage the PostgreSQL schema\n  %s version\n", name, name, name, name)
 	case ArchiverOnly:
 		fmt.Fprintf(w, "Usage:\n  %s [run] [flags]   archive idle bindings and old intercepts every interval\n  %s once [flags]    do it once (for cron)\n  %s version\n", name, name, name)
 	}
@@ -215,4 +225,23 @@ func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// runOpenAPI is `sentinel-admin openapi`: it needs no configuration.
+func runOpenAPI(env Env, name string, args []string) int {
+	fs := pflag.NewFlagSet(name+" openapi", pflag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	format := fs.String("format", "yaml", "yaml (OpenAPI 3.1), json (3.1) or 3.0 (the 3.0.3 downgrade, YAML)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(env.Stderr, "%s: %v\n", name, err)
+		return exitUsage
+	}
+	if err := printOpenAPI(env.Stdout, *format); err != nil {
+		fmt.Fprintf(env.Stderr, "%s: %v\n", name, err)
+		return exitUsage
+	}
+	return exitOK
 }

@@ -63,10 +63,15 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	rec := sentinel.NewBatchRecorder(st.Authority, st.Intercepts, sentinel.BatchRecorderOptions{
 		UseInterval: cfg.LastUsedInterval, Logger: log, Clock: clk,
 	})
+	sv, err := openServices(cfg, log, b, st, live)
+	if err != nil {
+		return err
+	}
+	defer sv.Close()
 	guard, err := httpproxy.NewMiddleware(httpproxy.MiddlewareOptions{
 		Decider:          decider,
 		Hasher:           hasher,
-		Recorder:         rec,
+		Recorder:         sv.recorder(rec), // refusals also feed the alerts
 		Settings:         live,
 		ClientIPResolver: httpproxy.NewClientIPResolver(cfg.TrustedProxies, cfg.ClientIPHeader),
 		DecisionTimeout:  cfg.StoreTimeout,
@@ -96,6 +101,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	defer waitBG()
 	bg.Go(func() error { return rec.Run(bgCtx) })
 	bg.Go(func() error { return guard.Run(bgCtx) })
+	sv.start(bgCtx, bg)
 	if st.Feed != nil {
 		bg.Go(func() error {
 			if err := st.Feed.Run(bgCtx, st.Cache); err != nil {
@@ -114,13 +120,18 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 		return fmt.Errorf("APP_HOST/APP_PORT: cannot listen on %s: %w", cfg.ProxyAddr, err)
 	}
 	srv := &http.Server{
-		Handler:           proxy,
+		Handler:           notAdmin(proxy),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if b == AllInOne { // the admin API beside the proxy, stopping with it
+		adminCtx, stopAdmin := context.WithCancel(bgCtx)
+		defer context.AfterFunc(ctx, stopAdmin)()
+		bg.Go(func() error { return sv.serveAdmin(adminCtx, cfg, log, st, hasher) })
+	}
 	warnWideTrust(cfg, log)
 	log.Info("sentinel proxy listening",
 		"addr", ln.Addr().String(), "downstream", cfg.DownstreamURL.Redacted(), "store", st.Describe,
@@ -155,6 +166,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	if err := waitBG(); err != nil {
 		log.Error("a background loop failed", "err", err)
 	}
+	sv.drain() // alerts still queued, within a bound
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelFlush()
 	if err := rec.Flush(flushCtx); err != nil {

@@ -20,17 +20,21 @@ import (
 
 // Defines values for AuditDTOAction.
 const (
-	Ban      AuditDTOAction = "ban"
-	SetRule  AuditDTOAction = "set_rule"
-	Settings AuditDTOAction = "settings"
-	Unban    AuditDTOAction = "unban"
-	Unbind   AuditDTOAction = "unbind"
+	Ban         AuditDTOAction = "ban"
+	Restore     AuditDTOAction = "restore"
+	SetRule     AuditDTOAction = "set_rule"
+	Settings    AuditDTOAction = "settings"
+	Unban       AuditDTOAction = "unban"
+	Unbind      AuditDTOAction = "unbind"
+	WebhookTest AuditDTOAction = "webhook_test"
 )
 
 // Valid indicates whether the value is a known member of the AuditDTOAction enum.
 func (e AuditDTOAction) Valid() bool {
 	switch e {
 	case Ban:
+		return true
+	case Restore:
 		return true
 	case SetRule:
 		return true
@@ -39,6 +43,8 @@ func (e AuditDTOAction) Valid() bool {
 	case Unban:
 		return true
 	case Unbind:
+		return true
+	case WebhookTest:
 		return true
 	default:
 		return false

@@ -1,0 +1,252 @@
+package test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyipsentinel/sentinel/adminclient"
+)
+
+const wiredKey = "sk-WiredTestKey0123456789abcdefghijklmnopqrstuv"
+
+// adminEnvFor is the environment giving a process the admin API's
+// secrets and an admin port of its own; it returns the admin base URL.
+func adminEnvFor(t *testing.T, env map[string]string) string {
+	t.Helper()
+	port := freePort(t)
+	env["ADMIN_HOST"], env["ADMIN_PORT"] = "127.0.0.1", strconv.Itoa(port)
+	env["ADMIN_PASSWORD"], env["ADMIN_JWT_SECRET"] = adminPassword, adminSecret
+	if env["SENTINEL_HMAC_SECRET"] == "" {
+		env["SENTINEL_HMAC_SECRET"] = prodSecret
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+// waitAdmin waits until the admin API at base answers its health check.
+func waitAdmin(t *testing.T, p *process, base string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/admin/api/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		require.False(t, time.Now().After(deadline), "admin API did not become healthy:\n%s", p.stderr.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startAdmin runs sentinel-admin serve and waits for its API.
+func startAdmin(t *testing.T, dir string, env map[string]string) (*process, string) {
+	t.Helper()
+	base := adminEnvFor(t, env)
+	cmd := startCmd(t, "sentinel-admin", dir, env, "serve")
+	p := &process{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.stderr, p.stderr
+	require.NoError(t, cmd.Start())
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("sentinel-admin output:\n%s", p.stderr.String())
+		}
+	})
+	waitAdmin(t, p, base)
+	return p, base
+}
+
+func adminLogin(t *testing.T, base string) (*adminclient.ClientWithResponses, adminclient.RequestEditorFn) {
+	t.Helper()
+	c, err := adminclient.NewClientWithResponses(base)
+	require.NoError(t, err)
+	res, err := c.LoginWithResponse(t.Context(), adminclient.LoginJSONRequestBody{Password: adminPassword})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode(), string(res.Body))
+	return c, bearer(res.JSON200.AccessToken)
+}
+
+// sendBody is send returning the body too.
+func sendBody(t testing.TB, ip, url, key string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	c := clientFrom(ip)
+	defer c.CloseIdleConnections()
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// eventually polls until send from ip gets want, within a second.
+func eventually(t *testing.T, ip, url, key string, want int, msg string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return send(t, ip, url, key) == want }, time.Second, 5*time.Millisecond, msg)
+}
+
+// TestAdminLifecycleWithRealProxy drives the all-in-one sentinel: proxied
+// requests from real loopback addresses, admin changes through the
+// generated client on the admin listener of the same process.
+func TestAdminLifecycleWithRealProxy(t *testing.T) {
+	up := newUpstream(t)
+	dir := t.TempDir()
+	env := map[string]string{"DOWNSTREAM_URL": up.URL, "SENTINEL_DATA_DIR": filepath.Join(dir, "data"), "SENTINEL_LAST_USED_INTERVAL": "100ms"}
+	base := adminEnvFor(t, env)
+	p := start(t, "sentinel", dir, env)
+	waitAdmin(t, p, base)
+	ctx := t.Context()
+	models := p.URL + "/v1/models"
+
+	// The two listeners keep to their own work.
+	resp, err := http.Get(p.URL + "/admin/api/health")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "the proxy listener never serves the admin API")
+	before := len(up.addresses())
+	code, _ := sendBody(t, "127.0.0.1", base+"/v1/models", wiredKey)
+	require.Equal(t, http.StatusNotFound, code, "the admin listener never proxies")
+	require.Len(t, up.addresses(), before)
+	resp, err = http.Get(base + "/admin/ui/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'")
+
+	// A proxied first use binds.
+	require.Equal(t, http.StatusOK, send(t, "127.0.0.1", models, wiredKey))
+	c, auth := adminLogin(t, base)
+	list, err := c.ListBindingsWithResponse(ctx, &adminclient.ListBindingsParams{}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, list.StatusCode(), string(list.Body))
+	require.EqualValues(t, 1, list.JSON200.Total)
+	b := list.JSON200.Items[0]
+	id := b.Id
+	require.Equal(t, "127.0.0.1", b.FirstIp)
+	require.NotContains(t, string(list.Body), strings.TrimPrefix(wiredKey, "sk-")[:12], "the key never shows")
+	require.Contains(t, b.KeyHint, "…")
+
+	look, err := c.LookupBindingWithResponse(ctx, adminclient.LookupBindingJSONRequestBody{Key: "Bearer " + wiredKey}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, look.StatusCode(), string(look.Body))
+	require.Equal(t, id, look.JSON200.Id)
+	for _, tc := range []struct {
+		ip   string
+		want int64
+	}{{"127.0.0.0/24", 1}, {"127.0.0.1", 1}, {"127.0.1.0/24", 0}} {
+		l, err := c.ListBindingsWithResponse(ctx, &adminclient.ListBindingsParams{Ip: ptr(tc.ip)}, auth)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, int64(l.JSON200.Total), "ip=%s", tc.ip)
+	}
+
+	// Rule → a CIDR: inside passes, outside is refused.
+	set, err := c.SetBindingRuleWithResponse(ctx, adminclient.SetBindingRuleJSONRequestBody{Id: id,
+		Rule: adminclient.RuleInput{Kind: "single", Prefixes: &[]string{"127.0.0.0/30"}}}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, set.StatusCode(), string(set.Body))
+	eventually(t, "127.0.0.2", models, wiredKey, http.StatusOK, "an address inside the new CIDR passes")
+	require.Equal(t, http.StatusForbidden, send(t, "127.0.0.9", models, wiredKey), "an address outside is refused")
+
+	// Ban, then unban.
+	ban, err := c.BanWithResponse(ctx, adminclient.BanJSONRequestBody{Id: id}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, ban.StatusCode(), string(ban.Body))
+	require.Eventually(t, func() bool {
+		code, body := sendBody(t, "127.0.0.1", models, wiredKey)
+		return code == http.StatusForbidden && strings.Contains(body, "key_banned")
+	}, time.Second, 5*time.Millisecond, "a banned key is refused with key_banned from its bound address")
+	unban, err := c.UnbanWithResponse(ctx, adminclient.UnbanJSONRequestBody{Id: id}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, unban.StatusCode())
+	eventually(t, "127.0.0.1", models, wiredKey, http.StatusOK, "unbanned")
+
+	// Unbind: the next use from a new address binds afresh.
+	ub, err := c.UnbindWithResponse(ctx, adminclient.UnbindJSONRequestBody{Id: id}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, ub.StatusCode(), string(ub.Body))
+	eventually(t, "127.0.0.77", models, wiredKey, http.StatusOK, "binds afresh from a new address")
+	require.Equal(t, http.StatusForbidden, send(t, "127.0.0.1", models, wiredKey), "the old address is now refused")
+	got, err := c.GetBindingWithResponse(ctx, id, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, got.StatusCode())
+	require.Equal(t, "127.0.0.77", got.JSON200.FirstIp)
+
+	audit, err := c.ListAuditWithResponse(ctx, &adminclient.ListAuditParams{}, auth)
+	require.NoError(t, err)
+	var actions []string
+	for _, a := range audit.JSON200.Items {
+		actions = append(actions, string(a.Action))
+		assert.Equal(t, id, a.BindingId)
+		assert.Equal(t, "127.0.0.1", a.ClientIp)
+	}
+	require.Equal(t, []string{"unbind", "unban", "ban", "set_rule"}, actions)
+	items := audit.JSON200.Items
+	rule := func(v any) any { return v.(map[string]any)["rule"].(map[string]any)["prefixes"].([]any)[0] }
+	require.Equal(t, "127.0.0.1", rule(items[3].Before))
+	require.Equal(t, "127.0.0.0/30", rule(items[3].After))
+	require.Equal(t, "active", items[2].Before.(map[string]any)["status"])
+	require.Equal(t, "banned", items[2].After.(map[string]any)["status"])
+	require.Equal(t, "banned", items[1].Before.(map[string]any)["status"])
+	require.Equal(t, "active", items[1].After.(map[string]any)["status"])
+	require.NotNil(t, items[0].Before)
+	require.Nil(t, items[0].After)
+}
+
+// TestTwoProxiesFollowOneAdmin runs two sentinel-proxy processes and one
+// sentinel-admin on PostgreSQL + Valkey: a ban and a settings change made
+// through the admin API reach both proxies within a second.
+func TestTwoProxiesFollowOneAdmin(t *testing.T) {
+	d := newDeployment(t, "")
+	up := newUpstream(t)
+	procs := startProxies(t, 2, func() string { return t.TempDir() }, d.env(up.URL, "", ""))
+	adminEnv := d.env(up.URL, "", "", "ADMIN_SESSION_TTL", "1h")
+	_, base := startAdmin(t, t.TempDir(), adminEnv)
+	c, auth := adminLogin(t, base)
+	ctx := t.Context()
+
+	require.Equal(t, http.StatusOK, send(t, "127.0.4.1", procs[0].URL+"/v1/models", wiredKey))
+	for _, p := range procs {
+		require.Equal(t, http.StatusOK, send(t, "127.0.4.1", p.URL+"/v1/models", wiredKey))
+	}
+	id := d.keyHash(t, wiredKey).String()
+
+	ban, err := c.BanWithResponse(ctx, adminclient.BanJSONRequestBody{Id: id}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, ban.StatusCode(), string(ban.Body))
+	start := time.Now()
+	for _, p := range procs {
+		eventually(t, "127.0.4.1", p.URL+"/v1/models", wiredKey, http.StatusForbidden, "the ban reaches "+p.URL)
+	}
+	t.Logf("ban honoured by both proxies after %v", time.Since(start))
+	unban, err := c.UnbanWithResponse(ctx, adminclient.UnbanJSONRequestBody{Id: id}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, unban.StatusCode())
+	for _, p := range procs {
+		eventually(t, "127.0.4.1", p.URL+"/v1/models", wiredKey, http.StatusOK, "the unban reaches "+p.URL)
+		require.Equal(t, http.StatusForbidden, send(t, "127.0.4.2", p.URL+"/v1/models", wiredKey), "enforcing: another address is refused")
+	}
+
+	put, err := c.PutSettingsWithResponse(ctx, adminclient.PutSettingsJSONRequestBody{
+		EnforceMode: ptr(adminclient.PutSettingsInputBodyEnforceMode("monitor"))}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, put.StatusCode(), string(put.Body))
+	start = time.Now()
+	for _, p := range procs {
+		eventually(t, "127.0.4.2", p.URL+"/v1/models", wiredKey, http.StatusOK, "monitor mode reaches "+p.URL)
+	}
+	t.Logf("enforce → monitor followed by both proxies after %v", time.Since(start))
+}
+

@@ -2,14 +2,17 @@ package test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	sentinel "github.com/keyipsentinel/sentinel"
+	"github.com/keyipsentinel/sentinel/adapters/adminapi"
+	"github.com/keyipsentinel/sentinel/adapters/webhook"
 	"github.com/keyipsentinel/sentinel/adminclient"
 )
 
@@ -254,7 +259,6 @@ func TestTwoProxiesFollowOneAdmin(t *testing.T) {
 	t.Logf("enforce → monitor followed by both proxies after %v", time.Since(start))
 }
 
-
 // TestLogsExportStreamsWithFlatMemory exports 1 000 and then 100 000
 // intercept rows from PostgreSQL through a real sentinel-admin each and
 // reads each process's peak RSS (VmHWM) after the export: a streamed
@@ -322,4 +326,136 @@ func vmHWM(t *testing.T, pid int) int64 {
 	}
 	t.Fatal("no VmHWM in /proc status")
 	return 0
+}
+
+func TestAdminArchiveAndWebhookTest(t *testing.T) {
+	eachBackendWith(t, testAdminArchiveAndWebhookTest)
+}
+
+// eachBackendWith runs test on both backends with the archiver and a
+// webhook sender allowed to reach this machine's test receivers.
+func eachBackendWith(t *testing.T, test func(t *testing.T, e *adminEnv)) {
+	with := func(o *adminapi.Options, st adminStores) {
+		live, err := sentinel.NewLiveSettings(defaultSettings())
+		require.NoError(t, err)
+		o.Archive = sentinel.NewArchiver(st.archive, live, sentinel.ArchiverOptions{})
+		o.AuditLog = st.audit.(sentinel.AuditWriter)
+		o.WebhookAllowPrivate = true
+		o.WebhookSend = func(ctx context.Context, u string, allowPrivate bool) (int, time.Duration, error) {
+			r, err := webhook.New(webhook.Options{AllowPrivate: allowPrivate}).Send(ctx, u, webhook.SampleAlert(time.Now(), ""))
+			return r.Status, r.Latency, err
+		}
+	}
+	t.Run("sqlite", func(t *testing.T) { test(t, newAdminEnv(t, "sqlite", with)) })
+	t.Run("postgres+valkey", func(t *testing.T) { test(t, newAdminEnv(t, "postgres", with)) })
+}
+
+func testAdminArchiveAndWebhookTest(t *testing.T, e *adminEnv) {
+	ctx := t.Context()
+	auth := e.login(t)
+	b := e.bind(t, adminKey, "203.0.113.7")
+	archived, err := e.stores.archive.ArchiveBindings(ctx, time.Now().Add(time.Hour), 10, time.Now().UTC())
+	require.NoError(t, err)
+	require.Len(t, archived, 1)
+
+	list, err := e.client.ListBindingsWithResponse(ctx, &adminclient.ListBindingsParams{Archived: ptr(true)}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, list.StatusCode(), string(list.Body))
+	require.EqualValues(t, 1, list.JSON200.Total)
+	item := list.JSON200.Items[0]
+	require.Equal(t, b.Key.String(), item.Id)
+	require.NotNil(t, item.ArchiveId)
+	require.NotNil(t, item.ArchivedAt)
+	bad, err := e.client.ListBindingsWithResponse(ctx, &adminclient.ListBindingsParams{Archived: ptr(true), Ip: ptr("10.0.0.0/8")}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnprocessableEntity, bad.StatusCode())
+	require.Contains(t, string(bad.Body), "query.ip")
+
+	for _, tc := range []struct {
+		name string
+		id   int64
+		want int
+	}{{"unknown id", *item.ArchiveId + 1000, http.StatusNotFound}, {"restores", *item.ArchiveId, http.StatusOK}} {
+		res, err := e.client.RestoreBindingWithResponse(ctx, adminclient.RestoreBindingJSONRequestBody{Id: tc.id}, auth)
+		require.NoError(t, err, tc.name)
+		require.Equal(t, tc.want, res.StatusCode(), "%s: %s", tc.name, res.Body)
+	}
+	got, err := e.bindings.FindBinding(ctx, b.Key)
+	require.NoError(t, err)
+	require.True(t, got.Rule.Allows(netip.MustParseAddr("203.0.113.7")), "restored with its rule")
+
+	// A key that bound afresh after being archived cannot be restored over.
+	_, err = e.stores.archive.ArchiveBindings(ctx, time.Now().Add(time.Hour), 10, time.Now().UTC())
+	require.NoError(t, err)
+	e.bind(t, adminKey, "198.51.100.1")
+	list, err = e.client.ListBindingsWithResponse(ctx, &adminclient.ListBindingsParams{Archived: ptr(true)}, auth)
+	require.NoError(t, err)
+	conflict, err := e.client.RestoreBindingWithResponse(ctx, adminclient.RestoreBindingJSONRequestBody{Id: *list.JSON200.Items[0].ArchiveId}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusConflict, conflict.StatusCode(), string(conflict.Body))
+
+	// Webhook test send: to a given receiver, then to the live URL.
+	var hits atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if strings.Contains(r.URL.Path, "down") {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	t.Cleanup(receiver.Close)
+	secretURL := receiver.URL + "/hook/SECRET-TOKEN"
+	noURL, err := e.client.TestWebhookWithResponse(ctx, adminclient.TestWebhookJSONRequestBody{}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnprocessableEntity, noURL.StatusCode(), "no URL given and none configured")
+	ok, err := e.client.TestWebhookWithResponse(ctx, adminclient.TestWebhookJSONRequestBody{Url: ptr(secretURL)}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, ok.StatusCode(), string(ok.Body))
+	require.True(t, ok.JSON200.Delivered)
+	require.EqualValues(t, 200, ok.JSON200.Status)
+	require.Equal(t, "127.0.0.1", ok.JSON200.Host)
+	require.EqualValues(t, 1, hits.Load())
+	down, err := e.client.TestWebhookWithResponse(ctx, adminclient.TestWebhookJSONRequestBody{Url: ptr(receiver.URL + "/down/SECRET-TOKEN")}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, down.StatusCode())
+	require.False(t, down.JSON200.Delivered)
+	require.EqualValues(t, 502, down.JSON200.Status)
+	require.NotContains(t, string(down.Body), "SECRET-TOKEN")
+	put, err := e.client.PutSettingsWithResponse(ctx, adminclient.PutSettingsJSONRequestBody{AlertWebhookUrl: ptr(secretURL)}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, put.StatusCode())
+	live, err := e.client.TestWebhookWithResponse(ctx, adminclient.TestWebhookJSONRequestBody{}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, live.StatusCode(), string(live.Body))
+	require.True(t, live.JSON200.Delivered)
+	require.EqualValues(t, 3, hits.Load())
+
+	audit, err := e.client.ListAuditWithResponse(ctx, &adminclient.ListAuditParams{}, auth)
+	require.NoError(t, err)
+	var actions []string
+	for _, a := range audit.JSON200.Items {
+		actions = append(actions, string(a.Action))
+	}
+	require.Equal(t, []string{"webhook_test", "settings", "webhook_test", "webhook_test", "restore"}, actions)
+	require.NotContains(t, string(audit.Body), "SECRET-TOKEN", "the webhook is audited by host only")
+	require.Equal(t, "127.0.0.1", audit.JSON200.Items[0].After.(map[string]any)["host"])
+}
+
+// TestWebhookTestRefusesPrivateAddresses: without
+// ALERT_WEBHOOK_ALLOW_PRIVATE a receiver on loopback is refused with 422.
+func TestWebhookTestRefusesPrivateAddresses(t *testing.T) {
+	var hits atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(receiver.Close)
+	e := newAdminEnv(t, "sqlite", func(o *adminapi.Options, st adminStores) {
+		o.AuditLog = st.audit.(sentinel.AuditWriter)
+		o.WebhookSend = func(ctx context.Context, u string, allowPrivate bool) (int, time.Duration, error) {
+			r, err := webhook.New(webhook.Options{AllowPrivate: allowPrivate}).Send(ctx, u, webhook.SampleAlert(time.Now(), ""))
+			return r.Status, r.Latency, err
+		}
+	})
+	res, err := e.client.TestWebhookWithResponse(t.Context(), adminclient.TestWebhookJSONRequestBody{Url: ptr(receiver.URL + "/x")}, e.login(t))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode(), string(res.Body))
+	require.Contains(t, string(res.Body), "body.url")
+	require.Zero(t, hits.Load())
 }

@@ -150,8 +150,11 @@ type services struct {
 	rt       *adminRuntime
 	follower *sentinel.SettingsFollower
 	// Tally counts allowed and refused requests and new bindings for the
-	// dashboard. The proxy's middleware feeds it through its observer
-	// hook (MiddlewareOptions.Observer); its flush loop runs here.
+	// dashboard; its flush loop runs here. The proxy's middleware feeds it
+	// through its observer hook (MiddlewareOptions.Observer, coming with
+	// the limits branch) with an adapter embedding httpproxy.NopObserver:
+	// Allowed → Tally.Allowed, Refused and Monitored → Tally.Refused,
+	// BindingCreated → Tally.NewBinding. Until then it flushes zeros.
 	Tally    *sentinel.Tally
 	alerts   *sentinel.AlertService // nil in sentinel-admin
 	notifier *webhook.Notifier

@@ -197,7 +197,7 @@ func newFlags(name string, b Binary, cmd string, env Env) (*pflag.FlagSet, *conf
 func usage(w io.Writer, b Binary, name string, fs *pflag.FlagSet) {
 	switch b {
 	case AllInOne:
-		fmt.Fprintf(w, "Usage:\n  %s [serve] [flags]             run the proxy\n  %s migrate up|down|status [flags]  manage the PostgreSQL schema\n  %s version\n", name, name, name)
+		fmt.Fprintf(w, "Usage:\n  %s [serve] [flags]             run the proxy, the admin API and console (ADMIN_HOST:ADMIN_PORT) and the archiver\n  %s migrate up|down|status [flags]  manage the PostgreSQL schema\n  %s version\n", name, name, name)
 	case ProxyOnly:
 		fmt.Fprintf(w, "Usage:\n  %s [flags]   run the proxy\n  %s version\n", name, name)
 	case AdminOnly:

@@ -154,7 +154,8 @@ func TestServePrintsTheGeneratedAdminPasswordOnce(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	env := map[string]string{"APP_HOST": "127.0.0.1", "APP_PORT": freePort(t), "SENTINEL_SHUTDOWN_TIMEOUT": "1s"}
+	env := map[string]string{"APP_HOST": "127.0.0.1", "APP_PORT": freePort(t), "ADMIN_HOST": "127.0.0.1", "ADMIN_PORT": freePort(t),
+		"SENTINEL_SHUTDOWN_TIMEOUT": "1s"}
 
 	first := run(t, ctx, app.AllInOne, "sentinel", dir, env)
 	data := filepath.Join(dir, "data")

@@ -459,3 +459,24 @@ func TestWebhookTestRefusesPrivateAddresses(t *testing.T) {
 	require.Contains(t, string(res.Body), "body.url")
 	require.Zero(t, hits.Load())
 }
+
+// TestStoredSettingsHoldFromTheFirstRequest: a setting changed through the
+// admin API is in force on a restarted sentinel's very first request.
+func TestStoredSettingsHoldFromTheFirstRequest(t *testing.T) {
+	up := newUpstream(t)
+	dir := t.TempDir()
+	env := map[string]string{"DOWNSTREAM_URL": up.URL, "SENTINEL_DATA_DIR": filepath.Join(dir, "data")}
+	base := adminEnvFor(t, env)
+	p := start(t, "sentinel", dir, env)
+	waitAdmin(t, p, base)
+	require.Equal(t, http.StatusOK, send(t, "127.0.0.1", p.URL+"/v1/models", wiredKey))
+	c, auth := adminLogin(t, base)
+	put, err := c.PutSettingsWithResponse(t.Context(), adminclient.PutSettingsJSONRequestBody{
+		EnforceMode: ptr(adminclient.PutSettingsInputBodyEnforceMode("monitor"))}, auth)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, put.StatusCode(), string(put.Body))
+	require.NoError(t, p.stop())
+
+	p = start(t, "sentinel", dir, env)
+	require.Equal(t, http.StatusOK, send(t, "127.0.0.2", p.URL+"/v1/models", wiredKey), "monitor mode from the first request")
+}

@@ -163,12 +163,20 @@ type services struct {
 }
 
 // openServices builds the services over the opened stores for binary b.
-func openServices(cfg *config.Config, log *slog.Logger, b Binary, st *stores, live *sentinel.LiveSettings) (*services, error) {
+// The stored live settings are loaded before it returns, so the process
+// never serves a request under the environment's settings when an
+// operator changed them.
+func openServices(ctx context.Context, cfg *config.Config, log *slog.Logger, b Binary, st *stores, live *sentinel.LiveSettings) (*services, error) {
 	rt, err := openAdminRuntime(cfg, log, st)
 	if err != nil {
 		return nil, err
 	}
 	sv := &services{rt: rt, follower: newSettingsFollower(cfg, log, rt, live)}
+	lctx, cancel := context.WithTimeout(ctx, max(cfg.StoreTimeout, time.Second))
+	defer cancel()
+	if err := sv.follower.Reload(lctx); err != nil {
+		log.Warn("stored live settings not loaded; starting with the environment's until they are", "error", err)
+	}
 	sv.Tally = sentinel.NewTally(rt.Daily, sentinel.TallyOptions{Logger: log})
 	sv.notifier = webhook.New(webhook.Options{Settings: live, Logger: log})
 	if b != AdminOnly {
@@ -309,7 +317,7 @@ func runAdminServe(ctx context.Context, cfg *config.Config, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
-	sv, err := openServices(cfg, log, AdminOnly, st, live)
+	sv, err := openServices(ctx, cfg, log, AdminOnly, st, live)
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	rec := sentinel.NewBatchRecorder(st.Authority, st.Intercepts, sentinel.BatchRecorderOptions{
 		UseInterval: cfg.LastUsedInterval, Logger: log, Clock: clk,
 	})
-	sv, err := openServices(cfg, log, b, st, live)
+	sv, err := openServices(ctx, cfg, log, b, st, live)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,10 @@ const (
 	AuditBan      AuditAction = "ban"
 	AuditUnban    AuditAction = "unban"
 	AuditSettings AuditAction = "settings"
+	// AuditRestore is restoring an archived binding.
+	AuditRestore AuditAction = "restore"
+	// AuditWebhookTest is a test send to a webhook (After names its host only).
+	AuditWebhookTest AuditAction = "webhook_test"
 )
 
 // AuditEntry is one row of the admin audit log: who changed what, with the
@@ -86,6 +90,14 @@ type AuditStore interface {
 	// ListAudit returns one page of the entries matching f, newest first,
 	// and how many match in all. EINVALID for a bad filter.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, int, error)
+}
+
+// AuditWriter appends an audit entry on its own, for admin actions whose
+// change is not a single store transaction the entry can join: restoring
+// an archived binding (written right after the restore) and a webhook test
+// send (which changes nothing). It may return EUNAVAILABLE.
+type AuditWriter interface {
+	AppendAudit(ctx context.Context, a AuditEntry) error
 }
 
 // AuditedBindingDeleter is implemented by binding stores that can delete a

@@ -106,3 +106,16 @@ func (g *Gate) CreateBinding(ctx context.Context, b Binding) (Binding, bool, err
 	defer g.release()
 	return g.BindingStore.CreateBinding(ctx, b)
 }
+
+var _ AuditedBindingDeleter = (*Gate)(nil)
+
+// DeleteBindingAudited implements AuditedBindingDeleter by passing the
+// call to the authority: the deletion and its audit row share its
+// transaction. EINTERNAL when the authority cannot audit deletions.
+func (g *Gate) DeleteBindingAudited(ctx context.Context, key KeyHash, version int64, audit AuditEntry) (Binding, error) {
+	d, ok := g.BindingStore.(AuditedBindingDeleter)
+	if !ok {
+		return Binding{}, Errorf(EINTERNAL, "the binding store cannot audit deletions")
+	}
+	return d.DeleteBindingAudited(ctx, key, version, audit)
+}

@@ -20,17 +20,21 @@ import (
 
 // Defines values for AuditDTOAction.
 const (
-	Ban      AuditDTOAction = "ban"
-	SetRule  AuditDTOAction = "set_rule"
-	Settings AuditDTOAction = "settings"
-	Unban    AuditDTOAction = "unban"
-	Unbind   AuditDTOAction = "unbind"
+	Ban         AuditDTOAction = "ban"
+	Restore     AuditDTOAction = "restore"
+	SetRule     AuditDTOAction = "set_rule"
+	Settings    AuditDTOAction = "settings"
+	Unban       AuditDTOAction = "unban"
+	Unbind      AuditDTOAction = "unbind"
+	WebhookTest AuditDTOAction = "webhook_test"
 )
 
 // Valid indicates whether the value is a known member of the AuditDTOAction enum.
 func (e AuditDTOAction) Valid() bool {
 	switch e {
 	case Ban:
+		return true
+	case Restore:
 		return true
 	case SetRule:
 		return true
@@ -39,6 +43,8 @@ func (e AuditDTOAction) Valid() bool {
 	case Unban:
 		return true
 	case Unbind:
+		return true
+	case WebhookTest:
 		return true
 	default:
 		return false
@@ -381,7 +387,14 @@ type AuditPage struct {
 
 // BindingDTO defines model for BindingDTO.
 type BindingDTO struct {
-	CreatedAt time.Time `json:"created_at"`
+	// ArchiveId Only for archived bindings: the archived row's id, what restore takes.
+	//
+	// Example: 42
+	ArchiveId *int64 `json:"archive_id,omitempty"`
+
+	// ArchivedAt Only for archived bindings: when it was archived.
+	ArchivedAt *time.Time `json:"archived_at,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
 
 	// FirstIp Client of the first use; empty when unknown.
 	//
@@ -411,7 +424,14 @@ type BindingDTOStatus string
 
 // BindingDetailDTO defines model for BindingDetailDTO.
 type BindingDetailDTO struct {
-	CreatedAt time.Time `json:"created_at"`
+	// ArchiveId Only for archived bindings: the archived row's id, what restore takes.
+	//
+	// Example: 42
+	ArchiveId *int64 `json:"archive_id,omitempty"`
+
+	// ArchivedAt Only for archived bindings: when it was archived.
+	ArchivedAt *time.Time `json:"archived_at,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
 
 	// FirstIp Client of the first use; empty when unknown.
 	//
@@ -640,6 +660,14 @@ type PutSettingsInputBodyEnforceMode string
 // PutSettingsInputBodyFailsafeMode What key-bearing requests get when no store can decide.
 type PutSettingsInputBodyFailsafeMode string
 
+// RestoreInputBody defines model for RestoreInputBody.
+type RestoreInputBody struct {
+	// Id The archived binding's archive_id, from GET /admin/api/bindings?archived=true.
+	//
+	// Example: 42
+	Id int64 `json:"id"`
+}
+
 // RuleDTO defines model for RuleDTO.
 type RuleDTO struct {
 	// Kind single: one IP or CIDR; multiple: a list; all: anywhere; learn: up to limit addresses learned on first use.
@@ -739,6 +767,38 @@ type UnbindOutputBody struct {
 	Unbound bool `json:"unbound"`
 }
 
+// WebhookTestInputBody defines model for WebhookTestInputBody.
+type WebhookTestInputBody struct {
+	// Url URL to send the sample alert to; default the live alert_webhook_url. Not stored.
+	//
+	// Example: https://hooks.example.com/services/T000/B000/XXXX
+	Url *string `json:"url,omitempty"`
+}
+
+// WebhookTestOutputBody defines model for WebhookTestOutputBody.
+type WebhookTestOutputBody struct {
+	// Delivered True when the receiver accepted the sample alert.
+	Delivered bool `json:"delivered"`
+
+	// Error Why the delivery failed, naming the host only.
+	Error *string `json:"error,omitempty"`
+
+	// Host The receiver's host (the URL itself is a secret).
+	//
+	// Example: hooks.example.com
+	Host string `json:"host"`
+
+	// LatencyMs How long the attempt took, in milliseconds.
+	//
+	// Example: 87
+	LatencyMs int64 `json:"latency_ms"`
+
+	// Status The receiver's HTTP status; 0 when none answered.
+	//
+	// Example: 200
+	Status int64 `json:"status"`
+}
+
 // ListAuditParams defines parameters for ListAudit.
 type ListAuditParams struct {
 	Page     *int64 `form:"page,omitempty" json:"page,omitempty"`
@@ -769,6 +829,9 @@ type ListBindingsParams struct {
 	Ip    *string                  `form:"ip,omitempty" json:"ip,omitempty"`
 	Sort  *ListBindingsParamsSort  `form:"sort,omitempty" json:"sort,omitempty"`
 	Order *ListBindingsParamsOrder `form:"order,omitempty" json:"order,omitempty"`
+
+	// Archived List archived bindings instead (newest archived first; status, rule and ip do not apply). Restore one with POST /admin/api/bindings/restore and its archive_id.
+	Archived *bool `form:"archived,omitempty" json:"archived,omitempty"`
 }
 
 // ListBindingsParamsStatus defines parameters for ListBindings.
@@ -838,6 +901,9 @@ type SetBindingRuleJSONRequestBody = SetRuleInputBody
 // LookupBindingJSONRequestBody defines body for LookupBinding for application/json ContentType.
 type LookupBindingJSONRequestBody = LookupInputBody
 
+// RestoreBindingJSONRequestBody defines body for RestoreBinding for application/json ContentType.
+type RestoreBindingJSONRequestBody = RestoreInputBody
+
 // UnbanJSONRequestBody defines body for Unban for application/json ContentType.
 type UnbanJSONRequestBody = IDInputBody
 
@@ -849,6 +915,9 @@ type LoginJSONRequestBody = LoginInputBody
 
 // PutSettingsJSONRequestBody defines body for PutSettings for application/json ContentType.
 type PutSettingsJSONRequestBody = PutSettingsInputBody
+
+// TestWebhookJSONRequestBody defines body for TestWebhook for application/json ContentType.
+type TestWebhookJSONRequestBody = WebhookTestInputBody
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -984,6 +1053,24 @@ type ClientInterface interface {
 	// Corresponds with POST /admin/api/bindings/lookup (the `LookupBinding` operationId).
 	LookupBinding(ctx context.Context, body LookupBindingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RestoreBindingWithBody Restore an archived binding
+	//
+	// Moves the archived binding back into the active table with its rule and status. 409 when its key has bound afresh since it was archived.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /admin/api/bindings/restore (the `RestoreBinding` operationId).
+	RestoreBindingWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestoreBinding Restore an archived binding
+	//
+	// Moves the archived binding back into the active table with its rule and status. 409 when its key has bound afresh since it was archived.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /admin/api/bindings/restore (the `RestoreBinding` operationId).
+	RestoreBinding(ctx context.Context, body RestoreBindingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// UnbanWithBody Unban a key
 	//
 	// Takes any type of body and a specified content type.
@@ -1090,6 +1177,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /admin/api/settings (the `PutSettings` operationId).
 	PutSettings(ctx context.Context, body PutSettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TestWebhookWithBody Send a sample alert to the webhook
+	//
+	// Posts a sample alert, in the webhook's format, to the given URL or the live one, once (no retries), and answers with the receiver's status and the latency. Loopback, link-local and private addresses are refused unless ALERT_WEBHOOK_ALLOW_PRIVATE is set. Audited with the host only.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /admin/api/settings/webhook/test (the `TestWebhook` operationId).
+	TestWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TestWebhook Send a sample alert to the webhook
+	//
+	// Posts a sample alert, in the webhook's format, to the given URL or the live one, once (no retries), and answers with the receiver's status and the latency. Loopback, link-local and private addresses are refused unless ALERT_WEBHOOK_ALLOW_PRIVATE is set. Audited with the host only.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /admin/api/settings/webhook/test (the `TestWebhook` operationId).
+	TestWebhook(ctx context.Context, body TestWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ListAudit List changes made through the admin API
@@ -1222,6 +1327,44 @@ func (c *Client) LookupBindingWithBody(ctx context.Context, contentType string, 
 // Corresponds with POST /admin/api/bindings/lookup (the `LookupBinding` operationId).
 func (c *Client) LookupBinding(ctx context.Context, body LookupBindingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLookupBindingRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestoreBindingWithBody Restore an archived binding
+//
+// Moves the archived binding back into the active table with its rule and status. 409 when its key has bound afresh since it was archived.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /admin/api/bindings/restore (the `RestoreBinding` operationId).
+func (c *Client) RestoreBindingWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestoreBindingRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestoreBinding Restore an archived binding
+//
+// Moves the archived binding back into the active table with its rule and status. 409 when its key has bound afresh since it was archived.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /admin/api/bindings/restore (the `RestoreBinding` operationId).
+func (c *Client) RestoreBinding(ctx context.Context, body RestoreBindingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestoreBindingRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1489,6 +1632,44 @@ func (c *Client) PutSettings(ctx context.Context, body PutSettingsJSONRequestBod
 	return c.Client.Do(req)
 }
 
+// TestWebhookWithBody Send a sample alert to the webhook
+//
+// Posts a sample alert, in the webhook's format, to the given URL or the live one, once (no retries), and answers with the receiver's status and the latency. Loopback, link-local and private addresses are refused unless ALERT_WEBHOOK_ALLOW_PRIVATE is set. Audited with the host only.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /admin/api/settings/webhook/test (the `TestWebhook` operationId).
+func (c *Client) TestWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestWebhookRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TestWebhook Send a sample alert to the webhook
+//
+// Posts a sample alert, in the webhook's format, to the given URL or the live one, once (no retries), and answers with the receiver's status and the latency. Loopback, link-local and private addresses are refused unless ALERT_WEBHOOK_ALLOW_PRIVATE is set. Audited with the host only.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /admin/api/settings/webhook/test (the `TestWebhook` operationId).
+func (c *Client) TestWebhook(ctx context.Context, body TestWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTestWebhookRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // NewListAuditRequest constructs an http.Request for the ListAudit method
 func NewListAuditRequest(server string, params *ListAuditParams) (*http.Request, error) {
 	var err error
@@ -1691,6 +1872,18 @@ func NewListBindingsRequest(server string, params *ListBindingsParams) (*http.Re
 
 		}
 
+		if params.Archived != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "archived", *params.Archived, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -1806,6 +1999,46 @@ func NewLookupBindingRequestWithBody(server string, contentType string, body io.
 	}
 
 	operationPath := fmt.Sprintf("/admin/api/bindings/lookup")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRestoreBindingRequest calls the generic RestoreBinding builder with application/json body
+func NewRestoreBindingRequest(server string, body RestoreBindingJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRestoreBindingRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewRestoreBindingRequestWithBody constructs an http.Request for the RestoreBinding method, with any body, and a specified content type
+func NewRestoreBindingRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/api/bindings/restore")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -2382,6 +2615,46 @@ func NewPutSettingsRequestWithBody(server string, contentType string, body io.Re
 	return req, nil
 }
 
+// NewTestWebhookRequest calls the generic TestWebhook builder with application/json body
+func NewTestWebhookRequest(server string, body TestWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewTestWebhookRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewTestWebhookRequestWithBody constructs an http.Request for the TestWebhook method, with any body, and a specified content type
+func NewTestWebhookRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/api/settings/webhook/test")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -2489,6 +2762,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /admin/api/bindings/lookup (the `LookupBinding` operationId).
 	LookupBindingWithResponse(ctx context.Context, body LookupBindingJSONRequestBody, reqEditors ...RequestEditorFn) (*LookupBindingResponse, error)
+
+	// RestoreBindingWithBodyWithResponse Restore an archived binding
+	//
+	// Moves the archived binding back into the active table with its rule and status. 409 when its key has bound afresh since it was archived.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/api/bindings/restore (the `RestoreBinding` operationId).
+	RestoreBindingWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreBindingResponse, error)
+
+	// RestoreBindingWithResponse Restore an archived binding
+	//
+	// Moves the archived binding back into the active table with its rule and status. 409 when its key has bound afresh since it was archived.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/api/bindings/restore (the `RestoreBinding` operationId).
+	RestoreBindingWithResponse(ctx context.Context, body RestoreBindingJSONRequestBody, reqEditors ...RequestEditorFn) (*RestoreBindingResponse, error)
 
 	// UnbanWithBodyWithResponse Unban a key
 	//
@@ -2610,6 +2901,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /admin/api/settings (the `PutSettings` operationId).
 	PutSettingsWithResponse(ctx context.Context, body PutSettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*PutSettingsResponse, error)
+
+	// TestWebhookWithBodyWithResponse Send a sample alert to the webhook
+	//
+	// Posts a sample alert, in the webhook's format, to the given URL or the live one, once (no retries), and answers with the receiver's status and the latency. Loopback, link-local and private addresses are refused unless ALERT_WEBHOOK_ALLOW_PRIVATE is set. Audited with the host only.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/api/settings/webhook/test (the `TestWebhook` operationId).
+	TestWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TestWebhookResponse, error)
+
+	// TestWebhookWithResponse Send a sample alert to the webhook
+	//
+	// Posts a sample alert, in the webhook's format, to the given URL or the live one, once (no retries), and answers with the receiver's status and the latency. Loopback, link-local and private addresses are refused unless ALERT_WEBHOOK_ALLOW_PRIVATE is set. Audited with the host only.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /admin/api/settings/webhook/test (the `TestWebhook` operationId).
+	TestWebhookWithResponse(ctx context.Context, body TestWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*TestWebhookResponse, error)
 }
 
 type ListAuditResponse struct {
@@ -2972,6 +3281,96 @@ func (r LookupBindingResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r LookupBindingResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RestoreBindingResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BindingDTO
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+	// ApplicationproblemJSON501 the response for an HTTP 501 `application/problem+json` response
+	ApplicationproblemJSON501 *ErrorModel
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RestoreBindingResponse) GetJSON200() *BindingDTO {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RestoreBindingResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RestoreBindingResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RestoreBindingResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RestoreBindingResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RestoreBindingResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON501 returns the response for an HTTP 501 `application/problem+json` response
+func (r RestoreBindingResponse) GetApplicationproblemJSON501() *ErrorModel {
+	return r.ApplicationproblemJSON501
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RestoreBindingResponse) GetApplicationproblemJSON503() *ErrorModel {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RestoreBindingResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RestoreBindingResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RestoreBindingResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RestoreBindingResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3716,6 +4115,82 @@ func (r PutSettingsResponse) ContentType() string {
 	return ""
 }
 
+type TestWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookTestOutputBody
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+	// ApplicationproblemJSON501 the response for an HTTP 501 `application/problem+json` response
+	ApplicationproblemJSON501 *ErrorModel
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r TestWebhookResponse) GetJSON200() *WebhookTestOutputBody {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r TestWebhookResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r TestWebhookResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r TestWebhookResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON501 returns the response for an HTTP 501 `application/problem+json` response
+func (r TestWebhookResponse) GetApplicationproblemJSON501() *ErrorModel {
+	return r.ApplicationproblemJSON501
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r TestWebhookResponse) GetApplicationproblemJSON503() *ErrorModel {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r TestWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TestWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TestWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TestWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListAuditWithResponse List changes made through the admin API
 //
 // Returns a wrapper object for the known response body format(s).
@@ -3826,6 +4301,36 @@ func (c *ClientWithResponses) LookupBindingWithResponse(ctx context.Context, bod
 		return nil, err
 	}
 	return ParseLookupBindingResponse(rsp)
+}
+
+// RestoreBindingWithBodyWithResponse Restore an archived binding
+//
+// Moves the archived binding back into the active table with its rule and status. 409 when its key has bound afresh since it was archived.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/api/bindings/restore (the `RestoreBinding` operationId).
+func (c *ClientWithResponses) RestoreBindingWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreBindingResponse, error) {
+	rsp, err := c.RestoreBindingWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestoreBindingResponse(rsp)
+}
+
+// RestoreBindingWithResponse Restore an archived binding
+//
+// Moves the archived binding back into the active table with its rule and status. 409 when its key has bound afresh since it was archived.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/api/bindings/restore (the `RestoreBinding` operationId).
+func (c *ClientWithResponses) RestoreBindingWithResponse(ctx context.Context, body RestoreBindingJSONRequestBody, reqEditors ...RequestEditorFn) (*RestoreBindingResponse, error) {
+	rsp, err := c.RestoreBinding(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestoreBindingResponse(rsp)
 }
 
 // UnbanWithBodyWithResponse Unban a key
@@ -4037,6 +4542,36 @@ func (c *ClientWithResponses) PutSettingsWithResponse(ctx context.Context, body 
 		return nil, err
 	}
 	return ParsePutSettingsResponse(rsp)
+}
+
+// TestWebhookWithBodyWithResponse Send a sample alert to the webhook
+//
+// Posts a sample alert, in the webhook's format, to the given URL or the live one, once (no retries), and answers with the receiver's status and the latency. Loopback, link-local and private addresses are refused unless ALERT_WEBHOOK_ALLOW_PRIVATE is set. Audited with the host only.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/api/settings/webhook/test (the `TestWebhook` operationId).
+func (c *ClientWithResponses) TestWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TestWebhookResponse, error) {
+	rsp, err := c.TestWebhookWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestWebhookResponse(rsp)
+}
+
+// TestWebhookWithResponse Send a sample alert to the webhook
+//
+// Posts a sample alert, in the webhook's format, to the given URL or the live one, once (no retries), and answers with the receiver's status and the latency. Loopback, link-local and private addresses are refused unless ALERT_WEBHOOK_ALLOW_PRIVATE is set. Audited with the host only.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /admin/api/settings/webhook/test (the `TestWebhook` operationId).
+func (c *ClientWithResponses) TestWebhookWithResponse(ctx context.Context, body TestWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*TestWebhookResponse, error) {
+	rsp, err := c.TestWebhook(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTestWebhookResponse(rsp)
 }
 
 // ParseListAuditResponse parses an HTTP response from a ListAuditWithResponse call
@@ -4317,6 +4852,81 @@ func ParseLookupBindingResponse(rsp *http.Response) (*LookupBindingResponse, err
 			return nil, err
 		}
 		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRestoreBindingResponse parses an HTTP response from a RestoreBindingWithResponse call
+func ParseRestoreBindingResponse(rsp *http.Response) (*RestoreBindingResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RestoreBindingResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BindingDTO
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 501:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON501 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ErrorModel
@@ -4890,6 +5500,67 @@ func ParsePutSettingsResponse(rsp *http.Response) (*PutSettingsResponse, error) 
 			return nil, err
 		}
 		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseTestWebhookResponse parses an HTTP response from a TestWebhookWithResponse call
+func ParseTestWebhookResponse(rsp *http.Response) (*TestWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TestWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookTestOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 501:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON501 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest ErrorModel

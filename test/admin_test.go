@@ -47,6 +47,7 @@ type adminEnv struct {
 	live       *sentinel.LiveSettings
 	daily      sentinel.DailyCounter
 	client     *adminclient.ClientWithResponses
+	stores     adminStores
 }
 
 func defaultSettings() sentinel.Settings {
@@ -69,6 +70,7 @@ type adminStores struct {
 	daily    sentinel.DailyCounter
 	logins   sentinel.WindowCounter
 	lockout  time.Duration
+	archive  sentinel.ArchiveStore
 }
 
 // eachBackend runs test on the embedded default (SQLite, in-process
@@ -87,7 +89,8 @@ func openAdminStores(t *testing.T, backend string, clk *clock.Manual) adminStore
 		return adminStores{authority: auth, bindings: localcache.New(auth, localcache.Options{}), report: auth,
 			intercepts: sqlite.NewInterceptStore(db), audit: sqlite.NewAuditStore(db),
 			settings: sqlite.NewSettingsStore(db), notifier: memory.NewSettingsNotifier(),
-			daily: memory.NewDailyCounter(), logins: memory.NewWindowCounter(clk), lockout: time.Minute}
+			daily: memory.NewDailyCounter(), logins: memory.NewWindowCounter(clk), lockout: time.Minute,
+			archive: sqlite.NewArchiveStore(db)}
 	}
 	dsn := testenv.Postgres(t)
 	redisAddr, _ := testenv.Redis(t)
@@ -103,10 +106,13 @@ func openAdminStores(t *testing.T, backend string, clk *clock.Manual) adminStore
 	return adminStores{authority: auth, bindings: valkey.NewBindingStore(c, auth, time.Hour), report: auth,
 		intercepts: postgres.NewInterceptStore(db), audit: postgres.NewAuditStore(db),
 		settings: postgres.NewSettingsStore(db), notifier: valkey.NewSettingsNotifier(c),
-		daily: valkey.NewDailyCounter(c, 40), logins: valkey.NewWindowCounter(c), lockout: time.Second}
+		daily: valkey.NewDailyCounter(c, 40), logins: valkey.NewWindowCounter(c), lockout: time.Second,
+		archive: postgres.NewArchiveStore(db)}
 }
 
-func newAdminEnv(t *testing.T, backend string) *adminEnv {
+// newAdminEnv serves the admin API on backend's stores; with, when given,
+// adds options (the archiver, the webhook sender) over those stores.
+func newAdminEnv(t *testing.T, backend string, with ...func(*adminapi.Options, adminStores)) *adminEnv {
 	t.Helper()
 	hasher, err := sentinel.NewHasher([]byte("0123456789abcdef0123456789abcdef"))
 	require.NoError(t, err)
@@ -116,16 +122,20 @@ func newAdminEnv(t *testing.T, backend string) *adminEnv {
 	st := openAdminStores(t, backend, clk)
 	follower := sentinel.NewSettingsFollower(sentinel.SettingsFollowerOptions{
 		Store: st.settings, Notifier: st.notifier, Live: live, Defaults: defaultSettings()})
-	e := &adminEnv{clock: clk, hasher: hasher, live: live, daily: st.daily, bindings: st.bindings,
+	e := &adminEnv{stores: st, clock: clk, hasher: hasher, live: live, daily: st.daily, bindings: st.bindings,
 		intercepts: st.intercepts, manual: backend == "sqlite", lockout: st.lockout}
-	srv, err := adminapi.New(adminapi.Options{
+	opts := adminapi.Options{
 		Bindings: st.bindings, BindingReport: st.report,
 		Intercepts: st.intercepts, InterceptReport: st.intercepts, Audit: st.audit,
 		Settings: st.settings, Follower: follower, Notifier: st.notifier, Daily: st.daily,
 		Logins: st.logins, Hasher: hasher,
 		Password: adminPassword, JWTSecret: []byte(adminSecret), SessionTTL: time.Hour,
 		LoginMaxFailures: 3, LoginLockout: st.lockout, Clock: clk,
-	})
+	}
+	for _, f := range with {
+		f(&opts, st)
+	}
+	srv, err := adminapi.New(opts)
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)

@@ -77,11 +77,26 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		// The kernel may hand a just-closed port out again: never give one
+		// port to two listeners of this test binary (APP_PORT and ADMIN_PORT).
+		if !portsGiven[port] {
+			portsGiven[port] = true
+			return port
+		}
+	}
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // startCmd prepares binary to run in dir with exactly env (plus PATH,
 // HOME and a free loopback APP_PORT).
@@ -91,6 +106,7 @@ func startCmd(t *testing.T, binary, dir string, env map[string]string, args ...s
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"APP_HOST=127.0.0.1", fmt.Sprintf("APP_PORT=%d", freePort(t)),
+		"ADMIN_HOST=127.0.0.1", fmt.Sprintf("ADMIN_PORT=%d", freePort(t)),
 		"SENTINEL_METRICS_ADDR=127.0.0.1:0"} // any free port; tests that scrape set their own
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -253,7 +253,7 @@ func TestValkeyCut(t *testing.T) {
 	r.vk.Restore()
 	require.Eventually(t, func() bool { return strings.Contains(r.p.stderr.String(), "valkey: available again") },
 		10*time.Second, 20*time.Millisecond, "Valkey use resumes without a restart")
-	require.Equal(t, 1, strings.Count(r.p.stderr.String(), "valkey: unavailable"), "logged once, not per request")
+	require.Equal(t, 1, strings.Count(r.p.stderr.String(), "valkey: unavailable; deciding from the authority"), "logged once, not per request")
 	require.Equal(t, http.StatusForbidden, r.call(t, "127.0.0.6", fresh))
 	require.Equal(t, http.StatusOK, r.call(t, "127.0.0.1", r.knownKey))
 }

@@ -12,6 +12,7 @@ package adminapi
 import (
 	"context"
 	"encoding/json"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -66,8 +67,32 @@ type Options struct {
 	LoginMaxFailures int
 	LoginLockout     time.Duration
 
+	// Archive lists and restores archived bindings (the Archiver);
+	// nil answers 501 on those routes.
+	Archive Archive
+	// AuditLog writes the audit entries of restores and webhook test
+	// sends, which are not one store transaction with a change.
+	AuditLog sentinel.AuditWriter
+	// WebhookSend posts a sample alert to url for the test-send route
+	// (the webhook notifier's Send) and returns the receiver's status and
+	// the latency; allowPrivate is WebhookAllowPrivate. nil answers 501.
+	WebhookSend func(ctx context.Context, url string, allowPrivate bool) (status int, latency time.Duration, err error)
+	// WebhookAllowPrivate (ALERT_WEBHOOK_ALLOW_PRIVATE) lets a test send
+	// reach loopback, link-local and private addresses.
+	WebhookAllowPrivate bool
+
+	// UI is the built console served at /admin/ui/ (adminui.FS()); nil
+	// answers 404 there.
+	UI fs.FS
+
 	Clock  sentinel.Clock
 	Logger *slog.Logger
+}
+
+// Archive is what the admin API uses of the sentinel.Archiver.
+type Archive interface {
+	ListArchived(ctx context.Context, f sentinel.ArchiveFilter) ([]sentinel.ArchivedBinding, int, error)
+	Restore(ctx context.Context, id int64) (sentinel.Binding, error)
 }
 
 // Server is the admin API.
@@ -124,6 +149,8 @@ func New(opts Options) (*Server, error) {
 	s.registerDashboard()
 	s.registerSettings()
 	s.registerAudit()
+	s.registerArchive()
+	s.registerWebhookTest()
 	huma.Register(s.api, huma.Operation{
 		OperationID: "health", Method: http.MethodGet, Path: Prefix + "/health",
 		Summary: "Health check", Description: "Answers 200 while the admin API runs; needs no session.",
@@ -133,7 +160,7 @@ func New(opts Options) (*Server, error) {
 		out.Body.Status = "ok"
 		return out, nil
 	})
-	s.handler = refuseKeyQuery(s.api, mux)
+	s.handler = withConsole(opts.UI, refuseKeyQuery(s.api, mux))
 	return s, nil
 }
 

@@ -16,7 +16,7 @@ type AuditDTO struct {
 	ID        int64     `json:"id"`
 	SessionID string    `json:"session_id" doc:"The admin session that made the change."`
 	ClientIP  string    `json:"client_ip"`
-	Action    string    `json:"action" enum:"unbind,set_rule,ban,unban,settings"`
+	Action    string    `json:"action" enum:"unbind,set_rule,ban,unban,settings,restore,webhook_test"`
 	BindingID string    `json:"binding_id" doc:"The binding changed; empty for settings."`
 	Before    any       `json:"before" doc:"State before the change (null when none)."`
 	After     any       `json:"after" doc:"State after the change (null when removed)."`

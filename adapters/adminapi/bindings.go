@@ -37,6 +37,9 @@ type BindingDTO struct {
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
 	LastUsedAt time.Time `json:"last_used_at"`
+	// Set only in the archived list (archived=true).
+	ArchiveID  int64      `json:"archive_id,omitempty" doc:"Only for archived bindings: the archived row's id, what restore takes." example:"42"`
+	ArchivedAt *time.Time `json:"archived_at,omitempty" doc:"Only for archived bindings: when it was archived."`
 }
 
 // BindingDetailDTO is a binding with its most recent intercepts.
@@ -70,6 +73,7 @@ type ListBindingsInput struct {
 	IP       string `query:"ip" maxLength:"64" doc:"IP or CIDR: bindings whose rule allows that address or overlaps that subnet, or whose first or last client is inside it." example:"203.0.113.0/24"`
 	Sort     string `query:"sort" default:"created_at" enum:"created_at,last_used_at"`
 	Order    string `query:"order" default:"desc" enum:"asc,desc"`
+	Archived bool   `query:"archived" doc:"List archived bindings instead (newest archived first; status, rule and ip do not apply). Restore one with POST /admin/api/bindings/restore and its archive_id."`
 }
 
 // BindingPage is one page of bindings.
@@ -175,6 +179,9 @@ func (s *Server) registerBindings() {
 }
 
 func (s *Server) listBindings(ctx context.Context, in *ListBindingsInput) (*ListBindingsOutput, error) {
+	if in.Archived {
+		return s.listArchived(ctx, in)
+	}
 	net, err := parseNet("query.ip", in.IP)
 	if err != nil {
 		return nil, err

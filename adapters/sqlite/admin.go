@@ -209,6 +209,16 @@ type AuditStore struct{ db *DB }
 // NewAuditStore returns the audit store of db.
 func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db} }
 
+var _ sentinel.AuditWriter = (*AuditStore)(nil)
+
+// AppendAudit implements sentinel.AuditWriter.
+func (s *AuditStore) AppendAudit(ctx context.Context, a sentinel.AuditEntry) error {
+	if err := insertAudit(ctx, s.db.bun, a, nil, nil); err != nil {
+		return translate(err, "write audit entry")
+	}
+	return nil
+}
+
 // ListAudit implements sentinel.AuditStore.
 func (s *AuditStore) ListAudit(ctx context.Context, f sentinel.AuditFilter) ([]sentinel.AuditEntry, int, error) {
 	if err := f.Validate(); err != nil {

@@ -2,20 +2,28 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
+	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	sentinel "github.com/keyipsentinel/sentinel"
 	"github.com/keyipsentinel/sentinel/adapters/adminapi"
+	"github.com/keyipsentinel/sentinel/adapters/clock"
+	"github.com/keyipsentinel/sentinel/adapters/httpproxy"
 	"github.com/keyipsentinel/sentinel/adapters/memory"
 	"github.com/keyipsentinel/sentinel/adapters/postgres"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
 	"github.com/keyipsentinel/sentinel/adapters/valkey"
+	"github.com/keyipsentinel/sentinel/adapters/webhook"
+	adminui "github.com/keyipsentinel/sentinel/admin-ui"
 	"github.com/keyipsentinel/sentinel/cmd/internal/config"
 )
 
@@ -37,7 +45,9 @@ type adminRuntime struct {
 	Report    sentinel.BindingReport
 	Intercept sentinel.InterceptReport
 	// Poll is the follower's version poll (embedded store only).
-	Poll    time.Duration
+	Poll time.Duration
+	// valkey is the client behind the Valkey ports, nil without REDIS_ADDR.
+	valkey  *valkey.Client
 	closers []func()
 }
 
@@ -66,13 +76,8 @@ func openAdminRuntime(cfg *config.Config, log *slog.Logger, st *stores) (*adminR
 		return nil, fmt.Errorf("admin API: intercept store %T cannot report", st.Intercepts)
 	}
 	rt.Intercept = ir
-	if cfg.RedisAddr != "" {
-		c, err := valkey.Connect(valkey.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, Prefix: cfg.RedisPrefix,
-			Timeout: min(cfg.StoreTimeout, time.Second), Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("REDIS_ADDR: %w", err)
-		}
-		rt.closers = append(rt.closers, c.Close)
+	if c := st.valkey; c != nil { // the stores' client: one connection pool and one outage log per process
+		rt.valkey = c
 		rt.Daily, rt.Logins, rt.Notifier = valkey.NewDailyCounter(c, 40), valkey.NewWindowCounter(c), valkey.NewSettingsNotifier(c)
 		return rt, nil
 	}
@@ -98,41 +103,17 @@ func newSettingsFollower(cfg *config.Config, log *slog.Logger, rt *adminRuntime,
 	})
 }
 
-// adminAuth are the admin API's credentials and limits; the config carries
-// them (ADMIN_PASSWORD, ADMIN_JWT_SECRET, ADMIN_SESSION_TTL,
-// ADMIN_LOGIN_MAX_FAILURES, ADMIN_LOGIN_LOCKOUT). Zero durations and
-// counts take the adminapi defaults.
-type adminAuth struct {
-	Password    string
-	JWTSecret   []byte
-	SessionTTL  time.Duration
-	MaxFailures int
-	Lockout     time.Duration
-}
-
-// runAdmin serves the admin API on cfg.AdminAddr until ctx is done, then
-// shuts down gracefully. clientIP applies the proxy's trusted-proxy rules
-// (httpproxy's resolver). It never serves proxy traffic.
-func runAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, st *stores, rt *adminRuntime,
-	follower *sentinel.SettingsFollower, hasher *sentinel.Hasher, auth adminAuth,
-	clientIP func(*http.Request) (netip.Addr, error)) error {
-	api, err := adminapi.New(adminapi.Options{
-		Bindings: st.Bindings, BindingReport: rt.Report, Intercepts: st.Intercepts, InterceptReport: rt.Intercept,
-		Audit: rt.Audit, Settings: rt.Settings, Follower: follower, Notifier: rt.Notifier, Daily: rt.Daily,
-		Logins: rt.Logins, Hasher: hasher, ClientIP: clientIP,
-		Password: auth.Password, JWTSecret: auth.JWTSecret, SessionTTL: auth.SessionTTL,
-		LoginMaxFailures: auth.MaxFailures, LoginLockout: auth.Lockout, Logger: log,
-	})
-	if err != nil {
-		return err
-	}
+// serveAdminHandler serves h on cfg.AdminAddr until ctx is done, then
+// shuts down gracefully. It never serves proxy traffic.
+func serveAdminHandler(ctx context.Context, cfg *config.Config, log *slog.Logger, h http.Handler) error {
 	ln, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
 		return fmt.Errorf("ADMIN_HOST/ADMIN_PORT: cannot listen on %s: %w", cfg.AdminAddr, err)
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	log.Info("admin API listening", "addr", ln.Addr().String(), "docs", "http://"+ln.Addr().String()+adminapi.Prefix+"/docs")
+	log.Info("admin API listening", "addr", ln.Addr().String(), "console", "http://"+ln.Addr().String()+adminapi.UIPrefix,
+		"docs", "http://"+ln.Addr().String()+adminapi.Prefix+"/docs")
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {
@@ -149,4 +130,227 @@ func runAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sto
 		return err
 	}
 	return nil
+}
+
+// alertDrainTimeout bounds how long a stopping process keeps delivering
+// queued alerts.
+const alertDrainTimeout = 5 * time.Second
+
+// services are what runs around the proxy and the admin API in one
+// process: the settings follower (live settings within a second), the
+// dashboard Tally's flush loop, the alert service and its webhook
+// notifier, and, in the all-in-one binary, the archiver.
+type services struct {
+	rt       *adminRuntime
+	follower *sentinel.SettingsFollower
+	// Tally counts allowed and refused requests and new bindings for the
+	// dashboard; its flush loop runs here. The proxy's middleware feeds it
+	// through its observer hook (httpproxy.TallyObserver).
+	Tally    *sentinel.Tally
+	alerts   *sentinel.AlertService // nil in sentinel-admin
+	notifier *webhook.Notifier
+	archiver *sentinel.Archiver // lists and restores; runs only in the all-in-one
+	runArch  bool
+	every    time.Duration // the archiver's interval (SENTINEL_ARCHIVE_INTERVAL)
+}
+
+// openServices builds the services over the opened stores for binary b.
+// The stored live settings are loaded before it returns, so the process
+// never serves a request under the environment's settings when an
+// operator changed them.
+func openServices(ctx context.Context, cfg *config.Config, log *slog.Logger, b Binary, st *stores, live *sentinel.LiveSettings) (*services, error) {
+	rt, err := openAdminRuntime(cfg, log, st)
+	if err != nil {
+		return nil, err
+	}
+	sv := &services{rt: rt, follower: newSettingsFollower(cfg, log, rt, live)}
+	lctx, cancel := context.WithTimeout(ctx, max(cfg.StoreTimeout, time.Second))
+	defer cancel()
+	if err := sv.follower.Reload(lctx); err != nil {
+		log.Warn("stored live settings not loaded; starting with the environment's until they are", "error", err)
+	}
+	sv.Tally = sentinel.NewTally(rt.Daily, sentinel.TallyOptions{Logger: log})
+	format, err := webhook.ParseFormat(cfg.AlertWebhookFormat)
+	if err != nil {
+		return nil, fmt.Errorf("ALERT_WEBHOOK_FORMAT: %w", err)
+	}
+	sv.notifier = webhook.New(webhook.Options{Settings: live, Format: format, Secret: cfg.AlertWebhookSecret,
+		AllowPrivate: cfg.AlertAllowPrivate, Logger: log})
+	if b != AdminOnly {
+		var counter sentinel.AlertCounter = memory.NewAlertCounter()
+		if c := rt.valkey; c != nil {
+			counter = valkey.NewAlertCounter(c)
+		}
+		finder, _ := st.Bindings.(sentinel.BindingFinder)
+		sv.alerts = sentinel.NewAlertService(counter, sv.notifier, live, sentinel.AlertServiceOptions{Bindings: finder, PublicURL: cfg.PublicURL, Logger: log})
+	}
+	var forget sentinel.BindingForgetter
+	if cfg.RedisAddr != "" {
+		forget, _ = st.Bindings.(sentinel.BindingForgetter)
+	}
+	switch a := st.Authority.(type) {
+	case *sqlite.BindingStore:
+		sv.archiver = sentinel.NewArchiver(sqlite.NewArchiveStore(a.DB()), live, sentinel.ArchiverOptions{Forget: forget, LogRetentionDays: retentionDays(cfg.LogRetentionDays), Logger: log})
+	case *postgres.BindingStore:
+		sv.archiver = sentinel.NewArchiver(postgres.NewArchiveStore(a.DB()), live, sentinel.ArchiverOptions{Forget: forget, LogRetentionDays: retentionDays(cfg.LogRetentionDays), Logger: log})
+	}
+	sv.runArch, sv.every = b == AllInOne, cfg.ArchiveInterval
+	return sv, nil
+}
+
+// Close releases the admin runtime.
+func (sv *services) Close() { sv.rt.Close() }
+
+// recorder wraps the proxy's recorder so refusals also reach the alert
+// service.
+func (sv *services) recorder(rec sentinel.Recorder) sentinel.Recorder {
+	if sv.alerts == nil {
+		return rec
+	}
+	return sentinel.AlertingRecorder{Recorder: rec, Alerts: sv.alerts}
+}
+
+// start runs the background loops in g: every one returns when ctx is
+// done.
+func (sv *services) start(ctx context.Context, g *errgroup.Group) {
+	g.Go(func() error {
+		if err := sv.follower.Run(ctx); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("follow live settings: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return sv.Tally.Run(ctx) })
+	if sv.alerts != nil {
+		g.Go(func() error { return sv.alerts.Run(ctx) })
+		g.Go(func() error { return sv.notifier.Run(ctx) })
+	}
+	if sv.runArch && sv.archiver != nil {
+		g.Go(func() error {
+			if err := sv.archiver.Run(ctx, sv.every); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("archiver: %w", err)
+			}
+			return nil
+		})
+	}
+}
+
+// drain delivers the alerts still queued, within alertDrainTimeout, after
+// the loops stopped.
+func (sv *services) drain() {
+	if sv.alerts == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), alertDrainTimeout)
+	defer cancel()
+	sv.alerts.Process(ctx)
+	sv.notifier.Drain(ctx)
+}
+
+// adminOptions are the admin API's options over the services.
+func (sv *services) adminOptions(cfg *config.Config, log *slog.Logger, st *stores, hasher *sentinel.Hasher) adminapi.Options {
+	rt := sv.rt
+	audit, _ := rt.Audit.(sentinel.AuditWriter)
+	o := adminapi.Options{
+		Bindings: st.Bindings, BindingReport: rt.Report, Intercepts: st.Intercepts, InterceptReport: rt.Intercept,
+		Audit: rt.Audit, AuditLog: audit, Settings: rt.Settings, Follower: sv.follower, Notifier: rt.Notifier, Daily: rt.Daily,
+		Logins: rt.Logins, Hasher: hasher,
+		ClientIP: httpproxy.NewClientIPResolver(cfg.TrustedProxies, cfg.ClientIPHeader).Resolve,
+		Password: cfg.AdminPassword, JWTSecret: []byte(cfg.AdminJWTSecret), SessionTTL: cfg.AdminSessionTTL,
+		LoginMaxFailures: cfg.AdminLoginMaxFailures, LoginLockout: cfg.AdminLoginLockout, Logger: log,
+		WebhookAllowPrivate: cfg.AlertAllowPrivate,
+		WebhookSend: func(ctx context.Context, u string, allowPrivate bool) (int, time.Duration, error) {
+			format, _ := webhook.ParseFormat(cfg.AlertWebhookFormat) // checked at start
+			n := webhook.New(webhook.Options{Format: format, Secret: cfg.AlertWebhookSecret, AllowPrivate: allowPrivate, Logger: log})
+			r, err := n.Send(ctx, u, webhook.SampleAlert(time.Now(), cfg.PublicURL))
+			return r.Status, r.Latency, err
+		},
+	}
+	if sv.archiver != nil {
+		o.Archive = sv.archiver
+	}
+	if ui, err := adminui.FS(); err == nil {
+		o.UI = ui
+	}
+	return o
+}
+
+// serveAdmin serves the admin API on cfg.AdminAddr until ctx is done.
+func (sv *services) serveAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, st *stores, hasher *sentinel.Hasher) error {
+	api, err := adminapi.New(sv.adminOptions(cfg, log, st, hasher))
+	if err != nil {
+		return err
+	}
+	return serveAdminHandler(ctx, cfg, log, api.Handler())
+}
+
+// notAdmin answers 404 to /admin/api/* on the proxy listener: the admin
+// API lives on the admin address only, and a proxy in front that routes
+// /admin/ wrongly must not reach the gateway with an operator's session
+// token either. Everything else goes to next.
+func notAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == adminapi.Prefix || strings.HasPrefix(r.URL.Path, adminapi.Prefix+"/") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"error":{"type":"not_found","message":"the admin API is served on the admin address (ADMIN_HOST:ADMIN_PORT), not the proxy's"}}` + "\n"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// runAdminServe is `sentinel-admin serve`: the admin API, its settings
+// follower and the binding cache's change feed, without the proxy.
+func runAdminServe(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	clk := clock.System{}
+	live, err := sentinel.NewLiveSettings(envSettings(cfg))
+	if err != nil {
+		return err
+	}
+	st, err := openStores(ctx, cfg, log, clk)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	hasher, err := sentinel.NewHasher(cfg.HMACSecret)
+	if err != nil {
+		return err
+	}
+	sv, err := openServices(ctx, cfg, log, AdminOnly, st, live)
+	if err != nil {
+		return err
+	}
+	defer sv.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	sv.start(gctx, g)
+	if st.Feed != nil {
+		g.Go(func() error { return st.Feed.Run(gctx, st.Invalidator) })
+	}
+	g.Go(func() error { return sv.serveAdmin(gctx, cfg, log, st, hasher) })
+	return g.Wait()
+}
+
+// printOpenAPI is `sentinel-admin openapi [--format yaml|json|3.0]`.
+func printOpenAPI(w io.Writer, format string) error {
+	s, err := adminapi.New(adminapi.Options{})
+	if err != nil {
+		return err
+	}
+	var b []byte
+	switch format {
+	case "", "yaml":
+		b, err = s.OpenAPI().YAML()
+	case "json":
+		b, err = json.MarshalIndent(s.OpenAPI(), "", "  ")
+		b = append(b, '\n')
+	case "3.0":
+		b, err = s.OpenAPI().DowngradeYAML()
+	default:
+		return fmt.Errorf("--format: must be yaml, json or 3.0, got %q", format)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }

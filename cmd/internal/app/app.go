@@ -26,7 +26,7 @@ type Binary int
 
 // The binaries.
 const (
-	AllInOne  Binary = iota // sentinel: proxy (and, later, admin API and archiver) in one process
+	AllInOne  Binary = iota // sentinel: proxy, admin API and archiver in one process
 	ProxyOnly               // sentinel-proxy
 	AdminOnly               // sentinel-admin
 )
@@ -77,7 +77,7 @@ type command struct {
 }
 
 // commands lists what each binary runs. The default command is "serve"
-// (sentinel-admin has none yet, so without a command it shows its usage).
+// ("run" for sentinel-archiver).
 func commands(b Binary) []command {
 	migrate := command{name: "migrate"} // writes nothing, needs no secret
 	switch b {
@@ -86,9 +86,7 @@ func commands(b Binary) []command {
 	case ProxyOnly:
 		return []command{{name: "serve", needs: config.Needs{HMAC: true}}}
 	case AdminOnly:
-		// The admin API's "serve" (its default) goes here, with
-		// config.Needs{HMAC: true, Admin: true}, once it exists.
-		return []command{migrate}
+		return []command{{name: "serve", needs: config.Needs{HMAC: true, Admin: true}}, migrate}
 	case ArchiverOnly:
 		return []command{{name: "run"}, {name: "once"}} // no secret: it hashes no key
 	}
@@ -129,6 +127,10 @@ func Main(ctx context.Context, b Binary, name string, args []string, env Env) in
 		return runHealthcheck(ctx, name, args, env)
 	case "config":
 		return runConfigCheck(b, name, args, env)
+	case "openapi":
+		if b == AdminOnly {
+			return runOpenAPI(env, name, args)
+		}
 	case "help":
 		fs, _ := newFlags(name, b, cmdName, env)
 		usage(env.Stdout, b, name, fs)
@@ -169,6 +171,12 @@ func Main(ctx context.Context, b Binary, name string, args []string, env Env) in
 		err = runMigrate(ctx, cfg, log, fs.Args())
 	case "once", "run":
 		err = runArchiver(ctx, cfg, log, cmd.name == "once")
+	case "serve":
+		if b == AdminOnly {
+			err = runAdminServe(ctx, cfg, log)
+			break
+		}
+		fallthrough
 	default:
 		err = runServe(ctx, b, cfg, log, *demo)
 	}
@@ -192,11 +200,13 @@ func newFlags(name string, b Binary, cmd string, env Env) (*pflag.FlagSet, *conf
 func usage(w io.Writer, b Binary, name string, fs *pflag.FlagSet) {
 	switch b {
 	case AllInOne:
-		fmt.Fprintf(w, "Usage:\n  %s [serve] [flags]             run the proxy\n  %s migrate up|down|status [flags]  manage the PostgreSQL schema\n  %s version\n", name, name, name)
+		fmt.Fprintf(w, "Usage:\n  %s [serve] [flags]             run the proxy, the admin API and console (ADMIN_HOST:ADMIN_PORT) and the archiver\n  %s migrate up|down|status [flags]  manage the PostgreSQL schema\n  %s version\n", name, name, name)
 	case ProxyOnly:
 		fmt.Fprintf(w, "Usage:\n  %s [flags]   run the proxy\n  %s version\n", name, name)
 	case AdminOnly:
-		fmt.Fprintf(w, "Usage:\n  %s migrate up|down|status [flags]   manage the PostgreSQL schema\n  %s version\n", name, name)
+		fmt.Fprintf(w, "Usage:\n  %s [serve] [flags]                  serve the admin API and console on ADMIN_HOST:ADMIN_PORT\n"+
+			"  %s openapi [--format yaml|json|3.0]  print the admin API's OpenAPI document (3.1 YAML by default)\n"+
+			"  %s migrate up|down|status [flags]   manage the PostgreSQL schema\n  %s version\n", name, name, name, name)
 	case ArchiverOnly:
 		fmt.Fprintf(w, "Usage:\n  %s [run] [flags]   archive idle bindings and old intercepts every interval\n  %s once [flags]    do it once (for cron)\n  %s version\n", name, name, name)
 	}
@@ -212,4 +222,23 @@ func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// runOpenAPI is `sentinel-admin openapi`: it needs no configuration.
+func runOpenAPI(env Env, name string, args []string) int {
+	fs := pflag.NewFlagSet(name+" openapi", pflag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	format := fs.String("format", "yaml", "yaml (OpenAPI 3.1), json (3.1) or 3.0 (the 3.0.3 downgrade, YAML)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(env.Stderr, "%s: %v\n", name, err)
+		return exitUsage
+	}
+	if err := printOpenAPI(env.Stdout, *format); err != nil {
+		fmt.Fprintf(env.Stderr, "%s: %v\n", name, err)
+		return exitUsage
+	}
+	return exitOK
 }

@@ -86,8 +86,16 @@ func TestMainCommandsAndErrors(t *testing.T) {
 			code: 2, stderr: []string{`sentinel: unknown command "frobnicate"`, "Usage:"}, noStdout: true},
 		{name: "the proxy has no migrate", binary: app.ProxyOnly, prog: "sentinel-proxy", args: []string{"migrate", "up"},
 			code: 2, stderr: []string{`unknown command "migrate"`}, noStdout: true},
-		{name: "sentinel-admin has no default command yet", binary: app.AdminOnly, prog: "sentinel-admin",
-			code: 2, stderr: []string{`unknown command "serve"`, "migrate up|down|status"}, noStdout: true},
+		{name: "sentinel-admin help lists serve, openapi and migrate", binary: app.AdminOnly, prog: "sentinel-admin", args: []string{"help"},
+			code: 0, stdout: []string{"[serve]", "openapi [--format yaml|json|3.0]", "migrate up|down|status"}, noStderr: true},
+		{name: "sentinel-admin openapi prints the 3.1 document", binary: app.AdminOnly, prog: "sentinel-admin", args: []string{"openapi"},
+			code: 0, stdout: []string{"openapi: 3.1.0", "/admin/api/settings/webhook/test:"}, noStderr: true},
+		{name: "sentinel-admin openapi as 3.0", binary: app.AdminOnly, prog: "sentinel-admin", args: []string{"openapi", "--format", "3.0"},
+			code: 0, stdout: []string{"openapi: 3.0.3"}, noStderr: true},
+		{name: "sentinel-admin openapi as JSON", binary: app.AdminOnly, prog: "sentinel-admin", args: []string{"openapi", "--format", "json"},
+			code: 0, stdout: []string{`"openapi": "3.1.0"`}, noStderr: true},
+		{name: "sentinel-admin openapi with a bad format", binary: app.AdminOnly, prog: "sentinel-admin", args: []string{"openapi", "--format", "xml"},
+			code: 2, stderr: []string{"--format: must be yaml, json or 3.0"}, noStdout: true},
 		{name: "unknown flag", binary: app.ProxyOnly, prog: "sentinel-proxy", args: []string{"--app-prot", "1"},
 			code: 2, stderr: []string{"unknown flag: --app-prot"}, noStdout: true},
 		{name: "bad configuration names the variable", binary: app.ProxyOnly, prog: "sentinel-proxy",
@@ -146,8 +154,8 @@ func TestServePrintsTheGeneratedAdminPasswordOnce(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	env := map[string]string{"APP_HOST": "127.0.0.1", "APP_PORT": freePort(t), "SENTINEL_SHUTDOWN_TIMEOUT": "1s",
-		"SENTINEL_METRICS_ADDR": "127.0.0.1:0"}
+	env := map[string]string{"APP_HOST": "127.0.0.1", "APP_PORT": freePort(t), "ADMIN_HOST": "127.0.0.1", "ADMIN_PORT": freePort(t),
+		"SENTINEL_SHUTDOWN_TIMEOUT": "1s", "SENTINEL_METRICS_ADDR": "127.0.0.1:0"}
 
 	first := run(t, ctx, app.AllInOne, "sentinel", dir, env)
 	data := filepath.Join(dir, "data")

@@ -64,10 +64,15 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	rec := sentinel.NewBatchRecorder(st.Authority, st.Intercepts, sentinel.BatchRecorderOptions{
 		UseInterval: cfg.LastUsedInterval, Logger: log, Clock: clk,
 	})
+	sv, err := openServices(ctx, cfg, log, b, st, live)
+	if err != nil {
+		return err
+	}
+	defer sv.Close()
 	guard, err := httpproxy.NewMiddleware(httpproxy.MiddlewareOptions{
 		Decider:          decider,
 		Hasher:           hasher,
-		Recorder:         rec,
+		Recorder:         sv.recorder(rec), // refusals also feed the alerts
 		Settings:         live,
 		ClientIPResolver: httpproxy.NewClientIPResolver(cfg.TrustedProxies, cfg.ClientIPHeader),
 		DecisionTimeout:  cfg.StoreTimeout,
@@ -76,6 +81,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 			BindManagementTokens: cfg.BindManagementTokens},
 		Lookup:     st.Bindings,
 		Intercepts: sentinel.NewRateBudget(cfg.InterceptsPerIP, clk),
+		Observer:   httpproxy.TallyObserver{Tally: sv.Tally}, // the dashboard's daily counts
 		Logger:     log,
 		Clock:      clk,
 	})
@@ -109,6 +115,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 		m := proxyMetrics(guard, rec, live)
 		bg.Go(func() error { return serveMetrics(bgCtx, metricsLn, m, log) })
 	}
+	sv.start(bgCtx, bg)
 	if st.Feed != nil {
 		bg.Go(func() error {
 			if err := st.Feed.Run(bgCtx, st.Invalidator); err != nil {
@@ -143,12 +150,17 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	}
 	ln = limits.Listener(ln)
 	srv := &http.Server{
-		Handler:  proxy,
+		Handler:  notAdmin(proxy),
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	limits.Apply(srv)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if b == AllInOne { // the admin API beside the proxy, stopping with it
+		adminCtx, stopAdmin := context.WithCancel(bgCtx)
+		defer context.AfterFunc(ctx, stopAdmin)()
+		bg.Go(func() error { return sv.serveAdmin(adminCtx, cfg, log, st, hasher) })
+	}
 	warnWideTrust(cfg, log)
 	log.Info("sentinel proxy listening",
 		"addr", ln.Addr().String(), "downstream", cfg.DownstreamURL.Redacted(), "store", st.Describe,
@@ -183,6 +195,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	if err := waitBG(); err != nil {
 		log.Error("a background loop failed", "err", err)
 	}
+	sv.drain() // alerts still queued, within a bound
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelFlush()
 	if err := rec.Flush(flushCtx); err != nil {

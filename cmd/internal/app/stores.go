@@ -32,6 +32,9 @@ type stores struct {
 	Feed        sentinel.BindingChangeFeed
 	Invalidator sentinel.BindingInvalidator
 	closers     []func()
+	// valkey is the Valkey client when REDIS_ADDR is set: one per process,
+	// shared by the cache, the counters and the settings notifier.
+	valkey *valkey.Client
 	// checks say whether each opened store can serve (readiness).
 	checks []httpproxy.Check
 }
@@ -101,6 +104,7 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger, clk s
 			return nil, fmt.Errorf("REDIS_ADDR: %w", err)
 		}
 		st.closers = append(st.closers, c.Close)
+		st.valkey = c
 		st.checks = append(st.checks, httpproxy.Check{Name: "valkey", Ready: c.Ping})
 		if persistent, err := c.Persistent(ctx); err == nil && persistent {
 			log.Warn("REDIS_ADDR: this Valkey server saves its data (save or appendonly); if it restarts from a snapshot, " +

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,6 +228,40 @@ func testAdminLogin(t *testing.T, e *adminEnv) {
 	require.Equal(t, http.StatusOK, s.StatusCode())
 	require.Len(t, s.JSON200.SessionId, 32)
 	require.Equal(t, "127.0.0.1", s.JSON200.ClientIp)
+}
+
+func TestAdminConcurrentGuessesAreBounded(t *testing.T) {
+	eachBackend(t, testAdminConcurrentGuessesAreBounded)
+}
+
+// testAdminConcurrentGuessesAreBounded: guesses sent at once cannot slip
+// past the lockout while it is being set: no more than the allowed
+// failures get their password compared (answered 401); every other
+// guess is refused with 429 without a comparison.
+func testAdminConcurrentGuessesAreBounded(t *testing.T, e *adminEnv) {
+	const guesses = 24
+	codes := make(chan int, guesses)
+	var wg sync.WaitGroup
+	for range guesses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := e.client.LoginWithResponse(t.Context(), adminclient.LoginJSONRequestBody{Password: "wrong"})
+			if err != nil {
+				codes <- 0
+				return
+			}
+			codes <- res.StatusCode()
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	require.LessOrEqual(t, count[http.StatusUnauthorized], 2, "at most LoginMaxFailures-1 guesses compared and refused as wrong: %v", count)
+	require.Equal(t, guesses, count[http.StatusUnauthorized]+count[http.StatusTooManyRequests], "%v", count)
 }
 
 func TestAdminRejectsBadTokens(t *testing.T) { eachBackend(t, testAdminRejectsBadTokens) }

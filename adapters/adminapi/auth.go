@@ -149,7 +149,8 @@ func (s *Server) registerAuth() {
 
 func (s *Server) login(ctx context.Context, in *LoginInput) (*LoginOutput, error) {
 	ip := clientIPOf(ctx)
-	failKey, lockKey := "login:"+ip.String(), "login-lock:"+ip.String()
+	who := loginSubject(ip)
+	failKey, lockKey := "login:"+who, "login-lock:"+who
 	locked, err := s.opts.Logins.Count(ctx, lockKey)
 	if err != nil {
 		return nil, s.httpError(ctx, err)
@@ -157,14 +158,19 @@ func (s *Server) login(ctx context.Context, in *LoginInput) (*LoginOutput, error
 	if locked > 0 {
 		return nil, s.lockedOut(ctx, lockKey)
 	}
+	// The attempt is counted before the password is compared: guesses sent
+	// together each take their slot first, so no more than
+	// LoginMaxFailures are ever compared in one window, however many run
+	// at once. A success clears the count.
+	n, err := s.opts.Logins.Hit(ctx, failKey, s.opts.LoginLockout)
+	if err != nil {
+		return nil, s.httpError(ctx, err)
+	}
+	max := int64(s.opts.LoginMaxFailures)
 	// Hash both sides so the comparison takes the same time whatever the
 	// lengths.
-	if subtle.ConstantTimeCompare(digest(in.Body.Password), digest(s.opts.Password)) != 1 {
-		n, err := s.opts.Logins.Hit(ctx, failKey, s.opts.LoginLockout)
-		if err != nil {
-			return nil, s.httpError(ctx, err)
-		}
-		if n >= int64(s.opts.LoginMaxFailures) {
+	if n > max || subtle.ConstantTimeCompare(digest(in.Body.Password), digest(s.opts.Password)) != 1 {
+		if n >= max {
 			if _, err := s.opts.Logins.Hit(ctx, lockKey, s.opts.LoginLockout); err != nil {
 				return nil, s.httpError(ctx, err)
 			}
@@ -193,6 +199,16 @@ func (s *Server) login(ctx context.Context, in *LoginInput) (*LoginOutput, error
 	out.Body.TokenType = "bearer"
 	out.Body.ExpiresIn = int64(s.opts.SessionTTL / time.Second)
 	return out, nil
+}
+
+// loginSubject names whom failed logins are counted against: the client
+// address, or its /64 for IPv6, where one host holds the whole /64 and
+// would otherwise get a fresh count from every address in it.
+func loginSubject(ip netip.Addr) string {
+	if ip.Is6() && !ip.Is4In6() {
+		return netip.PrefixFrom(ip, 64).Masked().String()
+	}
+	return ip.String()
 }
 
 // ttler is what a WindowCounter may offer to tell when a lockout ends.

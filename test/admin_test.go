@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"encoding/csv"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -651,4 +652,36 @@ func testAdminLogsAndDashboard(t *testing.T, e *adminEnv) {
 	assert.EqualValues(t, 6, d.JSON200.TopRefusedKeys[0].Count)
 	require.Len(t, d.JSON200.TopRefusedIps, 2)
 	assert.Equal(t, "198.51.100.23", d.JSON200.TopRefusedIps[0].Ip)
+}
+
+func TestAdminErrorsNeverEchoSecrets(t *testing.T) { eachBackend(t, testAdminErrorsNeverEchoSecrets) }
+
+// testAdminErrorsNeverEchoSecrets: a refused admin request's problem body
+// names the bad field but never repeats its value, which may be the
+// password, a pasted key or a webhook URL with its token.
+func testAdminErrorsNeverEchoSecrets(t *testing.T, e *adminEnv) {
+	edit := e.login(t)
+	const secret = "TopSecretValue0123456789abcdefghij"
+	long := "sk-" + secret + strings.Repeat("x", 600)
+	for _, c := range []struct{ name, method, path, body string }{
+		{"malformed login body", http.MethodPost, "/admin/api/login", `{"password": "` + secret},
+		{"login password of a wrong type", http.MethodPost, "/admin/api/login", `{"password": ["` + secret + `"]}`},
+		{"over-long lookup key", http.MethodPost, "/admin/api/bindings/lookup", `{"key": "` + long + `"}`},
+		{"malformed lookup body", http.MethodPost, "/admin/api/bindings/lookup", `{"key": "` + secret + `", }`},
+		{"bad webhook URL", http.MethodPut, "/admin/api/settings", `{"alert_webhook_url": "ftp://h/` + secret + `"}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), c.method, e.url+c.path, strings.NewReader(c.body))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			require.NoError(t, edit(t.Context(), req))
+			res, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer res.Body.Close()
+			b, err := io.ReadAll(res.Body)
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, res.StatusCode, 400, string(b))
+			require.NotContains(t, string(b), secret)
+		})
+	}
 }

@@ -188,11 +188,28 @@ func apiConfig() huma.Config {
 	c.SchemasPath = Prefix + "/schemas"
 	// No $schema property in bodies: generated clients stay plain.
 	c.CreateHooks = nil
+	c.Transformers = append(c.Transformers, dropEchoedValues)
 	c.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		securityScheme: {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
 			Description: "The access_token returned by POST /admin/api/login."},
 	}
 	return c
+}
+
+// dropEchoedValues removes the offending input from validation errors
+// before they are written. Huma echoes it by default (ErrorDetail.Value),
+// and an admin request's input may be a secret: the password, a pasted
+// key, a webhook URL with its token, or a malformed body holding any of
+// them. The location and the message still name what was wrong.
+func dropEchoedValues(_ huma.Context, _ string, v any) (any, error) {
+	if m, ok := v.(*huma.ErrorModel); ok {
+		for _, d := range m.Errors {
+			if d != nil {
+				d.Value = nil
+			}
+		}
+	}
+	return v, nil
 }
 
 const securityScheme = "bearer"

@@ -121,10 +121,23 @@ func TestAdminLifecycleWithRealProxy(t *testing.T) {
 	models := p.URL + "/v1/models"
 
 	// The two listeners keep to their own work.
-	resp, err := http.Get(p.URL + "/admin/api/health")
+	for _, path := range []string{"/admin/api/health", "/Admin/api/login", "/admin/./api/session", "//admin/api/"} {
+		resp, err := http.Get(p.URL + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, "the proxy listener never serves the admin API: %s", path)
+	}
+	// Both listeners answer the probes Compose and load balancers use.
+	for _, u := range []string{p.URL + "/health", p.URL + "/ready", base + "/health", base + "/ready"} {
+		resp, err := http.Get(u)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, u)
+	}
+	resp, err := http.Get(base + "/admin/api/health")
 	require.NoError(t, err)
 	resp.Body.Close()
-	require.Equal(t, http.StatusNotFound, resp.StatusCode, "the proxy listener never serves the admin API")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 	before := len(up.addresses())
 	code, _ := sendBody(t, "127.0.0.1", base+"/v1/models", wiredKey)
 	require.Equal(t, http.StatusNotFound, code, "the admin listener never proxies")

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -280,7 +281,9 @@ func (sv *services) serveAdmin(ctx context.Context, cfg *config.Config, log *slo
 	if err != nil {
 		return err
 	}
-	return serveAdminHandler(ctx, cfg, log, api.Handler())
+	// /health and /ready at the root, as on the proxy listener: Compose and
+	// load balancers probe every listener the same way.
+	return serveAdminHandler(ctx, cfg, log, httpproxy.WithHealth(api.Handler(), st.readiness(cfg, log)))
 }
 
 // notAdmin answers 404 to /admin/api/* on the proxy listener: the admin
@@ -289,10 +292,12 @@ func (sv *services) serveAdmin(ctx context.Context, cfg *config.Config, log *slo
 // token either. Everything else goes to next.
 func notAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == adminapi.Prefix || strings.HasPrefix(r.URL.Path, adminapi.Prefix+"/") {
-			w.Header().Set("Content-Type", "application/json")
+		// Cleaned and case-folded: "/Admin/./api/login" must not slip past.
+		if p := strings.ToLower(path.Clean("/" + r.URL.Path)); p == adminapi.Prefix || strings.HasPrefix(p, adminapi.Prefix+"/") {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte(`{"error":{"type":"not_found","message":"the admin API is served on the admin address (ADMIN_HOST:ADMIN_PORT), not the proxy's"}}` + "\n"))
+			w.Write([]byte(`{"error":{"message":"The admin API is served on the admin address (ADMIN_HOST:ADMIN_PORT), not the proxy's.","type":"sentinel_error","code":"not_found"}}` + "\n"))
 			return
 		}
 		next.ServeHTTP(w, r)

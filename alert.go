@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -100,7 +101,7 @@ type AlertServiceOptions struct {
 	// Bindings, when set, gives the alert the key's bound rule.
 	Bindings BindingFinder
 	// PublicURL is the console's public base URL (SENTINEL_PUBLIC_URL);
-	// alerts link to <PublicURL>/admin/ui/bindings/<id> when it is set.
+	// alerts link to the binding in the console when it is set (ConsoleBindingURL).
 	PublicURL string
 	// QueueSize bounds the refusals waiting to be counted. Default 10 000;
 	// past it new ones are dropped and counted: the request path never waits.
@@ -269,10 +270,17 @@ func (s *AlertService) build(ctx context.Context, i Intercept, w AlertWindow, th
 			}
 		}
 	}
-	if s.opts.PublicURL != "" {
-		a.ConsoleURL = s.opts.PublicURL + "/admin/ui/bindings/" + a.BindingID
-	}
+	a.ConsoleURL = ConsoleBindingURL(s.opts.PublicURL, a.BindingID)
 	return a
+}
+
+// ConsoleBindingURL returns the console's page of the binding id under the
+// public base URL (SENTINEL_PUBLIC_URL), or "" when none is configured.
+func ConsoleBindingURL(publicURL, id string) string {
+	if publicURL == "" {
+		return ""
+	}
+	return strings.TrimRight(publicURL, "/") + "/admin/ui/bindings?id=" + url.QueryEscape(id)
 }
 
 func (s *AlertService) knownAlerted(key KeyHash, w AlertWindow) bool {

@@ -136,7 +136,7 @@ func TestAlertServiceOneAlertPerWindow(t *testing.T) {
 	if a.Hint != "sk-ab…yz" || a.RuleKind != sentinel.RuleSingle || a.Rule != "203.0.113.7" {
 		t.Errorf("hint %q, rule %s %q: want the binding's", a.Hint, a.RuleKind, a.Rule)
 	}
-	if want := "https://sentinel.example.com/admin/ui/bindings/" + key.String(); a.ConsoleURL != want {
+	if want := "https://sentinel.example.com/admin/ui/bindings?id=" + key.String(); a.ConsoleURL != want {
 		t.Errorf("console URL %q, want %q", a.ConsoleURL, want)
 	}
 	if len(a.IPs) != 2 || a.IPs[0].IP.String() != "198.51.100.1" || a.IPs[0].Count != 2 || a.IPs[1].Count != 1 {

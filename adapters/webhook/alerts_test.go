@@ -115,7 +115,7 @@ func TestOneAlertPerWindowAcrossProcesses(t *testing.T) {
 	assert.Equal(t, time.Date(2026, 12, 1, 9, 1, 0, 0, time.UTC), body.Window.End)
 	assert.Equal(t, time.Date(2026, 12, 1, 9, 0, 1, 0, time.UTC), body.First)
 	assert.Equal(t, time.Date(2026, 12, 1, 9, 0, 5, 0, time.UTC), body.Last)
-	assert.Equal(t, "https://sentinel.example.com/admin/ui/bindings/"+key.String(), body.Link)
+	assert.Equal(t, "https://sentinel.example.com/admin/ui/bindings?id="+key.String(), body.Link)
 	require.NoError(t, webhook.VerifySignature("s3cret", got[0].Header.Get(webhook.HeaderTimestamp), got[0].Body,
 		got[0].Header.Get(webhook.HeaderSignature), clk.Now(), time.Minute))
 

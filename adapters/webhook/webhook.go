@@ -470,9 +470,7 @@ func SampleAlert(now time.Time, publicURL string) sentinel.Alert {
 		},
 		Window: w, First: w.Start, Last: now.UTC(),
 	}
-	if publicURL != "" {
-		a.ConsoleURL = publicURL + "/admin/ui/bindings/" + a.BindingID
-	}
+	a.ConsoleURL = sentinel.ConsoleBindingURL(publicURL, a.BindingID)
 	return a
 }
 

@@ -90,7 +90,7 @@ func testAlert() sentinel.Alert {
 			{IP: netip.MustParseAddr("2001:db8::1"), Count: 2},
 		},
 		Window: w, First: w.Start.Add(12 * time.Second), Last: testNow,
-		ConsoleURL: "https://sentinel.example.com/admin/ui/bindings/" + key.String(),
+		ConsoleURL: "https://sentinel.example.com/admin/ui/bindings?id=" + key.String(),
 	}
 }
 

@@ -160,6 +160,7 @@ func (s *Server) login(ctx context.Context, in *LoginInput) (*LoginOutput, error
 	// Hash both sides so the comparison takes the same time whatever the
 	// lengths.
 	if subtle.ConstantTimeCompare(digest(in.Body.Password), digest(s.opts.Password)) != 1 {
+		s.loginFailures.Add(1)
 		n, err := s.opts.Logins.Hit(ctx, failKey, s.opts.LoginLockout)
 		if err != nil {
 			return nil, s.httpError(ctx, err)
@@ -169,6 +170,7 @@ func (s *Server) login(ctx context.Context, in *LoginInput) (*LoginOutput, error
 				return nil, s.httpError(ctx, err)
 			}
 			_ = s.opts.Logins.Clear(ctx, failKey)
+			s.lockouts.Add(1)
 			s.opts.Logger.WarnContext(ctx, "admin login locked out", "client_ip", ip, "failures", n)
 			return nil, s.lockedOut(ctx, lockKey)
 		}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sentinel "github.com/keyipsentinel/sentinel"
@@ -37,6 +38,24 @@ type BindingStore struct {
 	clock    sentinel.Clock
 	epoch    time.Time // base for expiry stamps (monotonic with the real clock)
 	shards   [shardCount]shard
+
+	// Counters for Stats; atomics, so the hot path pays no allocation.
+	hits, misses, invalidations, errors atomic.Int64
+}
+
+// Stats counts the cache's lookups since start, for metrics.
+type Stats struct {
+	// Hits are lookups answered from memory, Misses those that asked the
+	// wrapped store, Errors those the wrapped store failed.
+	Hits, Misses, Errors int64
+	// Invalidations are keys forgotten because they changed elsewhere
+	// (Invalidate; InvalidateAll counts one).
+	Invalidations int64
+}
+
+// Stats returns the cache's counters.
+func (c *BindingStore) Stats() Stats {
+	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Errors: c.errors.Load(), Invalidations: c.invalidations.Load()}
 }
 
 type shard struct {
@@ -95,10 +114,15 @@ func (c *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 	gen := s.gen
 	s.mu.RUnlock()
 	if ok && e.expires > c.now() {
+		c.hits.Add(1)
 		return e.b, nil
 	}
+	c.misses.Add(1)
 	b, err := c.inner.FindBinding(ctx, key)
 	if err != nil {
+		if sentinel.ErrorCode(err) != sentinel.ENOTFOUND {
+			c.errors.Add(1)
+		}
 		return b, err
 	}
 	c.fill(s, gen, b)
@@ -141,6 +165,7 @@ func (c *BindingStore) generation(key sentinel.KeyHash) (*shard, uint64) {
 
 // Invalidate forgets key; the next lookup asks the wrapped store.
 func (c *BindingStore) Invalidate(key sentinel.KeyHash) {
+	c.invalidations.Add(1)
 	s := c.shard(key)
 	s.mu.Lock()
 	delete(s.m, key)
@@ -150,6 +175,7 @@ func (c *BindingStore) Invalidate(key sentinel.KeyHash) {
 
 // InvalidateAll forgets every key.
 func (c *BindingStore) InvalidateAll() {
+	c.invalidations.Add(1)
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
@@ -47,6 +48,38 @@ type BindingStore struct {
 	pendingMu sync.Mutex
 	pending   map[sentinel.KeyHash]sentinel.Binding // write-throughs to retry after an outage
 	deleted   map[sentinel.KeyHash]bool
+
+	// Counters for Stats; atomics, so the hot path pays no allocation.
+	hits, misses, errors, innerErrors, invalidations atomic.Int64
+}
+
+// BindingStats counts the cache's lookups since start, for metrics.
+type BindingStats struct {
+	// Hits are lookups answered by Valkey (or its client-side copy),
+	// Misses those that asked the authority (Valkey down included).
+	Hits, Misses int64
+	// Errors are Valkey reads that failed (the authority answered);
+	// InnerErrors lookups the authority failed.
+	Errors, InnerErrors int64
+	// Invalidations are the authority's changes repaired into Valkey
+	// (Invalidate; InvalidateAll counts one).
+	Invalidations int64
+}
+
+// Stats returns the cache's counters.
+func (s *BindingStore) Stats() BindingStats {
+	return BindingStats{Hits: s.hits.Load(), Misses: s.misses.Load(), Errors: s.errors.Load(),
+		InnerErrors: s.innerErrors.Load(), Invalidations: s.invalidations.Load()}
+}
+
+// find asks the authority, counting the miss.
+func (s *BindingStore) find(ctx context.Context, key sentinel.KeyHash) (sentinel.Binding, error) {
+	s.misses.Add(1)
+	b, err := s.inner.FindBinding(ctx, key)
+	if err != nil && sentinel.ErrorCode(err) != sentinel.ENOTFOUND {
+		s.innerErrors.Add(1)
+	}
+	return b, err
 }
 
 var _ sentinel.BindingStore = (*BindingStore)(nil)
@@ -77,7 +110,7 @@ func (s *BindingStore) cacheKey(k sentinel.KeyHash) string {
 func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (sentinel.Binding, error) {
 	vc, ok := s.c.get()
 	if !ok {
-		return s.inner.FindBinding(ctx, key)
+		return s.find(ctx, key)
 	}
 	m, known := s.memo.get(key)
 	if !known {
@@ -88,6 +121,7 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 	case err == nil:
 		if known && raw == m.raw {
 			if !m.deleted {
+				s.hits.Add(1)
 				return m.b, nil // the decoded copy of exactly what Valkey holds
 			}
 			break // a tombstone: the key has no binding unless the authority has a newer one
@@ -97,14 +131,16 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 		// invalidation of the old one is still on its way: ask the authority.
 		if derr == nil && !tombstone && b.Version >= m.floor {
 			s.memo.raise(key, memoEntry{key: m.key, raw: raw, b: b, floor: b.Version})
+			s.hits.Add(1)
 			return b, nil
 		}
 	case valkey.IsValkeyNil(err):
 	default:
+		s.errors.Add(1)
 		s.c.failed(ctx, err)
-		return s.inner.FindBinding(ctx, key)
+		return s.find(ctx, key)
 	}
-	b, err := s.inner.FindBinding(ctx, key)
+	b, err := s.find(ctx, key)
 	if err == nil {
 		s.publish(ctx, b, false)
 	}

@@ -200,6 +200,8 @@ func TestMetricsOfTheRealProxy(t *testing.T) {
 		"sentinel_failsafe_answers_total{mode=closed}":            1,
 		"sentinel_store_errors_total{op=find,store=postgres}":     1,
 		"sentinel_store_errors_total{op=get,store=valkey}":        0,
+		"sentinel_store_errors_total{op=set,store=valkey}":        0,
+		"sentinel_store_errors_total{op=write,store=postgres}":    0,
 		"sentinel_open_streams":                                   0,
 		"sentinel_open_websocket_sessions":                        0,
 	})

@@ -212,6 +212,9 @@ func TestStats(t *testing.T) {
 	_, err = c.FindBinding(ctx, sentineltest.Key("unknown")) // miss, not found
 	sentineltest.RequireCode(t, sentinel.ENOTFOUND, err)
 	require.Equal(t, localcache.Stats{Hits: 1, Misses: 2, Invalidations: 1}, c.Stats())
+	_, err = c.DeleteBinding(ctx, sentineltest.Key("unknown"), 0) // an answer, not a failure
+	sentineltest.RequireCode(t, sentinel.ENOTFOUND, err)
+	require.Equal(t, localcache.Stats{Hits: 1, Misses: 2, Invalidations: 1}, c.Stats(), "own writes are no invalidation")
 
 	require.Zero(t, testing.AllocsPerRun(100, func() {
 		c.FindBinding(ctx, b.Key)

@@ -38,7 +38,7 @@ var (
 	cacheInvalidations = prom.NewDesc(Namespace+"_cache_invalidations_total",
 		"Cached bindings dropped because they changed elsewhere, by cache layer.", []string{"layer"}, nil)
 	storeErrors = prom.NewDesc(Namespace+"_store_errors_total",
-		"Failed store and cache calls, by store and operation (get: a cache read that fell through to the authority; find: a binding lookup in the authority).",
+		"Failed store and cache calls, by store and operation: get (a cache read that fell through to the authority), set (a cache write-through kept for retry), find (a binding lookup in the authority), write (a binding write to the authority).",
 		[]string{"store", "op"}, nil)
 
 	loginFailuresHelp = "Failed admin logins."
@@ -141,8 +141,10 @@ func (c cacheCollector) Collect(ch chan<- prom.Metric) {
 	ch <- prom.MustNewConstMetric(cacheInvalidations, prom.CounterValue, float64(s.Invalidations), layer)
 	if layer != "local" { // the in-process cache has no calls to fail
 		ch <- prom.MustNewConstMetric(storeErrors, prom.CounterValue, float64(s.CacheErrors), layer, "get")
+		ch <- prom.MustNewConstMetric(storeErrors, prom.CounterValue, float64(s.CacheWriteErrors), layer, "set")
 	}
 	ch <- prom.MustNewConstMetric(storeErrors, prom.CounterValue, float64(s.AuthorityErrors), auth, "find")
+	ch <- prom.MustNewConstMetric(storeErrors, prom.CounterValue, float64(s.AuthorityWriteErrors), auth, "write")
 }
 
 type loginCollector struct{ stats func() LoginStats }

@@ -6,12 +6,15 @@
 // (SENTINEL_METRICS_ADDR), never on the public proxy port.
 //
 // Two kinds of metrics live here. Counters the program already keeps as
-// atomics (the proxy middleware's and the recorder's) are read at scrape
-// time through the funcs in Options, so the hot path pays nothing for them.
-// Everything else (latency histograms, refusals by reason, open streams,
-// cache lookups, ...) is recorded by calling a method of Metrics; every
-// labelled child is resolved once in New, so the methods the request path
-// calls do not allocate.
+// atomics (the proxy middleware's, the recorder's, the binding cache's, the
+// admin login's, the alert webhook's) are read at scrape time through the
+// funcs in Options, so the hot path pays nothing for them. The rest
+// (latency histograms, refusals by reason, open streams, the failsafe
+// state, archiver runs) is recorded by calling methods of Metrics: from
+// Decided to FailsafeChanged they are the proxy middleware's observer
+// (httpproxy.Observer, matched by method set; the program checks it at
+// compile time). Every labelled child is resolved once in New, so the
+// methods the request path calls do not allocate.
 //
 // No metric carries a key, a key hint or a client address as a label: they
 // would make the series count unbounded and put secrets into the monitoring
@@ -85,10 +88,12 @@ type CacheStats struct {
 	// authority; Invalidations are entries dropped because the binding
 	// changed elsewhere.
 	Hits, Misses, Invalidations int64
-	// CacheErrors are failed calls to the cache itself (Valkey), answered
-	// by the authority instead; AuthorityErrors failed lookups in the
-	// authority behind the cache.
-	CacheErrors, AuthorityErrors int64
+	// CacheErrors are failed reads of the cache itself (Valkey), answered
+	// by the authority instead, and CacheWriteErrors write-throughs it did
+	// not take; AuthorityErrors are failed lookups in the authority behind
+	// the cache, AuthorityWriteErrors failed writes to it.
+	CacheErrors, CacheWriteErrors         int64
+	AuthorityErrors, AuthorityWriteErrors int64
 }
 
 // LoginStats is a snapshot of the admin login's counters.

@@ -29,6 +29,7 @@ type fakeProgram struct {
 	written, pending, failures                                     atomic.Int64
 	delivered, alertsFailed, attempts                              atomic.Int64
 	hits, misses, invalidations, cacheErrors, authErrors           atomic.Int64
+	cacheWriteErrors, authWriteErrors                              atomic.Int64
 	loginFailures, lockouts                                        atomic.Int64
 }
 
@@ -51,7 +52,8 @@ func newMetrics(t *testing.T) (*prometheus.Metrics, *fakeProgram) {
 		},
 		Cache: func() prometheus.CacheStats {
 			return prometheus.CacheStats{Layer: "valkey", Authority: "postgres", Hits: p.hits.Load(), Misses: p.misses.Load(),
-				Invalidations: p.invalidations.Load(), CacheErrors: p.cacheErrors.Load(), AuthorityErrors: p.authErrors.Load()}
+				Invalidations: p.invalidations.Load(), CacheErrors: p.cacheErrors.Load(), AuthorityErrors: p.authErrors.Load(),
+				CacheWriteErrors: p.cacheWriteErrors.Load(), AuthorityWriteErrors: p.authWriteErrors.Load()}
 		},
 		Logins: func() prometheus.LoginStats {
 			return prometheus.LoginStats{Failures: p.loginFailures.Load(), Lockouts: p.lockouts.Load()}
@@ -167,6 +169,8 @@ func TestScrapeAfterScriptedSequence(t *testing.T) {
 	m.Refused("sentinel_unavailable")
 	p.authErrors.Add(1)
 	p.cacheErrors.Add(2)
+	p.cacheWriteErrors.Add(1)
+	p.authWriteErrors.Add(1)
 	p.hits.Add(3)
 	p.misses.Add(1)
 	p.invalidations.Add(1)
@@ -222,6 +226,8 @@ func TestScrapeAfterScriptedSequence(t *testing.T) {
 		"sentinel_cache_invalidations_total{layer=valkey}":                    1,
 		"sentinel_store_errors_total{op=find,store=postgres}":                 1,
 		"sentinel_store_errors_total{op=get,store=valkey}":                    2,
+		"sentinel_store_errors_total{op=set,store=valkey}":                    1,
+		"sentinel_store_errors_total{op=write,store=postgres}":                1,
 		"sentinel_recorder_written_total{kind=intercept}":                     2,
 		"sentinel_recorder_queue_depth{kind=intercept}":                       4,
 		"sentinel_recorder_write_failures_total":                              1,

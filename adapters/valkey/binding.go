@@ -51,6 +51,7 @@ type BindingStore struct {
 
 	// Counters for Stats; atomics, so the hot path pays no allocation.
 	hits, misses, errors, innerErrors, invalidations atomic.Int64
+	setErrors, innerWriteErrors                      atomic.Int64
 }
 
 // BindingStats counts the cache's lookups since start, for metrics.
@@ -64,12 +65,24 @@ type BindingStats struct {
 	// Invalidations are the authority's changes repaired into Valkey
 	// (Invalidate; InvalidateAll counts one).
 	Invalidations int64
+	// SetErrors are write-throughs Valkey did not take (kept and retried
+	// on recovery); InnerWriteErrors writes the authority failed
+	// (unavailable or a fault; a conflict is an answer, not an error).
+	SetErrors, InnerWriteErrors int64
 }
 
 // Stats returns the cache's counters.
 func (s *BindingStore) Stats() BindingStats {
 	return BindingStats{Hits: s.hits.Load(), Misses: s.misses.Load(), Errors: s.errors.Load(),
-		InnerErrors: s.innerErrors.Load(), Invalidations: s.invalidations.Load()}
+		InnerErrors: s.innerErrors.Load(), Invalidations: s.invalidations.Load(),
+		SetErrors: s.setErrors.Load(), InnerWriteErrors: s.innerWriteErrors.Load()}
+}
+
+// wrote counts a failed write to the authority.
+func (s *BindingStore) wrote(err error) {
+	if code := sentinel.ErrorCode(err); err != nil && (code == sentinel.EUNAVAILABLE || code == sentinel.EINTERNAL) {
+		s.innerWriteErrors.Add(1)
+	}
 }
 
 // find asks the authority, counting the miss.
@@ -150,6 +163,7 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 // CreateBinding implements sentinel.BindingStore.
 func (s *BindingStore) CreateBinding(ctx context.Context, b sentinel.Binding) (sentinel.Binding, bool, error) {
 	stored, created, err := s.inner.CreateBinding(ctx, b)
+	s.wrote(err)
 	if err == nil {
 		s.publish(ctx, stored, false)
 	}
@@ -159,6 +173,7 @@ func (s *BindingStore) CreateBinding(ctx context.Context, b sentinel.Binding) (s
 // LearnPrefix implements sentinel.BindingStore.
 func (s *BindingStore) LearnPrefix(ctx context.Context, key sentinel.KeyHash, p netip.Prefix) (sentinel.Binding, bool, error) {
 	b, learned, err := s.inner.LearnPrefix(ctx, key, p)
+	s.wrote(err)
 	if err == nil && learned {
 		s.publish(ctx, b, false)
 	}
@@ -168,6 +183,7 @@ func (s *BindingStore) LearnPrefix(ctx context.Context, key sentinel.KeyHash, p 
 // UpdateBinding implements sentinel.BindingStore.
 func (s *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, upd sentinel.BindingUpdate) (sentinel.Binding, error) {
 	b, err := s.inner.UpdateBinding(ctx, key, upd)
+	s.wrote(err)
 	if err == nil {
 		s.publish(ctx, b, false)
 	}
@@ -179,6 +195,7 @@ func (s *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, 
 // binding can put it back.
 func (s *BindingStore) DeleteBinding(ctx context.Context, key sentinel.KeyHash, version int64) (sentinel.Binding, error) {
 	b, err := s.inner.DeleteBinding(ctx, key, version)
+	s.wrote(err)
 	if err == nil {
 		s.publish(ctx, b, true)
 	}
@@ -216,6 +233,7 @@ func (s *BindingStore) publish(ctx context.Context, b sentinel.Binding, deleted 
 		}
 		s.c.failed(context.Background(), err) // even our own deadline passing is Valkey's failure
 	}
+	s.setErrors.Add(1)
 	s.keepPending(b, deleted)
 }
 

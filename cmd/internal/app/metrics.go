@@ -88,11 +88,12 @@ func (s *stores) cacheStats() prometheus.CacheStats {
 	case *valkey.BindingStore:
 		v := c.Stats()
 		return prometheus.CacheStats{Layer: "valkey", Authority: s.authority, Hits: v.Hits, Misses: v.Misses,
-			Invalidations: v.Invalidations, CacheErrors: v.Errors, AuthorityErrors: v.InnerErrors}
+			Invalidations: v.Invalidations, CacheErrors: v.Errors, CacheWriteErrors: v.SetErrors,
+			AuthorityErrors: v.InnerErrors, AuthorityWriteErrors: v.InnerWriteErrors}
 	case *localcache.BindingStore:
 		v := c.Stats()
 		return prometheus.CacheStats{Layer: "local", Authority: s.authority, Hits: v.Hits, Misses: v.Misses,
-			Invalidations: v.Invalidations, AuthorityErrors: v.Errors}
+			Invalidations: v.Invalidations, AuthorityErrors: v.Errors, AuthorityWriteErrors: v.WriteErrors}
 	}
 	return prometheus.CacheStats{Layer: "none", Authority: s.authority}
 }

@@ -199,12 +199,15 @@ func TestArchiverRunTellsRan(t *testing.T) {
 		<-store.tried
 		<-store.tried // the first pass is over, Ran told or not
 		cancel()
-		go func() {
-			for range store.tried { // let a last attempt finish
+		for stopped := false; !stopped; {
+			select {
+			case <-store.tried: // a last attempt may be under way
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("Run returned %v", err)
+				}
+				stopped = true
 			}
-		}()
-		if err := <-done; err != nil {
-			t.Fatalf("Run returned %v", err)
 		}
 		if len(reported) != 0 {
 			t.Fatalf("%d skipped runs reported to Ran", len(reported))

@@ -164,17 +164,11 @@ func TestMetricsOfTheRealProxy(t *testing.T) {
 	pg.Cut()
 	fresh := "sk-FreshKeyWhilePostgresIsCut0123456789abcdefghij"
 	require.Equal(t, http.StatusServiceUnavailable, send(t, "127.0.0.4", models, fresh), "store cut: failsafe closed")
-	_, during := scrapeMetrics(t, metrics)
-	require.Equal(t, 1.0, during["sentinel_failsafe_engaged"], "the failsafe is engaged")
-
-	pg.Restore()
-	// A cached key's decision ends the episode.
-	require.Equal(t, http.StatusOK, send(t, "127.0.0.1", models, testKey))
-	body, after := scrapeMetrics(t, metrics)
-	require.Equal(t, 0.0, after["sentinel_failsafe_engaged"], "deciding again")
+	_, after := scrapeMetrics(t, metrics)
+	require.Equal(t, 1.0, after["sentinel_failsafe_engaged"], "the failsafe is engaged")
 
 	requireMoved(t, before, after, map[string]float64{
-		"sentinel_requests_total{outcome=allowed}":         4, // bind, allow, the 401'd junk key, after the cut
+		"sentinel_requests_total{outcome=allowed}":         3, // bind, allow, the 401'd junk key
 		"sentinel_requests_total{outcome=refused}":         1,
 		"sentinel_requests_total{outcome=failsafe_closed}": 1,
 		"sentinel_requests_total{outcome=failsafe_open}":   0,
@@ -185,13 +179,13 @@ func TestMetricsOfTheRealProxy(t *testing.T) {
 		"sentinel_refusals_total{action=refused,reason=key_banned}":           0,
 		"sentinel_refusals_total{action=monitored,reason=ip_not_allowed}":     0,
 
-		"sentinel_decision_duration_seconds_count{outcome=allowed}": 4,
+		"sentinel_decision_duration_seconds_count{outcome=allowed}": 3,
 		"sentinel_decision_duration_seconds_count{outcome=refused}": 1,
 		"sentinel_decision_duration_seconds_count{outcome=error}":   1,
 
-		"sentinel_proxied_request_duration_seconds_count{code=2xx}": 3,
+		"sentinel_proxied_request_duration_seconds_count{code=2xx}": 2,
 		"sentinel_proxied_request_duration_seconds_count{code=4xx}": 1,
-		"sentinel_time_to_first_byte_seconds_count":                 4,
+		"sentinel_time_to_first_byte_seconds_count":                 3,
 
 		"sentinel_bindings_created_total":                         2, // the test key and the junk key
 		"sentinel_bindings_forgotten_total":                       1,
@@ -207,9 +201,17 @@ func TestMetricsOfTheRealProxy(t *testing.T) {
 	})
 	hits := after["sentinel_cache_lookups_total{layer=valkey,result=hit}"] - before["sentinel_cache_lookups_total{layer=valkey,result=hit}"]
 	misses := after["sentinel_cache_lookups_total{layer=valkey,result=miss}"] - before["sentinel_cache_lookups_total{layer=valkey,result=miss}"]
-	require.GreaterOrEqual(t, hits, 3.0, "allow, refuse and the known key after the cut come from Valkey")
+	require.GreaterOrEqual(t, hits, 2.0, "allow and refuse come from Valkey")
 	require.GreaterOrEqual(t, misses, 3.0, "the two first uses and the fresh key ask PostgreSQL")
 	require.Equal(t, 1.0, after["sentinel_failsafe_mode{mode=closed}"])
+
+	pg.Restore()
+	// A decision that succeeds again ends the episode (the first calls
+	// after the restore may still meet dead connections).
+	require.Eventually(t, func() bool { return send(t, "127.0.0.1", models, testKey) == http.StatusOK },
+		20*time.Second, 20*time.Millisecond, "deciding again once PostgreSQL answers")
+	body, after := scrapeMetrics(t, metrics)
+	require.Equal(t, 0.0, after["sentinel_failsafe_engaged"], "the failsafe episode is over")
 	checkExposition(t, body, testKey, junkKey, fresh)
 }
 

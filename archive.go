@@ -83,8 +83,11 @@ type ArchiverOptions struct {
 	LogRetentionDays int
 	// BatchTimeout bounds one batch. Default 30s.
 	BatchTimeout time.Duration
-	Clock        Clock
-	Logger       *slog.Logger
+	// Ran, when set, is told about every run of Run that ended (not
+	// skipped, not stopped): for metrics. It must not block.
+	Ran    func(end time.Time, rep ArchiveReport, err error)
+	Clock  Clock
+	Logger *slog.Logger
 }
 
 // ArchiveReport says what one archiving run did.
@@ -213,6 +216,9 @@ func (a *Archiver) Run(ctx context.Context, interval time.Duration) error {
 	}
 	for {
 		rep, err := a.RunOnce(ctx)
+		if ctx.Err() == nil && !rep.Skipped && a.opts.Ran != nil {
+			a.opts.Ran(a.opts.Clock.Now(), rep, err)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil

@@ -133,3 +133,84 @@ func TestArchiverRunStopsWithContext(t *testing.T) {
 		t.Fatalf("Run returned %v", err)
 	}
 }
+
+// lockSignal is a fakeArchive telling each lock attempt.
+type lockSignal struct {
+	*fakeArchive
+	tried chan struct{}
+}
+
+func (l lockSignal) WithArchiveLock(ctx context.Context, fn func(context.Context) error) (bool, error) {
+	defer func() { l.tried <- struct{}{} }()
+	return l.fakeArchive.WithArchiveLock(ctx, fn)
+}
+
+// TestArchiverRunTellsRan: every run of Run that did something is
+// reported to Ran (for metrics), with its report or its error; a run that
+// found the lock taken is not.
+func TestArchiverRunTellsRan(t *testing.T) {
+	type ran struct {
+		rep sentinel.ArchiveReport
+		err error
+	}
+	for _, tt := range []struct {
+		name     string
+		store    fakeArchive
+		archived int
+		fails    bool
+	}{
+		{name: "ok", store: fakeArchive{stale: 3}, archived: 3},
+		{name: "failed", store: fakeArchive{stale: 5000, failAfter: 1}, archived: 1000, fails: true}, // the first batch went through
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			reports := make(chan ran, 1)
+			a := sentinel.NewArchiver(&tt.store, archiveLiveSettings(t, 90), sentinel.ArchiverOptions{
+				BatchSize: 1000,
+				Ran: func(_ time.Time, rep sentinel.ArchiveReport, err error) {
+					reports <- ran{rep, err}
+					cancel()
+				},
+			})
+			done := make(chan error)
+			go func() { done <- a.Run(ctx, time.Hour) }()
+			r := <-reports
+			if err := <-done; err != nil {
+				t.Fatalf("Run returned %v", err)
+			}
+			if (r.err != nil) != tt.fails {
+				t.Fatalf("Ran err = %v, want failing %v", r.err, tt.fails)
+			}
+			if r.rep.Archived != tt.archived {
+				t.Errorf("Ran archived = %d, want %d", r.rep.Archived, tt.archived)
+			}
+		})
+	}
+	t.Run("skipped", func(t *testing.T) {
+		store := lockSignal{&fakeArchive{stale: 3, locked: true}, make(chan struct{})}
+		reported := make(chan struct{}, 10)
+		a := sentinel.NewArchiver(store, archiveLiveSettings(t, 90), sentinel.ArchiverOptions{
+			Ran: func(time.Time, sentinel.ArchiveReport, error) { reported <- struct{}{} },
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- a.Run(ctx, time.Millisecond) }()
+		<-store.tried
+		<-store.tried // the first pass is over, Ran told or not
+		cancel()
+		for stopped := false; !stopped; {
+			select {
+			case <-store.tried: // a last attempt may be under way
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("Run returned %v", err)
+				}
+				stopped = true
+			}
+		}
+		if len(reported) != 0 {
+			t.Fatalf("%d skipped runs reported to Ran", len(reported))
+		}
+	})
+}

@@ -18,7 +18,9 @@ type BindingChangeFeed interface {
 	// nil; the caller owns the goroutine it runs in, and the feed touches
 	// its store no more once Run has returned. As soon as it follows the
 	// changes it calls inv.InvalidateAll once, so whatever was cached
-	// before is read again and nothing is missed. It returns an error
-	// when it cannot start following.
+	// before is read again and nothing is missed. A store that cannot be
+	// reached is retried, at start too, so a feed never takes a process
+	// down for an outage; it returns an error only for a fault that no
+	// retry mends.
 	Run(ctx context.Context, inv BindingInvalidator) error
 }

@@ -83,13 +83,13 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 	m := prometheus.New(prometheus.Options{
 		Proxy:    func() prometheus.ProxyStats { return prometheus.ProxyStats{} },
 		Recorder: func() sentinel.RecorderStats { return sentinel.RecorderStats{} },
-		Degraded: func() bool { return false },
+		Cache:    func() prometheus.CacheStats { return prometheus.CacheStats{Layer: "valkey", Authority: "postgres"} },
+		Logins:   func() prometheus.LoginStats { return prometheus.LoginStats{} },
 		Settings: func() *sentinel.Settings {
 			return &sentinel.Settings{EnforceMode: sentinel.ModeMonitor, FailsafeMode: sentinel.FailsafeClosed}
 		},
 		Alerts: func() prometheus.AlertStats { return prometheus.AlertStats{} },
 	})
-	m.StoreError("postgres", "find") // a vector shows up once it has a child
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	p := expfmt.NewTextParser(model.UTF8Validation)

@@ -39,6 +39,7 @@ const (
 
 // adminEnv is an admin API on a SQLite file, served over real HTTP.
 type adminEnv struct {
+	srv        *adminapi.Server
 	url        string
 	clock      *clock.Manual
 	manual     bool // the login counter follows clock (else Valkey's time)
@@ -139,6 +140,7 @@ func newAdminEnv(t *testing.T, backend string, with ...func(*adminapi.Options, a
 	}
 	srv, err := adminapi.New(opts)
 	require.NoError(t, err)
+	e.srv = srv
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	e.url = hs.URL
@@ -205,6 +207,7 @@ func testAdminLogin(t *testing.T, e *adminEnv) {
 	res, err = e.client.LoginWithResponse(ctx, adminclient.LoginJSONRequestBody{Password: adminPassword})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusTooManyRequests, res.StatusCode())
+	require.Equal(t, adminapi.LoginStats{Failures: 4, Lockouts: 1}, e.srv.Stats(), "counted for metrics")
 	if !e.manual {
 		// Valkey expires the lockout by its own clock: poll for the release.
 		deadline := time.Now().Add(5 * time.Second)

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -101,6 +102,21 @@ type Server struct {
 	deleter sentinel.AuditedBindingDeleter
 	api     huma.API
 	handler http.Handler
+
+	loginFailures, lockouts atomic.Int64
+}
+
+// LoginStats counts what the login endpoint refused since start, for
+// metrics.
+type LoginStats struct {
+	// Failures are wrong passwords; Lockouts the times a client address
+	// was locked out after LoginMaxFailures of them.
+	Failures, Lockouts int64
+}
+
+// Stats returns the login counters.
+func (s *Server) Stats() LoginStats {
+	return LoginStats{Failures: s.loginFailures.Load(), Lockouts: s.lockouts.Load()}
 }
 
 // New returns the admin API over opts. It returns EINVALID when a needed

@@ -170,11 +170,15 @@ func (s *Server) login(ctx context.Context, in *LoginInput) (*LoginOutput, error
 	// Hash both sides so the comparison takes the same time whatever the
 	// lengths.
 	if n > max || subtle.ConstantTimeCompare(digest(in.Body.Password), digest(s.opts.Password)) != 1 {
+		s.loginFailures.Add(1)
 		if n >= max {
 			if _, err := s.opts.Logins.Hit(ctx, lockKey, s.opts.LoginLockout); err != nil {
 				return nil, s.httpError(ctx, err)
 			}
-			_ = s.opts.Logins.Clear(ctx, failKey)
+			// The failure count is not cleared: guesses still in flight then
+			// count past the limit and are refused without a comparison. It
+			// ends with its window, which opened before the lockout did.
+			s.lockouts.Add(1)
 			s.opts.Logger.WarnContext(ctx, "admin login locked out", "client_ip", ip, "failures", n)
 			return nil, s.lockedOut(ctx, lockKey)
 		}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sentinel "github.com/keyipsentinel/sentinel"
@@ -37,6 +38,29 @@ type BindingStore struct {
 	clock    sentinel.Clock
 	epoch    time.Time // base for expiry stamps (monotonic with the real clock)
 	shards   [shardCount]shard
+
+	// Counters for Stats; atomics, so the hot path pays no allocation.
+	hits, misses, invalidations, errors, writeErrors atomic.Int64
+}
+
+// Stats counts the cache's lookups since start, for metrics.
+type Stats struct {
+	// Hits are lookups answered from memory, Misses those that asked the
+	// wrapped store, Errors those the wrapped store failed.
+	Hits, Misses, Errors int64
+	// Invalidations are keys forgotten because they changed elsewhere
+	// (Invalidate; InvalidateAll counts one).
+	Invalidations int64
+	// WriteErrors are writes through the cache that the wrapped store
+	// failed (unavailable or a fault; a conflict or a missing key is an
+	// answer, not an error).
+	WriteErrors int64
+}
+
+// Stats returns the cache's counters.
+func (c *BindingStore) Stats() Stats {
+	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Errors: c.errors.Load(),
+		Invalidations: c.invalidations.Load(), WriteErrors: c.writeErrors.Load()}
 }
 
 type shard struct {
@@ -95,10 +119,15 @@ func (c *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 	gen := s.gen
 	s.mu.RUnlock()
 	if ok && e.expires > c.now() {
+		c.hits.Add(1)
 		return e.b, nil
 	}
+	c.misses.Add(1)
 	b, err := c.inner.FindBinding(ctx, key)
 	if err != nil {
+		if sentinel.ErrorCode(err) != sentinel.ENOTFOUND {
+			c.errors.Add(1)
+		}
 		return b, err
 	}
 	c.fill(s, gen, b)
@@ -141,6 +170,13 @@ func (c *BindingStore) generation(key sentinel.KeyHash) (*shard, uint64) {
 
 // Invalidate forgets key; the next lookup asks the wrapped store.
 func (c *BindingStore) Invalidate(key sentinel.KeyHash) {
+	c.invalidations.Add(1)
+	c.forget(key)
+}
+
+// forget drops key after a write through the cache (not counted as an
+// invalidation: nothing changed elsewhere).
+func (c *BindingStore) forget(key sentinel.KeyHash) {
 	s := c.shard(key)
 	s.mu.Lock()
 	delete(s.m, key)
@@ -150,6 +186,7 @@ func (c *BindingStore) Invalidate(key sentinel.KeyHash) {
 
 // InvalidateAll forgets every key.
 func (c *BindingStore) InvalidateAll() {
+	c.invalidations.Add(1)
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
@@ -200,13 +237,24 @@ func (c *BindingStore) afterWrite(s *shard, gen uint64, key sentinel.KeyHash, b 
 		c.fill(s, gen, b)
 		return
 	}
-	c.Invalidate(key) // the write's outcome is unknown, or the key is gone
+	c.countWrite(err)
+	c.forget(key) // the write's outcome is unknown, or the key is gone
+}
+
+// countWrite counts a failed write: the store was unavailable or at fault.
+func (c *BindingStore) countWrite(err error) {
+	if code := sentinel.ErrorCode(err); code == sentinel.EUNAVAILABLE || code == sentinel.EINTERNAL {
+		c.writeErrors.Add(1)
+	}
 }
 
 // DeleteBinding implements sentinel.BindingStore.
 func (c *BindingStore) DeleteBinding(ctx context.Context, key sentinel.KeyHash, version int64) (sentinel.Binding, error) {
 	b, err := c.inner.DeleteBinding(ctx, key, version)
-	c.Invalidate(key)
+	if err != nil {
+		c.countWrite(err)
+	}
+	c.forget(key)
 	return b, err
 }
 

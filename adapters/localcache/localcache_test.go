@@ -192,3 +192,31 @@ func TestWriteResultNeverShadowsANewerChange(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, sentinel.StatusBanned, got.Status)
 }
+
+// TestStats counts what metrics read: a miss fills, a hit answers from
+// memory, an invalidation forgets, and a missing key is a miss, not an
+// error.
+func TestStats(t *testing.T) {
+	ctx := context.Background()
+	_, inner := openStore(t, filepath.Join(t.TempDir(), "s.db"))
+	c := localcache.New(inner, localcache.Options{TTL: time.Hour})
+	b := sentineltest.NewBinding(t, sentineltest.Key("k"), "192.0.2.1")
+	_, _, err := inner.CreateBinding(ctx, b)
+	require.NoError(t, err)
+
+	_, err = c.FindBinding(ctx, b.Key) // miss, filled
+	require.NoError(t, err)
+	_, err = c.FindBinding(ctx, b.Key) // hit
+	require.NoError(t, err)
+	c.Invalidate(b.Key)
+	_, err = c.FindBinding(ctx, sentineltest.Key("unknown")) // miss, not found
+	sentineltest.RequireCode(t, sentinel.ENOTFOUND, err)
+	require.Equal(t, localcache.Stats{Hits: 1, Misses: 2, Invalidations: 1}, c.Stats())
+	_, err = c.DeleteBinding(ctx, sentineltest.Key("unknown"), 0) // an answer, not a failure
+	sentineltest.RequireCode(t, sentinel.ENOTFOUND, err)
+	require.Equal(t, localcache.Stats{Hits: 1, Misses: 2, Invalidations: 1}, c.Stats(), "own writes are no invalidation")
+
+	require.Zero(t, testing.AllocsPerRun(100, func() {
+		c.FindBinding(ctx, b.Key)
+	}), "a warm lookup allocates nothing, counters included")
+}

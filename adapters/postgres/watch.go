@@ -66,15 +66,23 @@ func NewBindingFeed(db *DB, log *slog.Logger) *BindingFeed {
 	return &BindingFeed{db: db, log: log}
 }
 
-// Run implements sentinel.BindingChangeFeed. It returns an error when it
-// cannot listen at first; later losses are retried until ctx is done.
+// Run implements sentinel.BindingChangeFeed. Losses of the connection,
+// the first one included (a proxy may start while the database is
+// unreachable), are retried with backoff until ctx is done: the feed never
+// takes the process down, and InvalidateAll follows every (re)start.
 func (f *BindingFeed) Run(ctx context.Context, inv sentinel.BindingInvalidator) error {
 	conn, err := f.db.listen(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return err
+		f.lost.Add(1)
+		f.log.Warn("postgres: binding change feed not listening yet; caches may lag until it is", "err", err)
+		if conn = f.db.relisten(ctx); conn == nil {
+			return nil
+		}
+		f.back.Add(1)
+		f.log.Info("postgres: binding change feed is back; caches cleared")
 	}
 	inv.InvalidateAll()
 	f.follow(ctx, conn, inv)

@@ -32,6 +32,20 @@ var (
 	alertAttempts = prom.NewDesc(Namespace+"_alert_webhook_attempts_total",
 		"Webhook delivery attempts, retries included.", nil, nil)
 
+	cacheLookups = prom.NewDesc(Namespace+"_cache_lookups_total",
+		"Binding cache lookups, by cache layer and result (hit: answered by the cache; miss: the authority was asked).",
+		[]string{"layer", "result"}, nil)
+	cacheInvalidations = prom.NewDesc(Namespace+"_cache_invalidations_total",
+		"Cached bindings dropped because they changed elsewhere, by cache layer.", []string{"layer"}, nil)
+	storeErrors = prom.NewDesc(Namespace+"_store_errors_total",
+		"Failed store and cache calls, by store and operation: get (a cache read that fell through to the authority), set (a cache write-through kept for retry), find (a binding lookup in the authority), write (a binding write to the authority).",
+		[]string{"store", "op"}, nil)
+
+	loginFailuresHelp = "Failed admin logins."
+	lockoutsHelp      = "Client addresses locked out of the admin login after repeated failures."
+	loginFailures     = prom.NewDesc(Namespace+"_admin_login_failures_total", loginFailuresHelp, nil, nil)
+	loginLockouts     = prom.NewDesc(Namespace+"_admin_login_lockouts_total", lockoutsHelp, nil, nil)
+
 	recWritten = prom.NewDesc(Namespace+"_recorder_written_total",
 		"Records written by the batch recorder, by kind (intercept: a refusal's audit record; use: a last-use time).",
 		[]string{"kind"}, nil)
@@ -109,4 +123,39 @@ func (c alertCollector) Collect(ch chan<- prom.Metric) {
 	ch <- prom.MustNewConstMetric(alertOutcomes, prom.CounterValue, float64(s.Failed), "failed")
 	ch <- prom.MustNewConstMetric(alertOutcomes, prom.CounterValue, float64(s.Dropped), "dropped")
 	ch <- prom.MustNewConstMetric(alertAttempts, prom.CounterValue, float64(s.Attempts))
+}
+
+type cacheCollector struct{ stats func() CacheStats }
+
+func (c cacheCollector) Describe(ch chan<- *prom.Desc) {
+	ch <- cacheLookups
+	ch <- cacheInvalidations
+	ch <- storeErrors
+}
+
+func (c cacheCollector) Collect(ch chan<- prom.Metric) {
+	s := c.stats()
+	layer, auth := orUnknown(s.Layer), orUnknown(s.Authority)
+	ch <- prom.MustNewConstMetric(cacheLookups, prom.CounterValue, float64(s.Hits), layer, "hit")
+	ch <- prom.MustNewConstMetric(cacheLookups, prom.CounterValue, float64(s.Misses), layer, "miss")
+	ch <- prom.MustNewConstMetric(cacheInvalidations, prom.CounterValue, float64(s.Invalidations), layer)
+	if layer != "local" { // the in-process cache has no calls to fail
+		ch <- prom.MustNewConstMetric(storeErrors, prom.CounterValue, float64(s.CacheErrors), layer, "get")
+		ch <- prom.MustNewConstMetric(storeErrors, prom.CounterValue, float64(s.CacheWriteErrors), layer, "set")
+	}
+	ch <- prom.MustNewConstMetric(storeErrors, prom.CounterValue, float64(s.AuthorityErrors), auth, "find")
+	ch <- prom.MustNewConstMetric(storeErrors, prom.CounterValue, float64(s.AuthorityWriteErrors), auth, "write")
+}
+
+type loginCollector struct{ stats func() LoginStats }
+
+func (c loginCollector) Describe(ch chan<- *prom.Desc) {
+	ch <- loginFailures
+	ch <- loginLockouts
+}
+
+func (c loginCollector) Collect(ch chan<- prom.Metric) {
+	s := c.stats()
+	ch <- prom.MustNewConstMetric(loginFailures, prom.CounterValue, float64(s.Failures))
+	ch <- prom.MustNewConstMetric(loginLockouts, prom.CounterValue, float64(s.Lockouts))
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // The program passes funcs reading the counters it already keeps, and
-// calls the Observe methods from the request path.
+// makes the metrics the proxy middleware's observer.
 func Example() {
 	var allowed atomic.Int64 // stands in for the proxy middleware's own counters
 	m := prometheus.New(prometheus.Options{
@@ -20,10 +20,11 @@ func Example() {
 		Proxy:   func() prometheus.ProxyStats { return prometheus.ProxyStats{Allowed: allowed.Load()} },
 	})
 
-	// In the middleware, around Decide:
+	// The proxy middleware calls m as its observer (httpproxy.Observer):
 	start := time.Now()
 	d := sentinel.Decision{Allow: true, Created: true} // what Decide answered
-	m.ObserveDecision(time.Since(start), d, nil)
+	m.Decided(d, nil, time.Since(start))
+	m.BindingCreated()
 	allowed.Add(1)
 
 	// main runs the listener beside the proxy's (SENTINEL_METRICS_ADDR):

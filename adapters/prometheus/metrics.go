@@ -6,12 +6,15 @@
 // (SENTINEL_METRICS_ADDR), never on the public proxy port.
 //
 // Two kinds of metrics live here. Counters the program already keeps as
-// atomics (the proxy middleware's and the recorder's) are read at scrape
-// time through the funcs in Options, so the hot path pays nothing for them.
-// Everything else (latency histograms, refusals by reason, open streams,
-// cache lookups, ...) is recorded by calling a method of Metrics; every
-// labelled child is resolved once in New, so the methods the request path
-// calls do not allocate.
+// atomics (the proxy middleware's, the recorder's, the binding cache's, the
+// admin login's, the alert webhook's) are read at scrape time through the
+// funcs in Options, so the hot path pays nothing for them. The rest
+// (latency histograms, refusals by reason, open streams, the failsafe
+// state, archiver runs) is recorded by calling methods of Metrics: from
+// Decided to FailsafeChanged they are the proxy middleware's observer
+// (httpproxy.Observer, matched by method set; the program checks it at
+// compile time). Every labelled child is resolved once in New, so the
+// methods the request path calls do not allocate.
 //
 // No metric carries a key, a key hint or a client address as a label: they
 // would make the series count unbounded and put secrets into the monitoring
@@ -64,14 +67,38 @@ type Options struct {
 	Proxy func() ProxyStats
 	// Recorder returns the batch recorder's counters.
 	Recorder func() sentinel.RecorderStats
-	// Degraded reports whether decisions are currently failing over to the
-	// failsafe mode because no store answers.
-	Degraded func() bool
 	// Settings returns the live settings (sentinel.LiveSettings.Load): the
 	// enforcement and failsafe modes in force are exported from them.
 	Settings func() *sentinel.Settings
 	// Alerts returns the alert webhook notifier's counters.
 	Alerts func() AlertStats
+	// Cache returns the binding cache's counters (localcache's or
+	// valkey's BindingStore.Stats).
+	Cache func() CacheStats
+	// Logins returns the admin login's counters (adminapi's Server.Stats).
+	Logins func() LoginStats
+}
+
+// CacheStats is a snapshot of the binding cache's counters, copied from
+// the cache adapter's. Layer and Authority become label values: the
+// program passes constants ("local" or "valkey"; "postgres" or "sqlite").
+type CacheStats struct {
+	Layer, Authority string
+	// Hits are lookups answered by the cache, Misses those that asked the
+	// authority; Invalidations are entries dropped because the binding
+	// changed elsewhere.
+	Hits, Misses, Invalidations int64
+	// CacheErrors are failed reads of the cache itself (Valkey), answered
+	// by the authority instead, and CacheWriteErrors write-throughs it did
+	// not take; AuthorityErrors are failed lookups in the authority behind
+	// the cache, AuthorityWriteErrors failed writes to it.
+	CacheErrors, CacheWriteErrors         int64
+	AuthorityErrors, AuthorityWriteErrors int64
+}
+
+// LoginStats is a snapshot of the admin login's counters.
+type LoginStats struct {
+	Failures, Lockouts int64
 }
 
 // AlertStats is a snapshot of the alert webhook notifier's counters (the
@@ -93,16 +120,12 @@ type Metrics struct {
 	request   [statusClassCount]prom.Observer
 	firstByte prom.Observer
 
-	refusals      map[sentinel.Reason]prom.Counter
-	refusalsOther prom.Counter
+	refusals, monitored map[sentinel.Reason]prom.Counter
+	failsafe            prom.Gauge
 
 	bindingsCreated     prom.Counter
 	streams, websockets prom.Gauge
 
-	cacheHit, cacheMiss, cacheInval map[string]prom.Counter
-	storeErrors                     *prom.CounterVec
-
-	loginFailures, lockouts    prom.Counter
 	archiverOK, archiverFailed prom.Counter
 	archived                   prom.Counter
 	archiverLastSuccess        prom.Gauge
@@ -124,10 +147,12 @@ const statusClassCount = 6 // 1xx..5xx, and "other" at index 0
 var statusClassNames = [statusClassCount]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // reasons are the refusal reasons with a child of their own; any other is
-// counted as "other", so a caller cannot grow the series.
+// counted as "other", so a caller cannot grow the series. The last three
+// are the proxy middleware's own answers (httpproxy's Code* values).
 var reasons = []sentinel.Reason{
 	sentinel.ReasonIPNotAllowed, sentinel.ReasonBanned, sentinel.ReasonMultipleKeys,
-	sentinel.ReasonInvalidKey, sentinel.ReasonInvalidClientIP,
+	sentinel.ReasonInvalidKey, sentinel.ReasonInvalidClientIP, sentinel.ReasonTooManyNewKeys,
+	"sentinel_unavailable", "sentinel_busy", "sentinel_internal_error",
 }
 
 // New returns Metrics with every collector registered, Go runtime and
@@ -169,29 +194,19 @@ func New(opts Options) *Metrics {
 		Buckets: firstByteBuckets,
 	})
 
-	ref := f.counterVec(prom.CounterOpts{Name: "refusals_total", Help: "Requests refused (or, in monitor mode, that would have been), by reason."}, "reason")
-	m.refusals = make(map[sentinel.Reason]prom.Counter, len(reasons))
-	for _, r := range reasons {
-		m.refusals[r] = ref.WithLabelValues(string(r))
+	ref := f.counterVec(prom.CounterOpts{Name: "refusals_total",
+		Help: "Requests Sentinel answered itself instead of the gateway (action=refused), or that the rules refuse and monitor mode let through (action=monitored), by reason; sentinel_* reasons are Sentinel's own 5xx answers."}, "reason", "action")
+	m.refusals = make(map[sentinel.Reason]prom.Counter, len(reasons)+1)
+	m.monitored = make(map[sentinel.Reason]prom.Counter, len(reasons)+1)
+	for _, r := range append(reasons, "other") {
+		m.refusals[r] = ref.WithLabelValues(string(r), "refused")
+		m.monitored[r] = ref.WithLabelValues(string(r), "monitored")
 	}
-	m.refusalsOther = ref.WithLabelValues("other")
 
 	m.bindingsCreated = f.counter(prom.CounterOpts{Name: "bindings_created_total", Help: "First-use bindings created."})
 	m.streams = f.gauge(prom.GaugeOpts{Name: "open_streams", Help: "Forwarded responses being streamed now (SSE and chunked)."})
 	m.websockets = f.gauge(prom.GaugeOpts{Name: "open_websocket_sessions", Help: "WebSocket sessions passing through now."})
 
-	lookups := f.counterVec(prom.CounterOpts{Name: "cache_lookups_total", Help: "Binding cache lookups, by cache layer and result."}, "layer", "result")
-	invalidations := f.counterVec(prom.CounterOpts{Name: "cache_invalidations_total", Help: "Cached bindings dropped because they changed elsewhere, by cache layer."}, "layer")
-	m.cacheHit, m.cacheMiss, m.cacheInval = map[string]prom.Counter{}, map[string]prom.Counter{}, map[string]prom.Counter{}
-	for _, l := range []string{"local", "valkey", "other"} {
-		m.cacheHit[l] = lookups.WithLabelValues(l, "hit")
-		m.cacheMiss[l] = lookups.WithLabelValues(l, "miss")
-		m.cacheInval[l] = invalidations.WithLabelValues(l)
-	}
-	m.storeErrors = f.counterVec(prom.CounterOpts{Name: "store_errors_total", Help: "Failed store and cache calls, by store and operation."}, "store", "op")
-
-	m.loginFailures = f.counter(prom.CounterOpts{Name: "admin_login_failures_total", Help: "Failed admin logins."})
-	m.lockouts = f.counter(prom.CounterOpts{Name: "admin_login_lockouts_total", Help: "Client addresses locked out of the admin login after repeated failures."})
 	runs := f.counterVec(prom.CounterOpts{Name: "archiver_runs_total", Help: "Archiver runs, by result."}, "result")
 	m.archiverOK, m.archiverFailed = runs.WithLabelValues("ok"), runs.WithLabelValues("failed")
 	m.archived = f.counter(prom.CounterOpts{Name: "archiver_archived_bindings_total", Help: "Bindings the archiver moved out of the active table."})
@@ -203,10 +218,10 @@ func New(opts Options) *Metrics {
 	if opts.Recorder != nil {
 		reg.MustRegister(recorderCollector{opts.Recorder})
 	}
-	if opts.Degraded != nil {
-		degraded := opts.Degraded
-		f.gaugeFunc(prom.GaugeOpts{Name: "failsafe_engaged", Help: "1 while no store can decide and the failsafe mode answers key-bearing requests."},
-			func() float64 { return boolFloat(degraded()) })
+	if opts.Proxy != nil { // only a proxy has a failsafe; FailsafeChanged sets it
+		m.failsafe = f.gauge(prom.GaugeOpts{Name: "failsafe_engaged", Help: "1 while no store can decide and the failsafe mode answers key-bearing requests."})
+	} else {
+		m.failsafe = prom.NewGauge(prom.GaugeOpts{Name: "failsafe_engaged"}) // unregistered
 	}
 	if opts.Settings != nil {
 		settings := opts.Settings
@@ -222,6 +237,12 @@ func New(opts Options) *Metrics {
 	if opts.Alerts != nil {
 		reg.MustRegister(alertCollector{opts.Alerts})
 	}
+	if opts.Cache != nil {
+		reg.MustRegister(cacheCollector{opts.Cache})
+	}
+	if opts.Logins != nil {
+		reg.MustRegister(loginCollector{opts.Logins})
+	}
 	return m
 }
 
@@ -229,12 +250,16 @@ func New(opts Options) *Metrics {
 // its own.
 func (m *Metrics) Registry() *prom.Registry { return m.reg }
 
-// ObserveDecision records how long the decider took for one key-bearing
-// request and what it answered: err non-nil (no decision; the failsafe mode
-// answered), a refusal (counted by reason), monitor mode letting a would-be
-// refusal through, or an allowance (counting a first-use binding when
-// d.Created). It does not allocate.
-func (m *Metrics) ObserveDecision(took time.Duration, d sentinel.Decision, err error) {
+// The methods from Decided to FailsafeChanged are the proxy middleware's
+// observer hook (httpproxy.Observer, matched by method set: adapters do not
+// import each other), called on the request path. None allocates.
+
+// Decided records how long the decider took for one key-bearing request,
+// by what it answered: err non-nil (no decision: the failsafe mode or a
+// busy answer followed), a refusal, monitor mode letting a would-be
+// refusal through, or an allowance. Refusals and bindings are counted by
+// Refused, Monitored and BindingCreated, which the middleware calls too.
+func (m *Metrics) Decided(d sentinel.Decision, err error, took time.Duration) {
 	o := outcomeAllowed
 	switch {
 	case err != nil:
@@ -245,28 +270,37 @@ func (m *Metrics) ObserveDecision(took time.Duration, d sentinel.Decision, err e
 		o = outcomeMonitored
 	}
 	m.decision[o].Observe(took.Seconds())
-	if o == outcomeRefused || o == outcomeMonitored {
-		m.Refused(d.Reason)
-	}
-	if err == nil && d.Created {
-		m.bindingsCreated.Inc()
-	}
 }
 
-// Refused counts a refusal the middleware makes before asking the decider
-// (multiple_keys, invalid_key, invalid_client_ip). Refusals by the rules are
-// counted by ObserveDecision; do not count them twice. It does not allocate.
-func (m *Metrics) Refused(r sentinel.Reason) {
-	if c, ok := m.refusals[r]; ok {
+// Allowed does nothing: allowed requests are counted at scrape time from
+// the middleware's own counter (sentinel_requests_total).
+func (m *Metrics) Allowed() {}
+
+// Refused counts a request Sentinel answered itself, by reason: a refusal
+// by the rules or before deciding (multiple_keys, invalid_key,
+// invalid_client_ip), or one of the middleware's own answers
+// (sentinel_unavailable, sentinel_busy, sentinel_internal_error). An
+// unknown reason counts as "other", so a caller cannot grow the series.
+func (m *Metrics) Refused(r sentinel.Reason) { m.count(m.refusals, r) }
+
+// Monitored counts a request the rules refuse that monitor mode let
+// through, by reason.
+func (m *Metrics) Monitored(r sentinel.Reason) { m.count(m.monitored, r) }
+
+func (m *Metrics) count(t map[sentinel.Reason]prom.Counter, r sentinel.Reason) {
+	if c, ok := t[r]; ok {
 		c.Inc()
 		return
 	}
-	m.refusalsOther.Inc()
+	t["other"].Inc()
 }
 
-// ObserveProxied records a forwarded request's duration (to the end of its
-// response body) and status. It does not allocate.
-func (m *Metrics) ObserveProxied(took time.Duration, status int) {
+// BindingCreated counts a first-use binding.
+func (m *Metrics) BindingCreated() { m.bindingsCreated.Inc() }
+
+// Proxied records a forwarded request's duration (to the end of its
+// response) and status class.
+func (m *Metrics) Proxied(status int, took time.Duration) {
 	c := status / 100
 	if c < 1 || c >= statusClassCount {
 		c = 0
@@ -274,9 +308,16 @@ func (m *Metrics) ObserveProxied(took time.Duration, status int) {
 	m.request[c].Observe(took.Seconds())
 }
 
-// ObserveFirstByte records the time to the first byte of a forwarded
-// response body.
-func (m *Metrics) ObserveFirstByte(took time.Duration) { m.firstByte.Observe(took.Seconds()) }
+// FirstByte records the time to the first byte (the status line) of a
+// forwarded response.
+func (m *Metrics) FirstByte(took time.Duration) { m.firstByte.Observe(took.Seconds()) }
+
+// FailsafeChanged sets sentinel_failsafe_engaged: 1 from the moment the
+// stores stop answering until decisions succeed again. The answers given
+// meanwhile are counted at scrape time (sentinel_failsafe_answers_total).
+func (m *Metrics) FailsafeChanged(_ sentinel.FailsafeMode, entered bool, _ int64) {
+	m.failsafe.Set(boolFloat(entered))
+}
 
 // StreamOpened and StreamClosed bracket a streamed response.
 func (m *Metrics) StreamOpened() { m.streams.Inc() }
@@ -289,42 +330,6 @@ func (m *Metrics) WebSocketOpened() { m.websockets.Inc() }
 
 // WebSocketClosed ends what WebSocketOpened began.
 func (m *Metrics) WebSocketClosed() { m.websockets.Dec() }
-
-// CacheLookup counts a binding cache lookup in layer ("local" or "valkey";
-// anything else counts as "other"). It does not allocate.
-func (m *Metrics) CacheLookup(layer string, hit bool) {
-	t := m.cacheMiss
-	if hit {
-		t = m.cacheHit
-	}
-	if c, ok := t[layer]; ok {
-		c.Inc()
-		return
-	}
-	t["other"].Inc()
-}
-
-// CacheInvalidated counts a cached binding dropped because it changed
-// elsewhere.
-func (m *Metrics) CacheInvalidated(layer string) {
-	if c, ok := m.cacheInval[layer]; ok {
-		c.Inc()
-		return
-	}
-	m.cacheInval["other"].Inc()
-}
-
-// StoreError counts a failed store call. store and op must be constants
-// ("postgres", "sqlite", "valkey"; "find", "create", "update", "touch",
-// "intercept", ...): they become labels. Errors are off the fast path, so
-// this resolves its child on each call.
-func (m *Metrics) StoreError(store, op string) { m.storeErrors.WithLabelValues(store, op).Inc() }
-
-// LoginFailed counts a failed admin login.
-func (m *Metrics) LoginFailed() { m.loginFailures.Inc() }
-
-// LockedOut counts a client address locked out of the admin login.
-func (m *Metrics) LockedOut() { m.lockouts.Inc() }
 
 // ArchiverRan records one archiver run that ended at end, archiving n
 // bindings, or failing with err.

@@ -28,7 +28,9 @@ type fakeProgram struct {
 	abandoned, cleanupsDone, cleanupsFailed, cleanupsDropped       atomic.Int64
 	written, pending, failures                                     atomic.Int64
 	delivered, alertsFailed, attempts                              atomic.Int64
-	degraded                                                       atomic.Bool
+	hits, misses, invalidations, cacheErrors, authErrors           atomic.Int64
+	cacheWriteErrors, authWriteErrors                              atomic.Int64
+	loginFailures, lockouts                                        atomic.Int64
 }
 
 func newMetrics(t *testing.T) (*prometheus.Metrics, *fakeProgram) {
@@ -48,7 +50,14 @@ func newMetrics(t *testing.T) (*prometheus.Metrics, *fakeProgram) {
 		Recorder: func() sentinel.RecorderStats {
 			return sentinel.RecorderStats{InterceptsWritten: p.written.Load(), InterceptsPending: p.pending.Load(), WriteFailures: p.failures.Load()}
 		},
-		Degraded: p.degraded.Load,
+		Cache: func() prometheus.CacheStats {
+			return prometheus.CacheStats{Layer: "valkey", Authority: "postgres", Hits: p.hits.Load(), Misses: p.misses.Load(),
+				Invalidations: p.invalidations.Load(), CacheErrors: p.cacheErrors.Load(), AuthorityErrors: p.authErrors.Load(),
+				CacheWriteErrors: p.cacheWriteErrors.Load(), AuthorityWriteErrors: p.authWriteErrors.Load()}
+		},
+		Logins: func() prometheus.LoginStats {
+			return prometheus.LoginStats{Failures: p.loginFailures.Load(), Lockouts: p.lockouts.Load()}
+		},
 		Settings: func() *sentinel.Settings {
 			return &sentinel.Settings{EnforceMode: sentinel.ModeMonitor, FailsafeMode: sentinel.FailsafeClosed}
 		},
@@ -125,38 +134,46 @@ func TestScrapeAfterScriptedSequence(t *testing.T) {
 	m, p := newMetrics(t)
 	before := values(t, scrape(t, m.Handler()))
 
+	// The middleware's observer calls, as httpproxy makes them.
 	// allow: a known key from its own address.
 	p.allowed.Add(1)
-	m.ObserveDecision(200*time.Microsecond, sentinel.Decision{Allow: true}, nil)
-	m.ObserveProxied(40*time.Millisecond, 200)
-	m.ObserveFirstByte(15 * time.Millisecond)
+	m.Decided(sentinel.Decision{Allow: true}, nil, 200*time.Microsecond)
+	m.Allowed()
+	m.FirstByte(15 * time.Millisecond)
+	m.Proxied(200, 40*time.Millisecond)
 	// refuse: the key from a second address.
 	p.refused.Add(1)
-	m.ObserveDecision(300*time.Microsecond, sentinel.Decision{Reason: sentinel.ReasonIPNotAllowed}, nil)
+	m.Decided(sentinel.Decision{Reason: sentinel.ReasonIPNotAllowed}, nil, 300*time.Microsecond)
+	m.Refused(sentinel.ReasonIPNotAllowed)
 	// monitor mode lets a banned key through.
 	p.monitored.Add(1)
-	m.ObserveDecision(time.Millisecond, sentinel.Decision{Allow: true, Reason: sentinel.ReasonBanned}, nil)
+	m.Decided(sentinel.Decision{Allow: true, Reason: sentinel.ReasonBanned}, nil, time.Millisecond)
+	m.Monitored(sentinel.ReasonBanned)
 	// refused before deciding: two different keys.
 	p.refused.Add(1)
 	m.Refused(sentinel.ReasonMultipleKeys)
 	m.Refused("not_a_reason")
 	// first bind, then New API answers 401: the binding is forgotten.
 	p.allowed.Add(1)
-	m.ObserveDecision(2*time.Millisecond, sentinel.Decision{Allow: true, Created: true}, nil)
-	m.ObserveProxied(5*time.Millisecond, 401)
+	m.Decided(sentinel.Decision{Allow: true, Created: true}, nil, 2*time.Millisecond)
+	m.BindingCreated()
+	m.Proxied(401, 5*time.Millisecond)
 	p.cleanupsDone.Add(1)
 	p.cleanupsDropped.Add(1)
 	// a client gives up before its key is decided.
 	p.abandoned.Add(1)
 	// store cut: no decision, failsafe closed answers 503.
-	p.degraded.Store(true)
+	m.FailsafeChanged(sentinel.FailsafeClosed, true, 0)
 	p.failedClosed.Add(1)
-	m.ObserveDecision(2*time.Second, sentinel.Decision{}, sentinel.Errorf(sentinel.EUNAVAILABLE, "stores down"))
-	m.StoreError("postgres", "find")
-	m.CacheLookup("local", true)
-	m.CacheLookup("valkey", false)
-	m.CacheLookup("elsewhere", true)
-	m.CacheInvalidated("valkey")
+	m.Decided(sentinel.Decision{}, sentinel.Errorf(sentinel.EUNAVAILABLE, "stores down"), 2*time.Second)
+	m.Refused("sentinel_unavailable")
+	p.authErrors.Add(1)
+	p.cacheErrors.Add(2)
+	p.cacheWriteErrors.Add(1)
+	p.authWriteErrors.Add(1)
+	p.hits.Add(3)
+	p.misses.Add(1)
+	p.invalidations.Add(1)
 	m.StreamOpened()
 	m.StreamOpened()
 	m.StreamClosed()
@@ -165,8 +182,8 @@ func TestScrapeAfterScriptedSequence(t *testing.T) {
 	p.written.Add(2)
 	p.pending.Store(4)
 	p.failures.Add(1)
-	m.LoginFailed()
-	m.LockedOut()
+	p.loginFailures.Add(1)
+	p.lockouts.Add(1)
 	p.delivered.Add(1) // one alert goes through; another fails after two attempts
 	p.alertsFailed.Add(1)
 	p.attempts.Add(3)
@@ -175,51 +192,55 @@ func TestScrapeAfterScriptedSequence(t *testing.T) {
 
 	after := values(t, scrape(t, m.Handler()))
 	want := map[string]float64{
-		"sentinel_requests_total{outcome=allowed}":                    2,
-		"sentinel_requests_total{outcome=refused}":                    2,
-		"sentinel_requests_total{outcome=monitored}":                  1,
-		"sentinel_requests_total{outcome=unkeyed}":                    1,
-		"sentinel_requests_total{outcome=failsafe_closed}":            1,
-		"sentinel_requests_total{outcome=failsafe_open}":              0,
-		"sentinel_failsafe_answers_total{mode=closed}":                1,
-		"sentinel_failsafe_engaged":                                   1,
-		"sentinel_decision_duration_seconds_count{outcome=allowed}":   2,
-		"sentinel_decision_duration_seconds_count{outcome=refused}":   1,
-		"sentinel_decision_duration_seconds_count{outcome=monitored}": 1,
-		"sentinel_decision_duration_seconds_count{outcome=error}":     1,
-		"sentinel_refusals_total{reason=ip_not_allowed}":              1,
-		"sentinel_refusals_total{reason=key_banned}":                  1,
-		"sentinel_refusals_total{reason=multiple_keys}":               1,
-		"sentinel_refusals_total{reason=other}":                       1,
-		"sentinel_refusals_total{reason=invalid_key}":                 0,
-		"sentinel_bindings_created_total":                             1,
-		"sentinel_bindings_forgotten_total":                           1,
-		"sentinel_binding_cleanup_failures_total{result=dropped}":     1,
-		"sentinel_binding_cleanup_failures_total{result=failed}":      0,
-		"sentinel_requests_total{outcome=abandoned}":                  1,
-		"sentinel_proxied_request_duration_seconds_count{code=2xx}":   1,
-		"sentinel_proxied_request_duration_seconds_count{code=4xx}":   1,
-		"sentinel_time_to_first_byte_seconds_count":                   1,
-		"sentinel_open_streams":                                       1,
-		"sentinel_open_websocket_sessions":                            1,
-		"sentinel_cache_lookups_total{layer=local,result=hit}":        1,
-		"sentinel_cache_lookups_total{layer=valkey,result=miss}":      1,
-		"sentinel_cache_lookups_total{layer=other,result=hit}":        1,
-		"sentinel_cache_invalidations_total{layer=valkey}":            1,
-		"sentinel_store_errors_total{op=find,store=postgres}":         1,
-		"sentinel_recorder_written_total{kind=intercept}":             2,
-		"sentinel_recorder_queue_depth{kind=intercept}":               4,
-		"sentinel_recorder_write_failures_total":                      1,
-		"sentinel_admin_login_failures_total":                         1,
-		"sentinel_admin_login_lockouts_total":                         1,
-		"sentinel_alert_webhook_alerts_total{result=delivered}":       1,
-		"sentinel_alert_webhook_alerts_total{result=failed}":          1,
-		"sentinel_alert_webhook_alerts_total{result=dropped}":         0,
-		"sentinel_alert_webhook_attempts_total":                       3,
-		"sentinel_archiver_runs_total{result=ok}":                     1,
-		"sentinel_archiver_runs_total{result=failed}":                 1,
-		"sentinel_archiver_archived_bindings_total":                   7,
-		"sentinel_archiver_last_success_timestamp_seconds":            1700000000,
+		"sentinel_requests_total{outcome=allowed}":                            2,
+		"sentinel_requests_total{outcome=refused}":                            2,
+		"sentinel_requests_total{outcome=monitored}":                          1,
+		"sentinel_requests_total{outcome=unkeyed}":                            1,
+		"sentinel_requests_total{outcome=failsafe_closed}":                    1,
+		"sentinel_requests_total{outcome=failsafe_open}":                      0,
+		"sentinel_failsafe_answers_total{mode=closed}":                        1,
+		"sentinel_failsafe_engaged":                                           1,
+		"sentinel_decision_duration_seconds_count{outcome=allowed}":           2,
+		"sentinel_decision_duration_seconds_count{outcome=refused}":           1,
+		"sentinel_decision_duration_seconds_count{outcome=monitored}":         1,
+		"sentinel_decision_duration_seconds_count{outcome=error}":             1,
+		"sentinel_refusals_total{action=refused,reason=ip_not_allowed}":       1,
+		"sentinel_refusals_total{action=monitored,reason=key_banned}":         1,
+		"sentinel_refusals_total{action=refused,reason=key_banned}":           0,
+		"sentinel_refusals_total{action=refused,reason=multiple_keys}":        1,
+		"sentinel_refusals_total{action=refused,reason=other}":                1,
+		"sentinel_refusals_total{action=refused,reason=invalid_key}":          0,
+		"sentinel_refusals_total{action=refused,reason=sentinel_unavailable}": 1,
+		"sentinel_bindings_created_total":                                     1,
+		"sentinel_bindings_forgotten_total":                                   1,
+		"sentinel_binding_cleanup_failures_total{result=dropped}":             1,
+		"sentinel_binding_cleanup_failures_total{result=failed}":              0,
+		"sentinel_requests_total{outcome=abandoned}":                          1,
+		"sentinel_proxied_request_duration_seconds_count{code=2xx}":           1,
+		"sentinel_proxied_request_duration_seconds_count{code=4xx}":           1,
+		"sentinel_time_to_first_byte_seconds_count":                           1,
+		"sentinel_open_streams":                                               1,
+		"sentinel_open_websocket_sessions":                                    1,
+		"sentinel_cache_lookups_total{layer=valkey,result=hit}":               3,
+		"sentinel_cache_lookups_total{layer=valkey,result=miss}":              1,
+		"sentinel_cache_invalidations_total{layer=valkey}":                    1,
+		"sentinel_store_errors_total{op=find,store=postgres}":                 1,
+		"sentinel_store_errors_total{op=get,store=valkey}":                    2,
+		"sentinel_store_errors_total{op=set,store=valkey}":                    1,
+		"sentinel_store_errors_total{op=write,store=postgres}":                1,
+		"sentinel_recorder_written_total{kind=intercept}":                     2,
+		"sentinel_recorder_queue_depth{kind=intercept}":                       4,
+		"sentinel_recorder_write_failures_total":                              1,
+		"sentinel_admin_login_failures_total":                                 1,
+		"sentinel_admin_login_lockouts_total":                                 1,
+		"sentinel_alert_webhook_alerts_total{result=delivered}":               1,
+		"sentinel_alert_webhook_alerts_total{result=failed}":                  1,
+		"sentinel_alert_webhook_alerts_total{result=dropped}":                 0,
+		"sentinel_alert_webhook_attempts_total":                               3,
+		"sentinel_archiver_runs_total{result=ok}":                             1,
+		"sentinel_archiver_runs_total{result=failed}":                         1,
+		"sentinel_archiver_archived_bindings_total":                           7,
+		"sentinel_archiver_last_success_timestamp_seconds":                    1700000000,
 	}
 	for series, v := range map[string]float64{ // not moved by the sequence: read from the program
 		"sentinel_alert_webhook_queue_depth":                  3,
@@ -251,7 +272,8 @@ func TestScrapeOmitsWhatTheProgramDoesNotHave(t *testing.T) {
 	got := values(t, scrape(t, m.Handler()))
 	for _, absent := range []string{
 		"sentinel_requests_total{outcome=allowed}", "sentinel_recorder_write_failures_total",
-		"sentinel_failsafe_engaged", "sentinel_alert_webhook_queue_depth",
+		"sentinel_failsafe_engaged", "sentinel_alert_webhook_queue_depth", "sentinel_cache_lookups_total{layer=local,result=hit}",
+		"sentinel_admin_login_failures_total",
 	} {
 		if _, ok := got[absent]; ok {
 			t.Errorf("%s exported without a source", absent)
@@ -266,13 +288,12 @@ func TestScrapeOmitsWhatTheProgramDoesNotHave(t *testing.T) {
 // Sentinel's own metrics carry is one of a known, bounded set.
 func TestNoKeyOrAddressLabels(t *testing.T) {
 	m, _ := newMetrics(t)
-	m.StoreError("valkey", "get")
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(bytes.NewReader(scrape(t, m.Handler())))
 	if err != nil {
 		t.Fatal(err)
 	}
-	allowed := map[string]bool{"outcome": true, "reason": true, "code": true, "layer": true, "result": true,
+	allowed := map[string]bool{"outcome": true, "action": true, "reason": true, "code": true, "layer": true, "result": true,
 		"store": true, "op": true, "kind": true, "mode": true, "version": true, "revision": true, "le": true}
 	for name, f := range fams {
 		if !strings.HasPrefix(name, prometheus.Namespace+"_") {
@@ -291,17 +312,22 @@ func TestNoKeyOrAddressLabels(t *testing.T) {
 func TestHotPathDoesNotAllocate(t *testing.T) {
 	m, _ := newMetrics(t)
 	refused := sentinel.Decision{Reason: sentinel.ReasonIPNotAllowed}
+	errDown := sentinel.Errorf(sentinel.EUNAVAILABLE, "down")
 	tests := []struct {
 		name string
 		fn   func()
 	}{
-		{"ObserveDecision allowed", func() { m.ObserveDecision(time.Microsecond, sentinel.Decision{Allow: true}, nil) }},
-		{"ObserveDecision refused", func() { m.ObserveDecision(time.Microsecond, refused, nil) }},
-		{"ObserveDecision created", func() { m.ObserveDecision(time.Microsecond, sentinel.Decision{Allow: true, Created: true}, nil) }},
-		{"ObserveProxied", func() { m.ObserveProxied(time.Millisecond, 200) }},
-		{"ObserveFirstByte", func() { m.ObserveFirstByte(time.Millisecond) }},
+		{"Decided allowed", func() { m.Decided(sentinel.Decision{Allow: true}, nil, time.Microsecond) }},
+		{"Decided refused", func() { m.Decided(refused, nil, time.Microsecond) }},
+		{"Decided error", func() { m.Decided(sentinel.Decision{}, errDown, time.Microsecond) }},
+		{"Allowed", m.Allowed},
 		{"Refused", func() { m.Refused(sentinel.ReasonInvalidKey) }},
-		{"CacheLookup", func() { m.CacheLookup("local", true) }},
+		{"Refused unknown", func() { m.Refused("sentinel_busy") }},
+		{"Monitored", func() { m.Monitored(sentinel.ReasonIPNotAllowed) }},
+		{"BindingCreated", m.BindingCreated},
+		{"Proxied", func() { m.Proxied(200, time.Millisecond) }},
+		{"FirstByte", func() { m.FirstByte(time.Millisecond) }},
+		{"FailsafeChanged", func() { m.FailsafeChanged(sentinel.FailsafeOpen, true, 0) }},
 		{"Streams", func() { m.StreamOpened(); m.StreamClosed() }},
 		{"WebSockets", func() { m.WebSocketOpened(); m.WebSocketClosed() }},
 	}
@@ -323,8 +349,7 @@ func TestPromtoolFindsNoLintProblems(t *testing.T) {
 		t.Skip("promtool not found; apt-get install -y prometheus")
 	}
 	m, _ := newMetrics(t)
-	m.StoreError("postgres", "find")
-	m.ObserveDecision(time.Microsecond, sentinel.Decision{Allow: true}, nil)
+	m.Decided(sentinel.Decision{Allow: true}, nil, time.Microsecond)
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = bytes.NewReader(scrape(t, m.Handler()))
 	out, err := cmd.CombinedOutput()
@@ -375,13 +400,13 @@ func TestRunReportsAListenError(t *testing.T) {
 	}
 }
 
-func BenchmarkObserveDecision(b *testing.B) {
+func BenchmarkDecided(b *testing.B) {
 	m := prometheus.New(prometheus.Options{})
 	d := sentinel.Decision{Allow: true}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			m.ObserveDecision(time.Microsecond, d, nil)
+			m.Decided(d, nil, time.Microsecond)
 		}
 	})
 }
@@ -393,10 +418,11 @@ func BenchmarkPerRequest(b *testing.B) {
 	d := sentinel.Decision{Allow: true}
 	b.ReportAllocs()
 	for b.Loop() {
-		m.ObserveDecision(3*time.Microsecond, d, nil)
+		m.Decided(d, nil, 3*time.Microsecond)
+		m.Allowed()
+		m.FirstByte(200 * time.Millisecond)
 		m.StreamOpened()
-		m.ObserveFirstByte(200 * time.Millisecond)
 		m.StreamClosed()
-		m.ObserveProxied(2*time.Second, 200)
+		m.Proxied(200, 2*time.Second)
 	}
 }

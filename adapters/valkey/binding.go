@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
@@ -47,6 +48,51 @@ type BindingStore struct {
 	pendingMu sync.Mutex
 	pending   map[sentinel.KeyHash]sentinel.Binding // write-throughs to retry after an outage
 	deleted   map[sentinel.KeyHash]bool
+
+	// Counters for Stats; atomics, so the hot path pays no allocation.
+	hits, misses, errors, innerErrors, invalidations atomic.Int64
+	setErrors, innerWriteErrors                      atomic.Int64
+}
+
+// BindingStats counts the cache's lookups since start, for metrics.
+type BindingStats struct {
+	// Hits are lookups answered by Valkey (or its client-side copy),
+	// Misses those that asked the authority (Valkey down included).
+	Hits, Misses int64
+	// Errors are Valkey reads that failed (the authority answered);
+	// InnerErrors lookups the authority failed.
+	Errors, InnerErrors int64
+	// Invalidations are the authority's changes repaired into Valkey
+	// (Invalidate; InvalidateAll counts one).
+	Invalidations int64
+	// SetErrors are write-throughs Valkey did not take (kept and retried
+	// on recovery); InnerWriteErrors writes the authority failed
+	// (unavailable or a fault; a conflict is an answer, not an error).
+	SetErrors, InnerWriteErrors int64
+}
+
+// Stats returns the cache's counters.
+func (s *BindingStore) Stats() BindingStats {
+	return BindingStats{Hits: s.hits.Load(), Misses: s.misses.Load(), Errors: s.errors.Load(),
+		InnerErrors: s.innerErrors.Load(), Invalidations: s.invalidations.Load(),
+		SetErrors: s.setErrors.Load(), InnerWriteErrors: s.innerWriteErrors.Load()}
+}
+
+// wrote counts a failed write to the authority.
+func (s *BindingStore) wrote(err error) {
+	if code := sentinel.ErrorCode(err); err != nil && (code == sentinel.EUNAVAILABLE || code == sentinel.EINTERNAL) {
+		s.innerWriteErrors.Add(1)
+	}
+}
+
+// find asks the authority, counting the miss.
+func (s *BindingStore) find(ctx context.Context, key sentinel.KeyHash) (sentinel.Binding, error) {
+	s.misses.Add(1)
+	b, err := s.inner.FindBinding(ctx, key)
+	if err != nil && sentinel.ErrorCode(err) != sentinel.ENOTFOUND {
+		s.innerErrors.Add(1)
+	}
+	return b, err
 }
 
 var _ sentinel.BindingStore = (*BindingStore)(nil)
@@ -77,7 +123,7 @@ func (s *BindingStore) cacheKey(k sentinel.KeyHash) string {
 func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (sentinel.Binding, error) {
 	vc, ok := s.c.get()
 	if !ok {
-		return s.inner.FindBinding(ctx, key)
+		return s.find(ctx, key)
 	}
 	m, known := s.memo.get(key)
 	if !known {
@@ -88,6 +134,7 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 	case err == nil:
 		if known && raw == m.raw {
 			if !m.deleted {
+				s.hits.Add(1)
 				return m.b, nil // the decoded copy of exactly what Valkey holds
 			}
 			break // a tombstone: the key has no binding unless the authority has a newer one
@@ -97,14 +144,16 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 		// invalidation of the old one is still on its way: ask the authority.
 		if derr == nil && !tombstone && b.Version >= m.floor {
 			s.memo.raise(key, memoEntry{key: m.key, raw: raw, b: b, floor: b.Version})
+			s.hits.Add(1)
 			return b, nil
 		}
 	case valkey.IsValkeyNil(err):
 	default:
+		s.errors.Add(1)
 		s.c.failed(ctx, err)
-		return s.inner.FindBinding(ctx, key)
+		return s.find(ctx, key)
 	}
-	b, err := s.inner.FindBinding(ctx, key)
+	b, err := s.find(ctx, key)
 	if err == nil {
 		s.publish(ctx, b, false)
 	}
@@ -114,6 +163,7 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 // CreateBinding implements sentinel.BindingStore.
 func (s *BindingStore) CreateBinding(ctx context.Context, b sentinel.Binding) (sentinel.Binding, bool, error) {
 	stored, created, err := s.inner.CreateBinding(ctx, b)
+	s.wrote(err)
 	if err == nil {
 		s.publish(ctx, stored, false)
 	}
@@ -123,6 +173,7 @@ func (s *BindingStore) CreateBinding(ctx context.Context, b sentinel.Binding) (s
 // LearnPrefix implements sentinel.BindingStore.
 func (s *BindingStore) LearnPrefix(ctx context.Context, key sentinel.KeyHash, p netip.Prefix) (sentinel.Binding, bool, error) {
 	b, learned, err := s.inner.LearnPrefix(ctx, key, p)
+	s.wrote(err)
 	if err == nil && learned {
 		s.publish(ctx, b, false)
 	}
@@ -132,6 +183,7 @@ func (s *BindingStore) LearnPrefix(ctx context.Context, key sentinel.KeyHash, p 
 // UpdateBinding implements sentinel.BindingStore.
 func (s *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, upd sentinel.BindingUpdate) (sentinel.Binding, error) {
 	b, err := s.inner.UpdateBinding(ctx, key, upd)
+	s.wrote(err)
 	if err == nil {
 		s.publish(ctx, b, false)
 	}
@@ -143,6 +195,7 @@ func (s *BindingStore) UpdateBinding(ctx context.Context, key sentinel.KeyHash, 
 // binding can put it back.
 func (s *BindingStore) DeleteBinding(ctx context.Context, key sentinel.KeyHash, version int64) (sentinel.Binding, error) {
 	b, err := s.inner.DeleteBinding(ctx, key, version)
+	s.wrote(err)
 	if err == nil {
 		s.publish(ctx, b, true)
 	}
@@ -180,6 +233,7 @@ func (s *BindingStore) publish(ctx context.Context, b sentinel.Binding, deleted 
 		}
 		s.c.failed(context.Background(), err) // even our own deadline passing is Valkey's failure
 	}
+	s.setErrors.Add(1)
 	s.keepPending(b, deleted)
 }
 

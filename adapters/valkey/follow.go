@@ -23,6 +23,7 @@ var _ sentinel.BindingInvalidator = (*BindingStore)(nil)
 // that cannot be read now, is removed from Valkey, so readers ask the
 // authority.
 func (s *BindingStore) Invalidate(key sentinel.KeyHash) {
+	s.invalidations.Add(1)
 	vc, ok := s.c.get()
 	if !ok {
 		return // down: what Valkey holds is not read, and the catch-up after it flushes
@@ -44,6 +45,7 @@ func (s *BindingStore) Invalidate(key sentinel.KeyHash) {
 // missed changes (it reconnected), so every cached binding is removed from
 // Valkey and read again from the authority on its next use.
 func (s *BindingStore) InvalidateAll() {
+	s.invalidations.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*s.c.opts.Timeout)
 	defer cancel()
 	if err := s.flush(ctx); err != nil {

@@ -173,6 +173,12 @@ func TestWarmKeysCostNoRoundTrip(t *testing.T) {
 	}
 	t.Logf("Valkey commands during %d warm reads: %d (%.5f per read)", reads, total, float64(total)/reads)
 	require.Zero(t, inner.finds.Load(), "the authority was never asked")
+	st := s.Stats()
+	require.Equal(t, valkey.BindingStats{Hits: reads + int64(len(keys))}, st, "every read a hit, counted for metrics")
+	_, err := s.FindBinding(ctx, sentineltest.Key("unknown"))
+	sentineltest.RequireCode(t, sentinel.ENOTFOUND, err)
+	require.Equal(t, int64(1), s.Stats().Misses-st.Misses, "an unknown key asks the authority")
+	require.Zero(t, s.Stats().InnerErrors, "not found is no error")
 }
 
 func TestValkeyOutageFallsBackAndRecovers(t *testing.T) {

@@ -153,13 +153,17 @@ type services struct {
 	archiver *sentinel.Archiver // lists and restores; runs only in the all-in-one
 	runArch  bool
 	every    time.Duration // the archiver's interval (SENTINEL_ARCHIVE_INTERVAL)
+	// metrics, when on, learn the admin API server once it is built.
+	metrics *metricSources
 }
 
 // openServices builds the services over the opened stores for binary b.
 // The stored live settings are loaded before it returns, so the process
 // never serves a request under the environment's settings when an
 // operator changed them.
-func openServices(ctx context.Context, cfg *config.Config, log *slog.Logger, b Binary, st *stores, live *sentinel.LiveSettings) (*services, error) {
+// ran, when set, is told about the archiver's runs (metrics).
+func openServices(ctx context.Context, cfg *config.Config, log *slog.Logger, b Binary, st *stores, live *sentinel.LiveSettings,
+	ran func(time.Time, sentinel.ArchiveReport, error)) (*services, error) {
 	rt, err := openAdminRuntime(cfg, log, st)
 	if err != nil {
 		return nil, err
@@ -191,9 +195,9 @@ func openServices(ctx context.Context, cfg *config.Config, log *slog.Logger, b B
 	}
 	switch a := st.Authority.(type) {
 	case *sqlite.BindingStore:
-		sv.archiver = sentinel.NewArchiver(sqlite.NewArchiveStore(a.DB()), live, sentinel.ArchiverOptions{Forget: forget, LogRetentionDays: retentionDays(cfg.LogRetentionDays), Logger: log})
+		sv.archiver = sentinel.NewArchiver(sqlite.NewArchiveStore(a.DB()), live, sentinel.ArchiverOptions{Forget: forget, LogRetentionDays: retentionDays(cfg.LogRetentionDays), Ran: ran, Logger: log})
 	case *postgres.BindingStore:
-		sv.archiver = sentinel.NewArchiver(postgres.NewArchiveStore(a.DB()), live, sentinel.ArchiverOptions{Forget: forget, LogRetentionDays: retentionDays(cfg.LogRetentionDays), Logger: log})
+		sv.archiver = sentinel.NewArchiver(postgres.NewArchiveStore(a.DB()), live, sentinel.ArchiverOptions{Forget: forget, LogRetentionDays: retentionDays(cfg.LogRetentionDays), Ran: ran, Logger: log})
 	}
 	sv.runArch, sv.every = b == AllInOne, cfg.ArchiveInterval
 	return sv, nil
@@ -281,6 +285,9 @@ func (sv *services) serveAdmin(ctx context.Context, cfg *config.Config, log *slo
 	if err != nil {
 		return err
 	}
+	if sv.metrics != nil {
+		sv.metrics.api.Store(api)
+	}
 	// /health and /ready at the root, as on the proxy listener: Compose and
 	// load balancers probe every listener the same way.
 	return serveAdminHandler(ctx, cfg, log, httpproxy.WithHealth(api.Handler(), st.readiness(cfg, log)))
@@ -321,12 +328,22 @@ func runAdminServe(ctx context.Context, cfg *config.Config, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
-	sv, err := openServices(ctx, cfg, log, AdminOnly, st, live)
+	metricsLn, err := listenMetrics(cfg)
+	if err != nil {
+		return err
+	}
+	src := &metricSources{live: live, st: st}
+	sv, err := openServices(ctx, cfg, log, AdminOnly, st, live, nil)
 	if err != nil {
 		return err
 	}
 	defer sv.Close()
 	g, gctx := errgroup.WithContext(ctx)
+	if metricsLn != nil {
+		sv.metrics = src
+		m := newMetrics(AdminOnly, src)
+		g.Go(func() error { return serveMetrics(gctx, metricsLn, m, log) })
+	}
 	sv.start(gctx, g)
 	if st.Feed != nil {
 		g.Go(func() error { return st.Feed.Run(gctx, st.Invalidator) })

@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"time"
 
 	sentinel "github.com/keyipsentinel/sentinel"
 	"github.com/keyipsentinel/sentinel/adapters/postgres"
+	"github.com/keyipsentinel/sentinel/adapters/prometheus"
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
 	"github.com/keyipsentinel/sentinel/adapters/valkey"
 	"github.com/keyipsentinel/sentinel/cmd/internal/config"
+	"golang.org/x/sync/errgroup"
 )
 
 // ArchiverOnly is sentinel-archiver.
@@ -78,7 +81,8 @@ func openArchiveStores(ctx context.Context, cfg *config.Config, log *slog.Logger
 
 // newArchiver returns the archiver over store with the configured
 // archive period as its live setting.
-func newArchiver(cfg *config.Config, store sentinel.ArchiveStore, forget sentinel.BindingForgetter, log *slog.Logger) (*sentinel.Archiver, error) {
+func newArchiver(cfg *config.Config, store sentinel.ArchiveStore, forget sentinel.BindingForgetter, log *slog.Logger,
+	ran func(time.Time, sentinel.ArchiveReport, error)) (*sentinel.Archiver, error) {
 	settings, err := sentinel.NewLiveSettings(sentinel.Settings{
 		EnforceMode: cfg.Mode, FailsafeMode: cfg.Failsafe,
 		AlertThresholdCount: max(cfg.AlertThresholdCount, 1), AlertWindow: max(time.Duration(cfg.AlertThresholdSeconds)*time.Second, time.Second),
@@ -88,7 +92,7 @@ func newArchiver(cfg *config.Config, store sentinel.ArchiveStore, forget sentine
 		return nil, err
 	}
 	return sentinel.NewArchiver(store, settings, sentinel.ArchiverOptions{
-		Forget: forget, LogRetentionDays: retentionDays(cfg.LogRetentionDays), Logger: log,
+		Forget: forget, LogRetentionDays: retentionDays(cfg.LogRetentionDays), Ran: ran, Logger: log,
 	}), nil
 }
 
@@ -110,14 +114,29 @@ func runArchiver(ctx context.Context, cfg *config.Config, log *slog.Logger, once
 		return err
 	}
 	defer st.Close()
-	a, err := newArchiver(cfg, st.archive, st.forget, log)
+	var m *prometheus.Metrics
+	var metricsLn net.Listener
+	if !once { // a one-off run (cron) ends before anything could scrape it
+		if metricsLn, err = listenMetrics(cfg); err != nil {
+			return err
+		}
+		if metricsLn != nil {
+			m = newMetrics(ArchiverOnly, &metricSources{})
+		}
+	}
+	a, err := newArchiver(cfg, st.archive, st.forget, log, archiverRan(m))
 	if err != nil {
 		return err
 	}
 	if !once {
 		log.Info("archiver running", "interval", cfg.ArchiveInterval, "archive_days", cfg.ArchiveDays,
 			"log_retention_days", cfg.LogRetentionDays)
-		return a.Run(ctx, cfg.ArchiveInterval)
+		g, gctx := errgroup.WithContext(ctx)
+		if m != nil {
+			g.Go(func() error { return serveMetrics(gctx, metricsLn, m, log) })
+		}
+		g.Go(func() error { return a.Run(gctx, cfg.ArchiveInterval) })
+		return g.Wait()
 	}
 	rep, err := a.RunOnce(ctx)
 	if err != nil {

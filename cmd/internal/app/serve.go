@@ -15,6 +15,7 @@ import (
 	sentinel "github.com/keyipsentinel/sentinel"
 	"github.com/keyipsentinel/sentinel/adapters/clock"
 	"github.com/keyipsentinel/sentinel/adapters/httpproxy"
+	"github.com/keyipsentinel/sentinel/adapters/prometheus"
 	"github.com/keyipsentinel/sentinel/cmd/internal/config"
 	"github.com/keyipsentinel/sentinel/cmd/internal/demo"
 )
@@ -64,11 +65,24 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	rec := sentinel.NewBatchRecorder(st.Authority, st.Intercepts, sentinel.BatchRecorderOptions{
 		UseInterval: cfg.LastUsedInterval, Logger: log, Clock: clk,
 	})
-	sv, err := openServices(ctx, cfg, log, b, st, live)
+	// The metrics (nil when off) observe the middleware, so they are made
+	// before it; what they read at scrape time is filled in below, before
+	// their listener starts.
+	src := &metricSources{rec: rec, live: live, st: st}
+	var m *prometheus.Metrics
+	if cfg.MetricsAddr != "" {
+		m = newMetrics(b, src)
+	}
+	sv, err := openServices(ctx, cfg, log, b, st, live, archiverRan(m))
 	if err != nil {
 		return err
 	}
 	defer sv.Close()
+	sv.metrics, src.notifier = src, sv.notifier
+	var obs httpproxy.Observer = httpproxy.TallyObserver{Tally: sv.Tally} // the dashboard's daily counts
+	if m != nil {
+		obs = httpproxy.Observers{obs, m}
+	}
 	guard, err := httpproxy.NewMiddleware(httpproxy.MiddlewareOptions{
 		Decider:          decider,
 		Hasher:           hasher,
@@ -81,13 +95,14 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 			BindManagementTokens: cfg.BindManagementTokens},
 		Lookup:     st.Bindings,
 		Intercepts: sentinel.NewRateBudget(cfg.InterceptsPerIP, clk),
-		Observer:   httpproxy.TallyObserver{Tally: sv.Tally}, // the dashboard's daily counts
+		Observer:   obs,
 		Logger:     log,
 		Clock:      clk,
 	})
 	if err != nil {
 		return err
 	}
+	src.guard = guard
 
 	// The background loops outlive ctx so that in-flight requests are
 	// still recorded while draining; they stop when the shutdown reaches
@@ -112,7 +127,6 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 		return err
 	}
 	if metricsLn != nil {
-		m := proxyMetrics(guard, rec, live)
 		bg.Go(func() error { return serveMetrics(bgCtx, metricsLn, m, log) })
 	}
 	sv.start(bgCtx, bg)

@@ -35,6 +35,9 @@ type stores struct {
 	// valkey is the Valkey client when REDIS_ADDR is set: one per process,
 	// shared by the cache, the counters and the settings notifier.
 	valkey *valkey.Client
+	// authority names the authoritative store ("postgres" or "sqlite"), a
+	// metrics label.
+	authority string
 	// checks say whether each opened store can serve (readiness).
 	checks []httpproxy.Check
 }
@@ -77,7 +80,7 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger, clk s
 			return nil, err
 		}
 		st.Authority, st.Intercepts = postgres.NewBindingStore(db), postgres.NewInterceptStore(db)
-		st.Describe = "postgres:" + config.RedactDSN(cfg.PGDSN)
+		st.Describe, st.authority = "postgres:"+config.RedactDSN(cfg.PGDSN), "postgres"
 		feed = postgres.NewBindingFeed(db, log)
 	} else {
 		path := filepath.Join(cfg.DataDir, "sentinel.db")
@@ -88,7 +91,7 @@ func openStores(ctx context.Context, cfg *config.Config, log *slog.Logger, clk s
 		st.closers = append(st.closers, func() { db.Close() })
 		st.checks = append(st.checks, httpproxy.Check{Name: "sqlite", Ready: db.Ready})
 		st.Authority, st.Intercepts = sqlite.NewBindingStore(db), sqlite.NewInterceptStore(db)
-		st.Describe = "sqlite:" + path
+		st.Describe, st.authority = "sqlite:"+path, "sqlite"
 		feed = sqlite.NewBindingFeed(db, sqlite.FeedOptions{Interval: changeFeedInterval, Logger: log, Clock: clk})
 	}
 

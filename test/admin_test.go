@@ -91,7 +91,7 @@ func openAdminStores(t *testing.T, backend string, clk *clock.Manual) adminStore
 		auth := sqlite.NewBindingStore(db)
 		return adminStores{authority: auth, bindings: localcache.New(auth, localcache.Options{}), report: auth,
 			intercepts: sqlite.NewInterceptStore(db), audit: sqlite.NewAuditStore(db),
-			settings: sqlite.NewSettingsStore(db), notifier: memory.NewSettingsNotifier(),
+			settings: sealed(t, sqlite.NewSettingsStore(db)), notifier: memory.NewSettingsNotifier(),
 			daily: memory.NewDailyCounter(), logins: memory.NewWindowCounter(clk), lockout: time.Minute,
 			archive: sqlite.NewArchiveStore(db)}
 	}
@@ -108,7 +108,7 @@ func openAdminStores(t *testing.T, backend string, clk *clock.Manual) adminStore
 	auth := postgres.NewBindingStore(db)
 	return adminStores{authority: auth, bindings: valkey.NewBindingStore(c, auth, time.Hour), report: auth,
 		intercepts: postgres.NewInterceptStore(db), audit: postgres.NewAuditStore(db),
-		settings: postgres.NewSettingsStore(db), notifier: valkey.NewSettingsNotifier(c),
+		settings: sealed(t, postgres.NewSettingsStore(db)), notifier: valkey.NewSettingsNotifier(c),
 		daily: valkey.NewDailyCounter(c, 40), logins: valkey.NewWindowCounter(c), lockout: time.Second,
 		archive: postgres.NewArchiveStore(db)}
 }
@@ -687,4 +687,13 @@ func testAdminErrorsNeverEchoSecrets(t *testing.T, e *adminEnv) {
 			require.NotContains(t, string(b), secret)
 		})
 	}
+}
+
+// sealed wraps a settings store as the binaries do: the webhook URL is
+// stored encrypted.
+func sealed(t *testing.T, s sentinel.SettingsStore) sentinel.SettingsStore {
+	t.Helper()
+	ss, err := sentinel.SealSettings(s, []byte("0123456789abcdef0123456789abcdef"))
+	require.NoError(t, err)
+	return ss
 }

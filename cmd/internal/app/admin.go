@@ -72,6 +72,12 @@ func openAdminRuntime(cfg *config.Config, log *slog.Logger, st *stores) (*adminR
 	default:
 		return nil, fmt.Errorf("admin API: unsupported binding store %T", st.Authority)
 	}
+	// The webhook URL carries its receiver's token: it is stored sealed.
+	sealed, err := sentinel.SealSettings(rt.Settings, cfg.HMACSecret)
+	if err != nil {
+		return nil, fmt.Errorf("SENTINEL_HMAC_SECRET: %w", err)
+	}
+	rt.Settings = sealed
 	ir, ok := st.Intercepts.(sentinel.InterceptReport)
 	if !ok {
 		return nil, fmt.Errorf("admin API: intercept store %T cannot report", st.Intercepts)

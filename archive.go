@@ -1,6 +1,7 @@
 package sentinel
 
 import (
+	"strconv"
 	"context"
 	"log/slog"
 	"time"
@@ -55,7 +56,9 @@ type ArchiveStore interface {
 	// table with LastUsedAt set to now (so it is not archived again at
 	// once) and a new Version, and returns it. ENOTFOUND when there is no
 	// such archived binding; ECONFLICT when its key has bound afresh since.
-	RestoreBinding(ctx context.Context, id int64, now time.Time) (Binding, error)
+	// When audit is not nil it is written in the same transaction, with
+	// the archived row's id before and the restored binding after.
+	RestoreBinding(ctx context.Context, id int64, now time.Time, audit *AuditEntry) (Binding, error)
 
 	// WithArchiveLock runs fn holding the deployment-wide archiver lock
 	// and returns true, or returns false at once without running fn when
@@ -250,9 +253,22 @@ func (a *Archiver) ListArchived(ctx context.Context, f ArchiveFilter) ([]Archive
 }
 
 // Restore moves archived binding id back into the active table and
-// returns it. ENOTFOUND, ECONFLICT as RestoreBinding. Caches need no
+// returns it, writing audit (when not nil) in the same transaction.
+// ENOTFOUND, ECONFLICT as RestoreBinding. Caches need no
 // telling: they hold no entry, or a tombstone older than the restored
 // version, for the key.
-func (a *Archiver) Restore(ctx context.Context, id int64) (Binding, error) {
-	return a.store.RestoreBinding(ctx, id, a.opts.Clock.Now().UTC())
+func (a *Archiver) Restore(ctx context.Context, id int64, audit *AuditEntry) (Binding, error) {
+	return a.store.RestoreBinding(ctx, id, a.opts.Clock.Now().UTC(), audit)
+}
+
+// RestoreAudit completes a restore's audit entry: its target is the
+// restored binding, before is the archived row's id and after the binding
+// as restored. Every archive store writes it alike.
+func RestoreAudit(a AuditEntry, id int64, restored Binding) AuditEntry {
+	if a.Target == "" {
+		a.Target = restored.Key.String()
+	}
+	a.Before = []byte(`{"archive_id":` + strconv.FormatInt(id, 10) + `}`)
+	a.After = AuditBinding(restored)
+	return a
 }

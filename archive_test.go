@@ -46,7 +46,7 @@ func (f *fakeArchive) ListArchivedBindings(context.Context, sentinel.ArchiveFilt
 	return nil, 0, nil
 }
 
-func (f *fakeArchive) RestoreBinding(context.Context, int64, time.Time) (sentinel.Binding, error) {
+func (f *fakeArchive) RestoreBinding(context.Context, int64, time.Time, *sentinel.AuditEntry) (sentinel.Binding, error) {
 	return sentinel.Binding{}, nil
 }
 

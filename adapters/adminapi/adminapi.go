@@ -93,7 +93,7 @@ type Options struct {
 // Archive is what the admin API uses of the sentinel.Archiver.
 type Archive interface {
 	ListArchived(ctx context.Context, f sentinel.ArchiveFilter) ([]sentinel.ArchivedBinding, int, error)
-	Restore(ctx context.Context, id int64) (sentinel.Binding, error)
+	Restore(ctx context.Context, id int64, audit *sentinel.AuditEntry) (sentinel.Binding, error)
 }
 
 // Server is the admin API.

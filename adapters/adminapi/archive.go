@@ -3,7 +3,6 @@ package adminapi
 import (
 	"context"
 	"net/http"
-	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -55,7 +54,7 @@ func (s *Server) restore(ctx context.Context, in *RestoreInput) (*BindingOutput,
 	if s.opts.Archive == nil {
 		return nil, huma.Error501NotImplemented("archiving is not available in this process")
 	}
-	b, err := s.opts.Archive.Restore(ctx, in.Body.ID)
+	b, err := s.opts.Archive.Restore(ctx, in.Body.ID, s.audit(ctx, sentinel.AuditRestore, ""))
 	if err != nil {
 		switch sentinel.ErrorCode(err) {
 		case sentinel.ENOTFOUND:
@@ -66,15 +65,5 @@ func (s *Server) restore(ctx context.Context, in *RestoreInput) (*BindingOutput,
 		return nil, s.httpError(ctx, err)
 	}
 	s.opts.Logger.InfoContext(ctx, "admin restored an archived binding", "session", sessionOf(ctx).ID, "binding", b.Key.String())
-	if s.opts.AuditLog != nil {
-		a := s.audit(ctx, sentinel.AuditRestore, b.Key.String())
-		a.Before = []byte(`{"archive_id":` + strconv.FormatInt(in.Body.ID, 10) + `}`)
-		a.After = sentinel.AuditBinding(b)
-		if err := s.opts.AuditLog.AppendAudit(ctx, *a); err != nil {
-			// The restore happened; say so rather than invite a retry
-			// that would answer 404.
-			s.opts.Logger.ErrorContext(ctx, "admin API: binding restored but its audit entry not written", "error", err)
-		}
-	}
 	return &BindingOutput{Body: toBindingDTO(b)}, nil
 }

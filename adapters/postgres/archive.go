@@ -145,7 +145,7 @@ func (s *ArchiveStore) ListArchivedBindings(ctx context.Context, f sentinel.Arch
 
 // RestoreBinding implements sentinel.ArchiveStore in one transaction: the
 // archived row is removed only if its key could be bound again.
-func (s *ArchiveStore) RestoreBinding(ctx context.Context, id int64, now time.Time) (sentinel.Binding, error) {
+func (s *ArchiveStore) RestoreBinding(ctx context.Context, id int64, now time.Time, audit *sentinel.AuditEntry) (sentinel.Binding, error) {
 	ctx, cancel := s.db.bounded(ctx)
 	defer cancel()
 	var out sentinel.Binding
@@ -174,8 +174,10 @@ func (s *ArchiveStore) RestoreBinding(ctx context.Context, id int64, now time.Ti
 		if _, err := tx.NewRaw("DELETE FROM token_bindings_archive WHERE id = ?", id).Exec(ctx); err != nil {
 			return err
 		}
-		out, err = rows[0].toDomain()
-		return err
+		if out, err = rows[0].toDomain(); err != nil || audit == nil {
+			return err
+		}
+		return insertAudit(ctx, tx, sentinel.RestoreAudit(*audit, id, out), nil, nil)
 	})
 	return out, translate(err, "restore binding")
 }

@@ -153,7 +153,7 @@ func (s *ArchiveStore) ListArchivedBindings(ctx context.Context, f sentinel.Arch
 }
 
 // RestoreBinding implements sentinel.ArchiveStore in one transaction.
-func (s *ArchiveStore) RestoreBinding(ctx context.Context, id int64, now time.Time) (sentinel.Binding, error) {
+func (s *ArchiveStore) RestoreBinding(ctx context.Context, id int64, now time.Time, audit *sentinel.AuditEntry) (sentinel.Binding, error) {
 	var out sentinel.Binding
 	err := s.db.write(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var a archiveRow
@@ -179,8 +179,10 @@ func (s *ArchiveStore) RestoreBinding(ctx context.Context, id int64, now time.Ti
 		if _, err := tx.NewDelete().Model((*archiveRow)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
 			return err
 		}
-		out, err = row.toDomain()
-		return err
+		if out, err = row.toDomain(); err != nil || audit == nil {
+			return err
+		}
+		return insertAudit(ctx, tx, sentinel.RestoreAudit(*audit, id, out), nil, nil)
 	})
 	return out, translate(err, "restore binding")
 }

@@ -1,9 +1,9 @@
 package sentinel
 
 import (
-	"strconv"
 	"context"
 	"log/slog"
+	"strconv"
 	"time"
 )
 

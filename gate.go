@@ -2,6 +2,7 @@ package sentinel
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -10,6 +11,15 @@ import (
 // HTTP side answers it 503 without applying the failsafe mode (an open
 // failsafe must never forward a request because of load).
 var ErrBusy = &Error{Code: EUNAVAILABLE, Message: "too many binding lookups in flight; try again shortly"}
+
+// BusyError returns an EUNAVAILABLE error for a store call refused or cut
+// short by load rather than by an outage (a database locked by other
+// writers, out of connections, a statement timeout): errors.Is(err,
+// ErrBusy) holds, so it is answered like the Gate's own refusal, never by
+// the failsafe mode. cause is kept for logs.
+func BusyError(cause error, message string) error {
+	return &Error{Code: EUNAVAILABLE, Message: message, Err: errors.Join(ErrBusy, cause)}
+}
 
 // DefaultGateInflight is a Gate's bound when GateOptions.MaxInflight is zero.
 const DefaultGateInflight = 64

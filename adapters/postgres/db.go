@@ -263,10 +263,12 @@ func translateSQLState(code string, err error, msg string) error {
 		return sentinel.WrapError(sentinel.ECONFLICT, err, msg+": already exists")
 	case "23514", "23502": // check_violation, not_null_violation
 		return sentinel.WrapError(sentinel.EINVALID, err, msg+": value refused by the schema")
-	case "57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
-		"57014",          // query_canceled: statement_timeout or a cancel request
+	case "57014", // query_canceled: statement_timeout or a cancel request
 		"53300",          // too_many_connections
 		"40001", "40P01": // serialization_failure, deadlock_detected: retrying works
+		// Load, not an outage: never a reason to forward unchecked.
+		return sentinel.BusyError(err, msg+": database busy, try again")
+	case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
 		return sentinel.WrapError(sentinel.EUNAVAILABLE, err, msg+": database unavailable, try again")
 	case "42P01", "42703": // undefined_table, undefined_column
 		return sentinel.WrapError(sentinel.EINTERNAL, err,

@@ -409,6 +409,7 @@ func TestTranslate(t *testing.T) {
 		{"admin shutdown", pg("57P01"), sentinel.EUNAVAILABLE},
 		{"crash shutdown", pg("57P02"), sentinel.EUNAVAILABLE},
 		{"cannot connect now", pg("57P03"), sentinel.EUNAVAILABLE},
+		{"statement timeout", pg("57014"), sentinel.EUNAVAILABLE},
 		{"too many connections", pg("53300"), sentinel.EUNAVAILABLE},
 		{"serialization failure", pg("40001"), sentinel.EUNAVAILABLE},
 		{"deadlock", pg("40P01"), sentinel.EUNAVAILABLE},
@@ -434,6 +435,13 @@ func TestTranslate(t *testing.T) {
 		})
 	}
 	assert.Contains(t, sentinel.ErrorMessage(postgres.Translate(pg("42P01"), "op")), "migrate up")
+	// Load is not an outage: these never open the failsafe door.
+	for _, code := range []string{"53300", "57014", "40001", "40P01"} {
+		assert.ErrorIs(t, postgres.Translate(pg(code), "op"), sentinel.ErrBusy, code)
+	}
+	for _, code := range []string{"57P01", "08006"} {
+		assert.NotErrorIs(t, postgres.Translate(pg(code), "op"), sentinel.ErrBusy, code)
+	}
 	require.NoError(t, postgres.Translate(nil, "op"))
 }
 

@@ -193,7 +193,9 @@ func translate(err error, what string) error {
 	if errors.As(err, &le) {
 		switch le.Code() & 0xff { // primary result code
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			return sentinel.WrapError(sentinel.EUNAVAILABLE, err, "sqlite: "+what+": database is locked")
+			// Other writers held the file longer than this call may wait:
+			// load, not an outage.
+			return sentinel.BusyError(err, "sqlite: "+what+": database is locked")
 		case sqlite3.SQLITE_CONSTRAINT:
 			return sentinel.WrapError(sentinel.ECONFLICT, err, "sqlite: "+what+": constraint violated")
 		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY:

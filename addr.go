@@ -156,6 +156,27 @@ var (
 	ipv4Compatible = netip.MustParsePrefix("::/96")
 )
 
+// EmbeddedIPv4 returns the IPv4 address the IPv6 address a carries (NAT64
+// 64:ff9b::/96, 6to4 2002::/16, IPv4-compatible ::a.b.c.d), and whether it
+// carries one at a known place. An address of the local-use NAT64 prefix
+// 64:ff9b:1::/48 carries one where the operator's prefix length says: it
+// reports false (see EmbedsIPv4).
+func EmbeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+	off, ok := embeddedIPv4Offset(a)
+	if !ok || off > 96 {
+		return netip.Addr{}, false
+	}
+	b := a.As16()
+	return netip.AddrFrom4([4]byte(b[off/8 : off/8+4])), true
+}
+
+// EmbedsIPv4 reports whether a is an IPv6 address that carries an IPv4
+// address (EmbeddedIPv4 tells which, when its place is known).
+func EmbedsIPv4(a netip.Addr) bool {
+	_, ok := embeddedIPv4Offset(a)
+	return ok
+}
+
 // embeddedIPv4Offset reports where the IPv4 address carried by the IPv6
 // address a starts (in bits), or 128 when a carries one at an unknown place.
 func embeddedIPv4Offset(a netip.Addr) (int, bool) {

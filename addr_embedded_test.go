@@ -52,3 +52,25 @@ func TestEmbeddedIPv4IsBoundLikeIPv4(t *testing.T) {
 		t.Fatalf("two IPv4 clients behind one NAT64 share a binding prefix: %s and %s", p1, p2)
 	}
 }
+
+func TestEmbeddedIPv4(t *testing.T) {
+	for _, c := range []struct {
+		in, want string // want "" for none
+	}{
+		{"64:ff9b::198.51.100.77", "198.51.100.77"},
+		{"2002:c000:0204::1", "192.0.2.4"},
+		{"::10.1.2.3", "10.1.2.3"},
+		{"::1", ""}, {"::", ""}, {"2001:db8::1", ""}, {"64:ff9b:1::1", ""}, {"203.0.113.7", ""},
+	} {
+		got, ok := sentinel.EmbeddedIPv4(netip.MustParseAddr(c.in))
+		if c.want == "" {
+			if ok {
+				t.Errorf("EmbeddedIPv4(%s) = %v, want none", c.in, got)
+			}
+			continue
+		}
+		if !ok || got != netip.MustParseAddr(c.want) {
+			t.Errorf("EmbeddedIPv4(%s) = %v, %v; want %s", c.in, got, ok, c.want)
+		}
+	}
+}

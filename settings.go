@@ -1,6 +1,7 @@
 package sentinel
 
 import (
+	"log/slog"
 	"net/url"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,22 @@ func (s Settings) Validate() error {
 	}
 	return nil
 }
+
+// LogValue shows the settings to log/slog with the webhook URL reduced
+// to its host: the URL carries the receiver's token.
+func (s Settings) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("enforce_mode", string(s.EnforceMode)), slog.String("failsafe_mode", string(s.FailsafeMode)),
+		slog.Int("alert_threshold_count", s.AlertThresholdCount), slog.Duration("alert_window", s.AlertWindow),
+		slog.String("alert_webhook_host", s.WebhookHost()), slog.Int("archive_days", s.ArchiveDays))
+}
+
+// String returns the settings as text, the webhook URL reduced to its
+// host, so %v and %+v never print it either.
+func (s Settings) String() string { return s.LogValue().String() }
+
+// GoString is String, so %#v does not print the webhook URL either.
+func (s Settings) GoString() string { return "sentinel.Settings" + s.String() }
 
 // WebhookHost returns the host of the webhook URL, the only part of it
 // that may be shown or logged; "" when none is set.

@@ -2,6 +2,8 @@ package sentinel_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -65,4 +67,19 @@ func TestSealedSettingsNeverStoreTheWebhookURL(t *testing.T) {
 		mustNoError(t, err)
 		checkEqual(t, "", *inner.p.AlertWebhookURL)
 	})
+}
+
+func TestSettingsNeverPrintTheWebhookURL(t *testing.T) {
+	s := sentinel.DefaultSettings()
+	s.AlertWebhookURL = "https://hooks.example.com/services/T000/SECRETTOKEN"
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("settings", "s", s)
+	for _, out := range []string{b.String(), fmt.Sprintf("%v %+v %s %#v", s, s, s, s)} {
+		if strings.Contains(out, "SECRETTOKEN") {
+			t.Fatalf("the webhook URL is printed: %s", out)
+		}
+		if !strings.Contains(out, "hooks.example.com") {
+			t.Fatalf("the webhook host is not shown: %s", out)
+		}
+	}
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/csv"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -168,11 +170,14 @@ func (s *Server) exportLogs(ctx context.Context, in *ExportLogsInput) (*huma.Str
 
 // csvSafe neutralises a cell a spreadsheet would read as a formula.
 func csvSafe(s string) string {
-	if s == "" {
+	// Spreadsheets skip leading spaces before a formula and read the
+	// full-width forms of its signs (＝ ＋ － ＠) as the signs.
+	t := strings.TrimLeft(s, " ")
+	if t == "" {
 		return s
 	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
+	switch r, _ := utf8.DecodeRuneInString(t); r {
+	case '=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠':
 		return "'" + s
 	}
 	return s

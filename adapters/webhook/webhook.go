@@ -177,6 +177,12 @@ func Private(a netip.Addr) bool {
 			return true
 		}
 	}
+	// A translated address reaches the IPv4 address it carries: judge that
+	// one, and refuse one whose IPv4 cannot be told (local-use NAT64).
+	if sentinel.EmbedsIPv4(a) {
+		v4, ok := sentinel.EmbeddedIPv4(a)
+		return !ok || Private(v4)
+	}
 	return false
 }
 

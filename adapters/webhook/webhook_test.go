@@ -245,6 +245,10 @@ func TestPrivate(t *testing.T) {
 		{"169.254.169.254", true}, {"fe80::1", true}, {"fc00::1", true}, {"0.0.0.0", true}, {"::", true},
 		{"224.0.0.1", true}, {"ff02::1", true}, {"100.64.0.1", true}, {"::ffff:127.0.0.1", true},
 		{"203.0.113.7", false}, {"8.8.8.8", false}, {"2606:4700::1111", false},
+		// Translated addresses are judged by the IPv4 address they carry.
+		{"64:ff9b::127.0.0.1", true}, {"64:ff9b::10.0.0.1", true}, {"64:ff9b::8.8.8.8", false},
+		{"2002:c0a8:0101::1", true}, {"2002:0808:0808::1", false}, {"::169.254.169.254", true},
+		{"64:ff9b:1::1", true}, // local-use NAT64: the carried IPv4 cannot be told
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {

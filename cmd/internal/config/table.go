@@ -29,7 +29,7 @@ func MarkdownTable() string {
 		}
 		help := strings.ReplaceAll(s.Help, "|", `\|`)
 		if s.Secret {
-			help += " (secret: never printed)"
+			help += " (secret: never logged or shown by config check)"
 		}
 		b.WriteString("| `" + s.Name + "` | `--" + s.Flag + "` | " + def + " | " + help + " |\n")
 	}

@@ -146,7 +146,7 @@ func NewAlertService(counter AlertCounter, alerter Alerter, settings *LiveSettin
 		opts.Timeout = time.Second
 	}
 	if opts.Clock == nil {
-		opts.Clock = systemClock{}
+		opts.Clock = SystemClock{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

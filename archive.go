@@ -130,7 +130,7 @@ func NewArchiver(store ArchiveStore, settings *LiveSettings, opts ArchiverOption
 		opts.BatchTimeout = 30 * time.Second
 	}
 	if opts.Clock == nil {
-		opts.Clock = systemClock{}
+		opts.Clock = SystemClock{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

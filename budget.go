@@ -41,7 +41,7 @@ func NewRateBudget(limit int, clock Clock) *RateBudget {
 		return nil
 	}
 	if clock == nil {
-		clock = systemClock{}
+		clock = SystemClock{}
 	}
 	b := &RateBudget{limit: limit, window: time.Minute, clock: clock, seed: maphash.MakeSeed()}
 	for i := range b.shards {

@@ -98,17 +98,18 @@ type Decider interface {
 	Unauthorized(ctx context.Context, req Request, d Decision) error
 }
 
+// SystemClock is the real time, the Clock every option defaults to
+// (adapters/clock.System names it for wiring). A type, not a variable:
+// nothing can swap the time for the whole process.
+type SystemClock struct{}
+
+// Now returns the current time.
+func (SystemClock) Now() time.Time { return time.Now() }
+
 // Clock tells the time; tests substitute a manual one.
 type Clock interface {
 	Now() time.Time
 }
-
-// systemClock is the real time; every option taking a Clock defaults to it.
-// (adapters/clock has the same for callers outside the domain, and a
-// manual one for tests.)
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // BinderOptions configure a Binder. Apart from Settings the zero value is a
 // valid configuration: IPv4 /32 and IPv6 /64 bindings, single-address
@@ -157,7 +158,7 @@ func NewBinder(store BindingStore, opts BinderOptions) (*Binder, error) {
 		return nil, Errorf(EINVALID, "learn limit must be between 0 (off) and %d, got %d", MaxRulePrefixes, opts.LearnLimit)
 	}
 	if opts.Clock == nil {
-		opts.Clock = systemClock{}
+		opts.Clock = SystemClock{}
 	}
 	return &Binder{store: store, opts: opts}, nil
 }

@@ -108,7 +108,7 @@ func NewBatchRecorder(touch Toucher, intercepts InterceptAdder, opts BatchRecord
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Clock == nil {
-		opts.Clock = systemClock{}
+		opts.Clock = SystemClock{}
 	}
 	return &BatchRecorder{
 		touch:      touch,

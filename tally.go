@@ -40,7 +40,7 @@ func NewTally(counter DailyCounter, opts TallyOptions) *Tally {
 		opts.Interval = time.Second
 	}
 	if opts.Clock == nil {
-		opts.Clock = systemClock{}
+		opts.Clock = SystemClock{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -3,11 +3,13 @@ package test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,7 +111,8 @@ func newFloodStack(t *testing.T, backend string, failsafe sentinel.FailsafeMode)
 	wg.Go(func() { rec.Run(runCtx) })
 	timing := &timingDecider{Decider: binder}
 	mw, err := httpproxy.NewMiddleware(httpproxy.MiddlewareOptions{Decider: timing, Hasher: hasher, Settings: live,
-		Recorder: rec, Lookup: cached, DecisionTimeout: floodTimeout, Intercepts: sentinel.NewRateBudget(60, nil)})
+		Recorder: rec, Lookup: cached, DecisionTimeout: floodTimeout, Intercepts: sentinel.NewRateBudget(60, nil),
+		Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	require.NoError(t, err)
 	wg.Go(func() { mw.Run(runCtx) })
 	t.Cleanup(func() { stop(); wg.Wait() })
@@ -278,4 +281,13 @@ func TestFloodDoesNotMoveRealKeys(t *testing.T) {
 			})
 		}
 	}
+}
+
+// testLogWriter sends a logger's lines to the test's log, so a failure
+// shows what the middleware said.
+type testLogWriter struct{ t testing.TB }
+
+func (w testLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

@@ -133,7 +133,7 @@ func New(opts Options) (*Server, error) {
 		opts.LoginLockout = 15 * time.Minute
 	}
 	if opts.Clock == nil {
-		opts.Clock = systemClock{}
+		opts.Clock = sentinel.SystemClock{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -310,8 +310,3 @@ func writeProblem(w http.ResponseWriter, status int, detail string, errs ...*hum
 	w.WriteHeader(status)
 	w.Write(b)
 }
-
-// systemClock is the real time, the default Clock.
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }

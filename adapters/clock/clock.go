@@ -11,13 +11,11 @@ import (
 	sentinel "github.com/keyipsentinel/sentinel"
 )
 
-// System is the real clock.
-type System struct{}
+// System is the real clock: sentinel.SystemClock, the default of every
+// option taking a Clock, named here for wiring beside Manual.
+type System = sentinel.SystemClock
 
 var _ sentinel.Clock = System{}
-
-// Now returns the current time.
-func (System) Now() time.Time { return time.Now() }
 
 // Manual is a clock that moves only when told. Safe for concurrent use.
 type Manual struct {

@@ -140,11 +140,6 @@ type cleanup struct {
 	d   sentinel.Decision
 }
 
-// systemClock is the real time, the default Clock.
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
 // NewMiddleware returns a Middleware. It returns EINVALID when a required
 // option is missing or out of range.
 func NewMiddleware(opts MiddlewareOptions) (*Middleware, error) {
@@ -175,7 +170,7 @@ func NewMiddleware(opts MiddlewareOptions) (*Middleware, error) {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	if g.clock == nil {
-		g.clock = systemClock{}
+		g.clock = sentinel.SystemClock{}
 	}
 	g.obs = opts.Observer
 	if g.obs == nil {

@@ -91,7 +91,7 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 	}
 	p := &Proxy{guard: guard, log: opts.Logger, clock: opts.Clock, ready: opts.Readiness}
 	if p.clock == nil {
-		p.clock = systemClock{}
+		p.clock = sentinel.SystemClock{}
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)

@@ -86,7 +86,7 @@ func New(inner sentinel.BindingStore, opts Options) *BindingStore {
 		opts.MaxEntries = 1_000_000
 	}
 	if opts.Clock == nil {
-		opts.Clock = systemClock{}
+		opts.Clock = sentinel.SystemClock{}
 	}
 	c := &BindingStore{
 		clock:    opts.Clock,
@@ -106,10 +106,6 @@ func (c *BindingStore) shard(k sentinel.KeyHash) *shard {
 }
 
 func (c *BindingStore) now() time.Duration { return c.clock.Now().Sub(c.epoch) }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // FindBinding implements sentinel.BindingStore.
 func (c *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (sentinel.Binding, error) {

@@ -33,14 +33,10 @@ type BindingStore struct {
 
 var _ sentinel.BindingStore = (*BindingStore)(nil)
 
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
 // NewBindingStore returns an empty store.
 func NewBindingStore(opts BindingStoreOptions) *BindingStore {
 	if opts.Clock == nil {
-		opts.Clock = systemClock{}
+		opts.Clock = sentinel.SystemClock{}
 	}
 	return &BindingStore{clock: opts.Clock, bindings: make(map[sentinel.KeyHash]sentinel.Binding)}
 }

@@ -28,7 +28,7 @@ var _ sentinel.WindowCounter = (*WindowCounter)(nil)
 // means the real time).
 func NewWindowCounter(clock sentinel.Clock) *WindowCounter {
 	if clock == nil {
-		clock = systemClock{}
+		clock = sentinel.SystemClock{}
 	}
 	return &WindowCounter{clock: clock, w: make(map[string]window)}
 }

@@ -97,7 +97,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	sqldb.SetMaxIdleConns(opts.MaxOpenConns) // reconnecting on the hot path costs far more than an idle connection
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	if opts.Clock == nil {
-		opts.Clock = systemClock{}
+		opts.Clock = sentinel.SystemClock{}
 	}
 	db := &DB{bun: bun.NewDB(sqldb, pgdialect.New()), config: config, timeout: opts.QueryTimeout, clock: opts.Clock, idleCheck: defaultIdleCheck}
 	if err := db.Ping(ctx); err != nil {
@@ -106,10 +106,6 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	return db, nil
 }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // Close closes the pool.
 func (db *DB) Close() error { return db.bun.Close() }

@@ -48,10 +48,6 @@ type DB struct {
 // context has no deadline.
 const maxBusyWait = 10 * time.Second
 
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
 // Open opens (creating if needed) the database at path, with mode 0600 and
 // its directory 0700, and applies pending migrations under a file lock so
 // processes starting together do not race. The -wal and -shm files are
@@ -81,7 +77,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	sqldb.SetMaxIdleConns(8)
 	sqldb.SetConnMaxIdleTime(0)
 	if opts.Clock == nil {
-		opts.Clock = systemClock{}
+		opts.Clock = sentinel.SystemClock{}
 	}
 	db := &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), path: path, clock: opts.Clock, writeSem: make(chan struct{}, 1)}
 

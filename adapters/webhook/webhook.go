@@ -110,7 +110,7 @@ func New(opts Options) *Notifier {
 		opts.MaxBackoff = 30 * time.Second
 	}
 	if opts.Clock == nil {
-		opts.Clock = systemClock{}
+		opts.Clock = sentinel.SystemClock{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -479,8 +479,3 @@ func SampleAlert(now time.Time, publicURL string) sentinel.Alert {
 	a.ConsoleURL = sentinel.ConsoleBindingURL(publicURL, a.BindingID)
 	return a
 }
-
-// systemClock is the real time, the default Clock.
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }

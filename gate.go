@@ -40,9 +40,10 @@ type GateOptions struct {
 // through.
 type Gate struct {
 	BindingStore
-	slots chan struct{}
-	mu    sync.Mutex
-	calls map[KeyHash]*gateCall
+	slots   chan struct{}
+	mu      sync.Mutex
+	calls   map[KeyHash]*gateCall // lookups in flight
+	creates map[KeyHash]*gateCall // first uses in flight
 }
 
 type gateCall struct {
@@ -58,7 +59,7 @@ func NewGate(store BindingStore, opts GateOptions) *Gate {
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = DefaultGateInflight
 	}
-	return &Gate{BindingStore: store, slots: make(chan struct{}, opts.MaxInflight), calls: make(map[KeyHash]*gateCall)}
+	return &Gate{BindingStore: store, slots: make(chan struct{}, opts.MaxInflight), calls: make(map[KeyHash]*gateCall), creates: make(map[KeyHash]*gateCall)}
 }
 
 func (g *Gate) acquire() bool {
@@ -108,13 +109,42 @@ func (g *Gate) FindBinding(ctx context.Context, key KeyHash) (Binding, error) {
 	return c.b, c.err
 }
 
-// CreateBinding implements BindingStore, within the bound.
+// CreateBinding implements BindingStore, one call per key at a time: the
+// first use of a key racing from many clients at once takes one slot, the
+// first caller's binding is stored, and the others get it back with
+// created false, as if they had lost the race in the store.
 func (g *Gate) CreateBinding(ctx context.Context, b Binding) (Binding, bool, error) {
+	g.mu.Lock()
+	if c, ok := g.creates[b.Key]; ok {
+		g.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.b, false, c.err
+		case <-ctx.Done():
+			return Binding{}, false, WrapError(EUNAVAILABLE, ctx.Err(), "first use abandoned")
+		}
+	}
 	if !g.acquire() {
+		g.mu.Unlock()
 		return Binding{}, false, ErrBusy
 	}
-	defer g.release()
-	return g.BindingStore.CreateBinding(ctx, b)
+	c := &gateCall{done: make(chan struct{})}
+	g.creates[b.Key] = c
+	g.mu.Unlock()
+	lctx := context.WithoutCancel(ctx) // shared: see FindBinding
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		lctx, cancel = context.WithDeadline(lctx, dl)
+		defer cancel()
+	}
+	var created bool
+	c.b, created, c.err = g.BindingStore.CreateBinding(lctx, b)
+	g.release()
+	g.mu.Lock()
+	delete(g.creates, b.Key)
+	g.mu.Unlock()
+	close(c.done)
+	return c.b, created, c.err
 }
 
 var _ AuditedBindingDeleter = (*Gate)(nil)

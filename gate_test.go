@@ -65,6 +65,80 @@ func TestGateSingleFlightAndBound(t *testing.T) {
 	}
 }
 
+// slowCreates holds CreateBinding until released, counting the calls.
+type slowCreates struct {
+	sentinel.BindingStore
+	calls   atomic.Int64
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *slowCreates) CreateBinding(ctx context.Context, b sentinel.Binding) (sentinel.Binding, bool, error) {
+	s.calls.Add(1)
+	s.entered <- struct{}{}
+	<-s.release
+	return s.BindingStore.CreateBinding(ctx, b)
+}
+
+// TestGateFirstUseRaceTakesOneSlot: many first uses of one key at once
+// (a client's burst on a new key) share one store call and one slot of
+// the bound: exactly one creates, the others get its binding, and none is
+// refused as busy.
+func TestGateFirstUseRaceTakesOneSlot(t *testing.T) {
+	s := &slowCreates{BindingStore: memory.NewBindingStore(memory.BindingStoreOptions{}),
+		entered: make(chan struct{}, 64), release: make(chan struct{})}
+	g := sentinel.NewGate(s, sentinel.GateOptions{MaxInflight: 2})
+	const racers = 32
+	type result struct {
+		b       sentinel.Binding
+		created bool
+		err     error
+	}
+	results := make(chan result, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := sentinel.Binding{Key: key("burst"), Hint: "sk-…", Rule: sentinel.SingleRule(netip.MustParsePrefix("192.0.2.1/32")),
+				Status: sentinel.StatusActive, FirstIP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)})}
+			b.LastIP = b.FirstIP
+			got, created, err := g.CreateBinding(context.Background(), b)
+			results <- result{got, created, err}
+		}()
+	}
+	<-s.entered // the leader's call is in flight; give the others time to queue behind it
+	for range 100 {
+		if _, err := g.FindBinding(context.Background(), key("burst")); err != nil && sentinel.ErrorCode(err) != sentinel.ENOTFOUND {
+			t.Fatalf("a lookup beside the race: %v", err)
+		}
+	}
+	close(s.release)
+	wg.Wait()
+	close(results)
+	created := 0
+	var first netip.Addr
+	for r := range results {
+		if r.err != nil {
+			t.Fatalf("a racer got %v", r.err)
+		}
+		if r.created {
+			created++
+		}
+		if !first.IsValid() {
+			first = r.b.FirstIP
+		} else if r.b.FirstIP != first {
+			t.Fatalf("racers saw different bindings: %v and %v", first, r.b.FirstIP)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d racers created the binding, want exactly 1", created)
+	}
+	if n := s.calls.Load(); n < 1 || n > racers {
+		t.Fatalf("store calls = %d", n)
+	}
+}
+
 // TestRateBudget: limit per prefix per minute, a fresh window after it.
 func TestRateBudget(t *testing.T) {
 	clk := clock.NewManual(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))

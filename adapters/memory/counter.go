@@ -12,9 +12,10 @@ import (
 // default: login lockouts and alert windows of one process. Safe for
 // concurrent use.
 type WindowCounter struct {
-	clock sentinel.Clock
-	mu    sync.Mutex
-	w     map[string]window
+	clock   sentinel.Clock
+	mu      sync.Mutex
+	w       map[string]window
+	sweepAt int // the map size that triggers the next sweep
 }
 
 type window struct {
@@ -52,9 +53,11 @@ func (c *WindowCounter) Hit(_ context.Context, name string, d time.Duration) (in
 }
 
 // sweepLocked drops closed windows once the map has grown, so a flood of
-// names cannot grow it without bound between hits.
+// names cannot grow it without bound between hits. The next sweep waits
+// until the map has doubled again: a sweep costs its size, so the cost
+// per new name stays constant however many windows are open.
 func (c *WindowCounter) sweepLocked(now time.Time) {
-	if len(c.w) < 1024 {
+	if len(c.w) < max(c.sweepAt, 1024) {
 		return
 	}
 	for k, w := range c.w {
@@ -62,6 +65,7 @@ func (c *WindowCounter) sweepLocked(now time.Time) {
 			delete(c.w, k)
 		}
 	}
+	c.sweepAt = 2 * len(c.w)
 }
 
 // Count implements sentinel.WindowCounter.

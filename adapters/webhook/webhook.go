@@ -327,6 +327,10 @@ func retryable(err error) bool {
 	return errors.As(err, &de) && de.temporary
 }
 
+// CloseIdleConnections closes the notifier's idle connections to
+// receivers, for a notifier made for one send (the admin API's test).
+func (n *Notifier) CloseIdleConnections() { n.client.CloseIdleConnections() }
+
 // Send makes one attempt to post a to rawURL and returns the receiver's
 // status and the latency: the admin API's test send uses it directly. Its
 // errors name the URL's host only. It returns EINVALID for a bad URL or a

@@ -272,6 +272,7 @@ func (sv *services) adminOptions(cfg *config.Config, log *slog.Logger, st *store
 		WebhookSend: func(ctx context.Context, u string, allowPrivate bool) (int, time.Duration, error) {
 			format, _ := webhook.ParseFormat(cfg.AlertWebhookFormat) // checked at start
 			n := webhook.New(webhook.Options{Format: format, Secret: cfg.AlertWebhookSecret, AllowPrivate: allowPrivate, Logger: log})
+			defer n.CloseIdleConnections() // made for this one send
 			r, err := n.Send(ctx, u, webhook.SampleAlert(time.Now(), cfg.PublicURL))
 			return r.Status, r.Latency, err
 		},

@@ -290,17 +290,26 @@ func (s *AlertService) knownAlerted(key KeyHash, w AlertWindow) bool {
 	return ok && start.Equal(w.Start)
 }
 
+// maxKnownAlerted bounds the keys a process remembers as alerted in the
+// current window. Past it a key is simply not remembered: its later
+// refusals ask the shared mark again (MarkAlerted), which still sends
+// one alert per window; only the saved round trip is lost.
+const maxKnownAlerted = 10_000
+
 // rememberAlerted notes that key's alert for w is out, so later refusals
 // in w cost no round trip. Entries of past windows are pruned as the map
-// grows.
+// grows, and it never holds more than maxKnownAlerted keys.
 func (s *AlertService) rememberAlerted(key KeyHash, w AlertWindow) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.alerted) >= 10_000 {
+	if len(s.alerted) >= maxKnownAlerted {
 		for k, start := range s.alerted {
 			if start.Before(w.Start) {
 				delete(s.alerted, k)
 			}
+		}
+		if len(s.alerted) >= maxKnownAlerted {
+			return
 		}
 	}
 	s.alerted[key] = w.Start

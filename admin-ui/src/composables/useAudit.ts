@@ -3,7 +3,7 @@ import { api, problemText } from '../api/client'
 import type { AuditAction, AuditEntry, AuditQuery } from '../api/types'
 
 // Exhaustive over the document's enum: a new action fails the type check until it has a label.
-const actions: Record<AuditAction, true> = { unbind: true, set_rule: true, ban: true, unban: true, settings: true }
+const actions: Record<AuditAction, true> = { unbind: true, set_rule: true, ban: true, unban: true, settings: true, restore: true, webhook_test: true }
 
 /** auditActionKey is the message key labelling an audit action, or null for one this build does not know. */
 export function auditActionKey(action: string): string | null {

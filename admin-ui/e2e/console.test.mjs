@@ -264,6 +264,7 @@ test('the webhook test sends a sample alert and shows the receiver\'s answer', {
   await page.locator('[data-test=webhook-url]').fill(process.env.SENTINEL_E2E_HOOK_URL)
   await page.locator('[data-test=webhook-test]').click()
   await page.locator('.el-message--success').filter({ hasText: /HTTP 200/ }).waitFor()
+  await shot(page, 'settings-webhook-test-en-light')
   await page.locator('[data-test=webhook-url]').fill('')
 })
 

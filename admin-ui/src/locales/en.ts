@@ -47,7 +47,7 @@ const en = {
   },
   settings: {
     enforceMode: 'Enforcement', enforce: 'Enforce (refuse)', monitor: 'Monitor (log only)', failsafeMode: 'When the store is down',
-    closed: 'Refuse (fail closed)', open: 'Allow (fail open)', alertCount: 'Alert after refusals', alertSeconds: 'within seconds',
+    closed: 'Refuse (fail closed)', open: 'Allow (fail open)', alertCount: 'Alert after refusals', alertSeconds: 'Alert window (seconds)',
     webhook: 'Alert webhook URL', webhookSet: 'Set (host {host}). Enter a new URL to replace it.', webhookUnset: 'Not set',
     webhookPlaceholder: 'https://hooks.example.com/…', webhookBad: 'Enter an http or https URL', archiveDays: 'Archive unused bindings after (days)', archiveHint: '0 = never',
     saved: 'Settings saved', testWebhook: 'Send test alert', tested: 'Test alert delivered to {host} (HTTP {status}, {ms} ms)', testFailed: 'Test alert not delivered to {host}: {error}', range: 'A whole number from {min} to {max}', clearWebhook: 'Remove webhook',

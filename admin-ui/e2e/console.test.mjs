@@ -263,7 +263,10 @@ test('the webhook test sends a sample alert and shows the receiver\'s answer', {
   await page.goto(ui('settings'))
   await page.locator('[data-test=webhook-url]').fill(process.env.SENTINEL_E2E_HOOK_URL)
   await page.locator('[data-test=webhook-test]').click()
-  await page.locator('.el-message--success').filter({ hasText: /HTTP 200/ }).waitFor()
+  const msg = page.locator('.el-message--success').filter({ hasText: /HTTP 200/ })
+  await msg.waitFor()
+  // Messages are styled (their CSS is not pulled in by the on-demand resolver): a floating toast.
+  assert.equal(await msg.evaluate((e) => getComputedStyle(e).position), 'fixed')
   await shot(page, 'settings-webhook-test-en-light')
   await page.locator('[data-test=webhook-url]').fill('')
 })

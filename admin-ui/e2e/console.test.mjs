@@ -224,6 +224,9 @@ test('filter logs by subnet and export CSV with the same filter', { skip: !PROXY
   const lines = csv.trim().split(/\r?\n/)
   assert.ok(lines.length >= 2, `csv has a header and rows: ${csv.slice(0, 200)}`)
   assert.ok(lines.slice(1).every((l) => l.includes('127.0.0.')), 'every exported row is inside the subnet')
+  // The file has exactly the rows the filtered list counts.
+  const total = Number((await page.locator('.pager .el-pagination__total').innerText()).replace(/[^\d]/g, ''))
+  assert.equal(lines.length - 1, total, 'CSV rows = the filtered list\'s total')
   assert.ok(!csv.includes(K1), 'the export never contains the key')
 })
 

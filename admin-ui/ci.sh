@@ -6,9 +6,10 @@
 #   - always: the smoke run against `vite preview` (no API needed);
 #   - with SENTINEL_E2E_ADMIN_URL (+ SENTINEL_E2E_ADMIN_PASSWORD, optional
 #     SENTINEL_E2E_PROXY_URL): the console scenarios against that running sentinel;
-#   - with --with-sentinel: starts a real upstream and `go run ./cmd/sentinel`
-#     (SQLite in a temporary directory; SENTINEL_BIN names a prebuilt binary
-#     instead) and runs every scenario, lockout last.
+#   - with --with-sentinel: starts a real upstream and the real binary
+#     (`go build ./cmd/sentinel` into a temporary directory, or SENTINEL_BIN,
+#     a prebuilt one; SQLite store there too) serving the embedded console on
+#     its admin listener, and runs every scenario, lockout last.
 # Screenshots land in admin-ui/e2e/screenshots/ (not committed).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -52,10 +53,11 @@ node scripts/size.mjs "$tmp/dist"
 log "browser smoke run (vite preview, no API)"
 npm run e2e:smoke
 
-wait_for() { # url deadline-seconds
+wait_for() { # url deadline-seconds [pid that must stay alive]
 	local until=$((SECONDS + $2))
 	until curl -s -o /dev/null "$1"; do
 		[ $SECONDS -ge $until ] && { echo "$1 did not answer"; return 1; }
+		[ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null && { echo "the process serving $1 exited"; return 1; }
 		sleep 0.2
 	done
 }
@@ -70,19 +72,15 @@ if [ $with_sentinel = 1 ]; then
 	DOWNSTREAM_URL=http://127.0.0.1:$up APP_HOST=0.0.0.0 APP_PORT=$app ADMIN_HOST=127.0.0.1 ADMIN_PORT=$adm \
 		SENTINEL_DATA_DIR="$tmp/data" ADMIN_PASSWORD="$SENTINEL_E2E_ADMIN_PASSWORD" \
 		ADMIN_JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
-		ADMIN_LOGIN_MAX_FAILURES=4 "$tmp/sentinel" >"$tmp/sentinel.log" 2>&1 &
+		ADMIN_LOGIN_MAX_FAILURES=4 SENTINEL_METRICS_ADDR=off ALERT_WEBHOOK_ALLOW_PRIVATE=true \
+		env -u SENTINEL_BIN -u SENTINEL_E2E_ADMIN_PASSWORD "$tmp/sentinel" >"$tmp/sentinel.log" 2>&1 &
 	pids+=($!)
-	wait_for "http://127.0.0.1:$adm/admin/api/health" 30 || { cat "$tmp/sentinel.log"; exit 1; }
-	export SENTINEL_E2E_PROXY_URL=http://127.0.0.1:$app SENTINEL_E2E_LOCKOUT=1
-	if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$adm/admin/ui/")" = 200 ]; then
-		export SENTINEL_E2E_ADMIN_URL=http://127.0.0.1:$adm
-	else
-		# The admin listener does not serve the console yet: serve dist/ with vite preview, API proxied.
-		SENTINEL_ADMIN_URL=http://127.0.0.1:$adm node_modules/.bin/vite preview --port 17902 --strictPort --host 127.0.0.1 >"$tmp/preview.log" 2>&1 &
-		pids+=($!)
-		wait_for http://127.0.0.1:17902/admin/ui/ 20
-		export SENTINEL_E2E_ADMIN_URL=http://127.0.0.1:17902
-	fi
+	wait_for "http://127.0.0.1:$adm/admin/api/health" 60 "${pids[-1]}" || { cat "$tmp/sentinel.log"; exit 1; }
+	# The console is the binary's own embedded build, served on the admin listener.
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$adm/admin/ui/")
+	[ "$code" = 200 ] || { echo "GET /admin/ui/ on the admin listener answered $code"; exit 1; }
+	export SENTINEL_E2E_ADMIN_URL=http://127.0.0.1:$adm SENTINEL_E2E_PROXY_URL=http://127.0.0.1:$app SENTINEL_E2E_LOCKOUT=1 \
+		SENTINEL_E2E_HOOK_URL=http://127.0.0.1:$up/hook
 fi
 
 if [ -n "${SENTINEL_E2E_ADMIN_URL:-}" ]; then

@@ -1,6 +1,10 @@
 import { createApp, watch } from 'vue'
 import { createPinia } from 'pinia'
 import 'element-plus/theme-chalk/dark/css-vars.css'
+// ElMessage and ElMessageBox are imported by name in the pages, so the on-demand
+// resolver never sees them: their styles are loaded here.
+import 'element-plus/es/components/message/style/css'
+import 'element-plus/es/components/message-box/style/css'
 import './styles.css'
 import App from './App.vue'
 import { router } from './router'

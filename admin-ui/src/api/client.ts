@@ -1,9 +1,8 @@
 // The one place the console talks HTTP: a typed openapi-fetch client generated
 // from the admin API's OpenAPI document, plus the few helpers that need raw
-// responses (CSV download, features the document may not have yet).
+// responses (the CSV download).
 import createClient, { type Middleware } from 'openapi-fetch'
 import type { components, paths } from './schema'
-import documentPaths from './paths.json'
 
 /** Auth hooks installed once by the session store; kept here so the client has no Pinia dependency. */
 interface AuthHooks {
@@ -36,25 +35,6 @@ const auth: Middleware = {
 /** api is the typed admin API client; every request carries the session's bearer token. */
 export const api = createClient<paths>({ baseUrl: window.location.origin })
 api.use(auth)
-
-/** hasPath reports whether the server's OpenAPI document (as generated into this build) has a path. */
-export function hasPath(path: string): boolean {
-  return (documentPaths as string[]).includes(path)
-}
-
-/**
- * postUntyped sends an authenticated POST to a route that the generated
- * document may not have yet (shown only when hasPath says it exists).
- */
-export async function postUntyped(path: string): Promise<{ ok: boolean; problem?: Problem }> {
-  const headers = new Headers({ 'Content-Type': 'application/json' })
-  const token = hooks.token()
-  if (token) headers.set('Authorization', `Bearer ${token}`)
-  const res = await fetch(path, { method: 'POST', headers, body: '{}' })
-  if (res.status === 401) hooks.onUnauthorized()
-  if (res.ok) return { ok: true }
-  return { ok: false, problem: await res.json().catch(() => ({ status: res.status })) as Problem }
-}
 
 /** Problem is Huma's RFC 9457 error body. */
 export type Problem = components['schemas']['ErrorModel']

@@ -91,6 +91,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/api/bindings/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore an archived binding
+         * @description Moves the archived binding back into the active table with its rule and status. 409 when its key has bound afresh since it was archived.
+         */
+        post: operations["restoreBinding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/api/bindings/unban": {
         parameters: {
             query?: never;
@@ -277,13 +297,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/api/settings/webhook/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a sample alert to the webhook
+         * @description Posts a sample alert, in the webhook's format, to the given URL or the live one, once (no retries), and answers with the receiver's status and the latency. Loopback, link-local and private addresses are refused unless ALERT_WEBHOOK_ALLOW_PRIVATE is set. Audited with the host only.
+         */
+        post: operations["testWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         AuditDTO: {
             /** @enum {string} */
-            action: "unbind" | "set_rule" | "ban" | "unban" | "settings";
+            action: "unbind" | "set_rule" | "ban" | "unban" | "settings" | "restore" | "webhook_test";
             /** @description State after the change (null when removed). */
             after: unknown;
             /** Format: date-time */
@@ -308,6 +348,17 @@ export interface components {
             total: number;
         };
         BindingDTO: {
+            /**
+             * Format: int64
+             * @description Only for archived bindings: the archived row's id, what restore takes.
+             * @example 42
+             */
+            archive_id?: number;
+            /**
+             * Format: date-time
+             * @description Only for archived bindings: when it was archived.
+             */
+            archived_at?: string;
             /** Format: date-time */
             created_at: string;
             /**
@@ -336,6 +387,17 @@ export interface components {
             updated_at: string;
         };
         BindingDetailDTO: {
+            /**
+             * Format: int64
+             * @description Only for archived bindings: the archived row's id, what restore takes.
+             * @example 42
+             */
+            archive_id?: number;
+            /**
+             * Format: date-time
+             * @description Only for archived bindings: when it was archived.
+             */
+            archived_at?: string;
             /** Format: date-time */
             created_at: string;
             /**
@@ -552,6 +614,14 @@ export interface components {
              */
             failsafe_mode?: "closed" | "open";
         };
+        RestoreInputBody: {
+            /**
+             * Format: int64
+             * @description The archived binding's archive_id, from GET /admin/api/bindings?archived=true.
+             * @example 42
+             */
+            id: number;
+        };
         RuleDTO: {
             /**
              * @description single: one IP or CIDR; multiple: a list; all: anywhere; learn: up to limit addresses learned on first use.
@@ -648,6 +718,36 @@ export interface components {
             /** @description Always true: the key binds afresh on its next use. */
             unbound: boolean;
         };
+        WebhookTestInputBody: {
+            /**
+             * @description URL to send the sample alert to; default the live alert_webhook_url. Not stored.
+             * @example https://hooks.example.com/services/T000/B000/XXXX
+             */
+            url?: string;
+        };
+        WebhookTestOutputBody: {
+            /** @description True when the receiver accepted the sample alert. */
+            delivered: boolean;
+            /** @description Why the delivery failed, naming the host only. */
+            error?: string;
+            /**
+             * @description The receiver's host (the URL itself is a secret).
+             * @example hooks.example.com
+             */
+            host: string;
+            /**
+             * Format: int64
+             * @description How long the attempt took, in milliseconds.
+             * @example 87
+             */
+            latency_ms: number;
+            /**
+             * Format: int64
+             * @description The receiver's HTTP status; 0 when none answered.
+             * @example 200
+             */
+            status: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -735,6 +835,8 @@ export interface operations {
                 ip?: string;
                 sort?: "created_at" | "last_used_at";
                 order?: "asc" | "desc";
+                /** @description List archived bindings instead (newest archived first; status, rule and ip do not apply). Restore one with POST /admin/api/bindings/restore and its archive_id. */
+                archived?: boolean;
             };
             header?: never;
             path?: never;
@@ -978,6 +1080,93 @@ export interface operations {
             };
             /** @description Internal Server Error */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    restoreBinding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RestoreInputBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BindingDTO"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Implemented */
+            501: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1620,6 +1809,75 @@ export interface operations {
             };
             /** @description Internal Server Error */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    testWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["WebhookTestInputBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookTestOutputBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Implemented */
+            501: {
                 headers: {
                     [name: string]: unknown;
                 };

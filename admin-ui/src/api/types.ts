@@ -35,6 +35,7 @@ export type DashboardDays = NonNullable<Query<'/admin/api/dashboard', 'get'>['da
 
 export type Settings = OK<'/admin/api/settings', 'get'>
 export type SettingsUpdate = RequestBody<'/admin/api/settings', 'put'>
+export type WebhookTestResult = OK<'/admin/api/settings/webhook/test', 'post'>
 
 export type AuditPage = OK<'/admin/api/audit', 'get'>
 export type AuditEntry = NonNullable<AuditPage['items']>[number]

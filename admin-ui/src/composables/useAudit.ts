@@ -3,7 +3,15 @@ import { api, problemText } from '../api/client'
 import type { AuditAction, AuditEntry, AuditQuery } from '../api/types'
 
 // Exhaustive over the document's enum: a new action fails the type check until it has a label.
-const actions: Record<AuditAction, true> = { unbind: true, set_rule: true, ban: true, unban: true, settings: true }
+const actions: Record<AuditAction, true> = { unbind: true, set_rule: true, ban: true, unban: true, settings: true, restore: true, webhook_test: true }
+
+// The actions whose entry names a binding (settings and webhook tests name none).
+const bindingActions = new Set<string>(['unbind', 'set_rule', 'ban', 'unban', 'restore'])
+
+/** auditBindingId is the binding an entry changed, or '' for settings-level actions. */
+export function auditBindingId(action: string, bindingId: string): string {
+  return bindingActions.has(action) ? bindingId : ''
+}
 
 /** auditActionKey is the message key labelling an audit action, or null for one this build does not know. */
 export function auditActionKey(action: string): string | null {
@@ -40,7 +48,15 @@ export interface AuditChange {
 
 function show(v: unknown): string {
   if (v === undefined || v === null) return '—'
-  return typeof v === 'string' ? v : JSON.stringify(v)
+  if (typeof v === 'string') return v
+  // A rule reads as its kind and addresses ("single 10.0.0.0/24"), not as JSON.
+  const r = fields(v)
+  if (typeof r.kind === 'string') {
+    const prefixes = Array.isArray(r.prefixes) ? r.prefixes.join(', ') : ''
+    const limit = r.kind === 'learn' && typeof r.limit === 'number' ? ` ≤${r.limit}` : ''
+    return [r.kind + limit, prefixes].filter(Boolean).join(' ')
+  }
+  return JSON.stringify(v)
 }
 
 function fields(v: unknown): Record<string, unknown> {
@@ -52,8 +68,9 @@ function fields(v: unknown): Record<string, unknown> {
  * entry's before and after (timestamps and versions that every change bumps left out).
  */
 export function auditChanges(before: unknown, after: unknown): AuditChange[] {
-  // An unbind has no after, a first write no before: the action says it all.
-  if (before === null || before === undefined || after === null || after === undefined) return []
+  // An unbind has no after: the action says it all. An entry with no before
+  // (a webhook test) shows what it recorded.
+  if (after === null || after === undefined) return []
   const b = fields(before)
   const a = fields(after)
   const noise = new Set(['updated_at', 'version', 'last_used_at'])

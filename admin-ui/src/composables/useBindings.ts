@@ -60,11 +60,17 @@ export function useBindings() {
     return res.response.ok ? { ok: true, value: undefined } : failed(res.error, res.response)
   }
 
+  /** restore moves an archived binding (by its archive_id) back into the active table. */
+  async function restore(archiveId: number): Promise<ActionResult> {
+    const res = await api.POST('/admin/api/bindings/restore', { body: { id: archiveId } })
+    return res.response.ok ? { ok: true, value: undefined } : failed(res.error, res.response)
+  }
+
   /** auditFor returns the recent audit entries that name a binding. */
   async function auditFor(id: string): Promise<AuditEntry[]> {
     const res = await api.GET('/admin/api/audit', { params: { query: { page: 1, page_size: 100 } } })
     return (res.data?.items ?? []).filter((e) => e.binding_id === id)
   }
 
-  return { items, total, loading, error, load, detail, lookup, unbind, ban, unban, updateRule, auditFor }
+  return { items, total, loading, error, load, detail, lookup, unbind, ban, unban, updateRule, restore, auditFor }
 }

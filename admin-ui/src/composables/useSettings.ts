@@ -1,16 +1,12 @@
 import { ref } from 'vue'
-import { api, fieldErrors, hasPath, postUntyped, problemText } from '../api/client'
-import type { Settings, SettingsUpdate } from '../api/types'
-
-/** WEBHOOK_TEST_PATH is the alerts issue's test-send route; the button shows only when the document has it. */
-export const WEBHOOK_TEST_PATH = '/admin/api/settings/webhook/test'
+import { api, fieldErrors, problemText } from '../api/client'
+import type { Settings, SettingsUpdate, WebhookTestResult } from '../api/types'
 
 /** useSettings reads and changes the live settings. */
 export function useSettings() {
   const settings = ref<Settings | null>(null)
   const loading = ref(false)
   const error = ref('')
-  const canTestWebhook = hasPath(WEBHOOK_TEST_PATH)
 
   async function load(): Promise<void> {
     loading.value = true
@@ -31,10 +27,15 @@ export function useSettings() {
     return { ok: false, message: problemText(res.error, `HTTP ${res.response.status}`), fields: fieldErrors(res.error) }
   }
 
-  async function testWebhook(): Promise<string | null> {
-    const r = await postUntyped(WEBHOOK_TEST_PATH)
-    return r.ok ? null : problemText(r.problem, 'failed')
+  /**
+   * testWebhook posts a sample alert to url (not stored) or, when empty, to the
+   * live webhook; the answer says whether the receiver took it.
+   */
+  async function testWebhook(url: string): Promise<{ ok: true; value: WebhookTestResult } | { ok: false; message: string }> {
+    const res = await api.POST('/admin/api/settings/webhook/test', { body: url ? { url } : {} })
+    if (res.data) return { ok: true, value: res.data }
+    return { ok: false, message: problemText(res.error, `HTTP ${res.response.status}`) }
   }
 
-  return { settings, loading, error, canTestWebhook, load, save, testWebhook }
+  return { settings, loading, error, load, save, testWebhook }
 }

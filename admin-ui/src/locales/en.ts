@@ -37,6 +37,8 @@ const en = {
     confirmBulkBan: 'Ban {n} keys?', confirmBulkUnbind: 'Unbind {n} keys?', bulkDone: '{ok} done, {failed} failed',
     recentIntercepts: 'Recent intercepts', auditEntries: 'Audit entries', noIntercepts: 'No intercepts', noAudit: 'No audit entries',
     sortBy: 'Sort', id: 'ID', updatedAt: 'Updated', logsForBinding: 'Logs for this binding',
+    current: 'Current', archived: 'Archived', archivedAt: 'Archived', restore: 'Restore',
+    confirmRestore: 'Restore {key} with its rule and status?', restoreConflict: '{key} has bound afresh since it was archived: unbind the new binding first.',
   },
   logs: {
     at: 'Time', keyHint: 'Key', clientIp: 'Client IP', reason: 'Reason', enforced: 'Enforced', method: 'Method', path: 'Path', userAgent: 'User agent',
@@ -45,13 +47,13 @@ const en = {
   },
   settings: {
     enforceMode: 'Enforcement', enforce: 'Enforce (refuse)', monitor: 'Monitor (log only)', failsafeMode: 'When the store is down',
-    closed: 'Refuse (fail closed)', open: 'Allow (fail open)', alertCount: 'Alert after refusals', alertSeconds: 'within seconds',
+    closed: 'Refuse (fail closed)', open: 'Allow (fail open)', alertCount: 'Alert after refusals', alertSeconds: 'Alert window (seconds)',
     webhook: 'Alert webhook URL', webhookSet: 'Set (host {host}). Enter a new URL to replace it.', webhookUnset: 'Not set',
     webhookPlaceholder: 'https://hooks.example.com/…', webhookBad: 'Enter an http or https URL', archiveDays: 'Archive unused bindings after (days)', archiveHint: '0 = never',
-    saved: 'Settings saved', testWebhook: 'Send test alert', tested: 'Test alert sent', range: 'A whole number from {min} to {max}', clearWebhook: 'Remove webhook',
+    saved: 'Settings saved', testWebhook: 'Send test alert', tested: 'Test alert delivered to {host} (HTTP {status}, {ms} ms)', testFailed: 'Test alert not delivered to {host}: {error}', range: 'A whole number from {min} to {max}', clearWebhook: 'Remove webhook',
   },
   reasons: { ip_not_allowed: 'IP not allowed', key_banned: 'Key banned', multiple_keys: 'Several keys', invalid_key: 'Invalid key', invalid_client_ip: 'Bad client IP' },
-  auditActions: { unbind: 'Unbind', set_rule: 'Rule change', ban: 'Ban', unban: 'Unban', settings: 'Settings' },
+  auditActions: { unbind: 'Unbind', set_rule: 'Rule change', ban: 'Ban', unban: 'Unban', settings: 'Settings', restore: 'Restore', webhook_test: 'Webhook test' },
   audit: { changes: 'Changes', at: 'Time', actor: 'Who', clientIp: 'Client IP', action: 'Action', bindingId: 'Binding', before: 'Before', after: 'After', range: 'Time range' },
   notFound: { title: 'Page not found', back: 'Back to the dashboard' },
 }

@@ -39,6 +39,8 @@ const zh: typeof en = {
     confirmBulkBan: '封禁 {n} 个密钥？', confirmBulkUnbind: '解绑 {n} 个密钥？', bulkDone: '成功 {ok} 个，失败 {failed} 个',
     recentIntercepts: '最近拦截', auditEntries: '审计记录', noIntercepts: '暂无拦截', noAudit: '暂无审计记录',
     sortBy: '排序', id: 'ID', updatedAt: '更新时间', logsForBinding: '查看该绑定的日志',
+    current: '当前', archived: '已归档', archivedAt: '归档时间', restore: '恢复',
+    confirmRestore: '恢复 {key} 及其规则和状态？', restoreConflict: '{key} 归档后已重新绑定：请先解绑新的绑定。',
   },
   logs: {
     at: '时间', keyHint: '密钥', clientIp: '客户端 IP', reason: '原因', enforced: '已拦截', method: '方法', path: '路径', userAgent: 'User-Agent',
@@ -50,10 +52,10 @@ const zh: typeof en = {
     closed: '拒绝（失败关闭）', open: '放行（失败开放）', alertCount: '拒绝次数告警阈值', alertSeconds: '时间窗口（秒）',
     webhook: '告警 Webhook 地址', webhookSet: '已设置（主机 {host}）。输入新地址以替换。', webhookUnset: '未设置',
     webhookPlaceholder: 'https://hooks.example.com/…', webhookBad: '请输入 http 或 https 地址', archiveDays: '归档未使用绑定（天）', archiveHint: '0 表示从不',
-    saved: '设置已保存', testWebhook: '发送测试告警', tested: '测试告警已发送', range: '请输入 {min} 到 {max} 之间的整数', clearWebhook: '移除 Webhook',
+    saved: '设置已保存', testWebhook: '发送测试告警', tested: '测试告警已送达 {host}（HTTP {status}，{ms} 毫秒）', testFailed: '测试告警未送达 {host}：{error}', range: '请输入 {min} 到 {max} 之间的整数', clearWebhook: '移除 Webhook',
   },
   reasons: { ip_not_allowed: 'IP 不允许', key_banned: '密钥已封禁', multiple_keys: '多个密钥', invalid_key: '无效密钥', invalid_client_ip: '客户端 IP 无效' },
-  auditActions: { unbind: '解绑', set_rule: '修改规则', ban: '封禁', unban: '解封', settings: '设置' },
+  auditActions: { unbind: '解绑', set_rule: '修改规则', ban: '封禁', unban: '解封', settings: '设置', restore: '恢复', webhook_test: 'Webhook 测试' },
   audit: { changes: '变更', at: '时间', actor: '操作者', clientIp: '客户端 IP', action: '操作', bindingId: '绑定', before: '修改前', after: '修改后', range: '时间范围' },
   notFound: { title: '页面不存在', back: '返回仪表盘' },
 }

@@ -1,1 +1,0 @@
-import"./css-CnOEGdoI.js";import"./css-B2PIBXFF.js";

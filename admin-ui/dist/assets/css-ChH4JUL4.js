@@ -1,0 +1,1 @@
+import"./use-global-config-DJIBqDsc.js";

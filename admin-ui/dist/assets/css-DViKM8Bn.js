@@ -1,0 +1,1 @@
+import"./use-global-config-DJIBqDsc.js";import"./css-BDc2Y3Up.js";

@@ -23,6 +23,16 @@ const (
 	AuditWebhookTest AuditAction = "webhook_test"
 )
 
+// ConcernsBinding reports whether the action changed one binding (its
+// entry's Target is the binding id), not the settings.
+func (a AuditAction) ConcernsBinding() bool {
+	switch a {
+	case AuditSettings, AuditWebhookTest:
+		return false
+	}
+	return true
+}
+
 // AuditEntry is one row of the admin audit log: who changed what, with the
 // state before and after. Before and After are JSON documents; for a
 // binding change the store fills them from the rows it changes (see

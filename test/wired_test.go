@@ -447,6 +447,11 @@ func testAdminArchiveAndWebhookTest(t *testing.T, e *adminEnv) {
 	var actions []string
 	for _, a := range audit.JSON200.Items {
 		actions = append(actions, string(a.Action))
+		if a.Action == "webhook_test" || a.Action == "settings" {
+			require.Empty(t, a.BindingId, "%s concerns no binding", a.Action)
+		} else {
+			require.NotEmpty(t, a.BindingId, "%s names its binding", a.Action)
+		}
 	}
 	require.Equal(t, []string{"webhook_test", "settings", "webhook_test", "webhook_test", "restore"}, actions)
 	require.NotContains(t, string(audit.Body), "SECRET-TOKEN", "the webhook is audited by host only")

@@ -62,7 +62,7 @@ func (s *Server) listAudit(ctx context.Context, in *ListAuditInput) (*ListAuditO
 	out := &ListAuditOutput{Body: AuditPage{Items: make([]AuditDTO, 0, len(es)), Total: total, Page: in.Page, PageSize: in.PageSize}}
 	for _, e := range es {
 		d := AuditDTO{ID: e.ID, SessionID: e.Actor, ClientIP: addrText(e.ClientIP), Action: string(e.Action), At: e.At.UTC()}
-		if e.Action != sentinel.AuditSettings {
+		if e.Action.ConcernsBinding() {
 			d.BindingID = e.Target
 		}
 		d.Before, d.After = rawJSON(e.Before), rawJSON(e.After)

@@ -17,7 +17,10 @@ import (
 
 // ProxyOptions configure a Proxy; zero fields take defaults.
 type ProxyOptions struct {
-	// Transport carries requests to the downstream; default NewTransport().
+	// Transport carries requests to the downstream; default
+	// DefaultLimits().NewUpstream(UpstreamOptions{}): plain HTTP/1.1 on
+	// pooled connections read by the serving goroutine, https through
+	// NewTransport() (docs/performance.md says why).
 	Transport http.RoundTripper
 	Logger    *slog.Logger
 	// Clock paces the downstream error log; default the real time.
@@ -87,7 +90,7 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 		return nil, sentinel.Errorf(sentinel.EINVALID, "httpproxy: a Proxy needs a Middleware")
 	}
 	if opts.Transport == nil {
-		opts.Transport = NewTransport()
+		opts.Transport = Limits{}.NewUpstream(UpstreamOptions{})
 	}
 	p := &Proxy{guard: guard, log: opts.Logger, clock: opts.Clock, ready: opts.Readiness}
 	if p.clock == nil {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -529,14 +530,19 @@ type errorDetail struct {
 	Code    string `json:"code"`
 }
 
-// writeError answers in the JSON shape New API uses for its own errors.
+// writeError answers in the JSON shape New API uses for its own errors,
+// with its length: head and body leave in one write (Proxy's headWriter
+// sends a head without one at once, as for a stream).
 func writeError(w http.ResponseWriter, status int, code, message string) {
+	body, _ := json.Marshal(errorBody{Error: errorDetail{Message: message, Type: "sentinel_error", Code: code}})
+	body = append(body, '\n')
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(errorBody{Error: errorDetail{Message: message, Type: "sentinel_error", Code: code}})
+	_, _ = w.Write(body)
 }
 
 // statusWriter remembers the status code written through it. Unwrap lets

@@ -120,3 +120,57 @@ func overflow(out string) string {
 	}
 	return out
 }
+
+// TestAnswerHeads: the head of an answer without a length (a stream)
+// reaches the client before its first event, as the downstream sent it;
+// answers with a length, the downstream's and Sentinel's own refusals,
+// keep it. (Proxy flushes the head of an answer without a length at once,
+// see headWriter, so Sentinel's own answers must carry theirs to leave in
+// one write.)
+func TestAnswerHeads(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+		first := make(chan struct{})
+		up, _ := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v1/models" {
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, modelsBody)
+				return
+			}
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			select { // the first event waits for the client to have the head
+			case <-first:
+			case <-r.Context().Done():
+				return
+			}
+			io.WriteString(w, "data: 1\n\n")
+		}))
+		base := proxyFor(t, up, newTransport(), nil)
+		client := &http.Client{Timeout: 10 * time.Second}
+
+		resp, err := client.Do(authed(t, http.MethodPost, base+"/v1/chat/completions", strings.NewReader(`{"stream":true}`)))
+		require.NoError(t, err, "the head arrived without an event")
+		require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+		close(first)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, "data: 1\n\n", string(b))
+
+		resp, err = client.Do(authed(t, http.MethodGet, base+"/v1/models", nil))
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.EqualValues(t, len(modelsBody), resp.ContentLength, "a fixed-length answer keeps its length")
+
+		other := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: (&net.Dialer{
+			LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
+		resp, err = other.Do(authed(t, http.MethodGet, base+"/v1/models", nil))
+		require.NoError(t, err)
+		b, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, "the key is bound to 127.0.0.1: %s", b)
+		require.EqualValues(t, len(b), resp.ContentLength, "Sentinel's own answers carry their length")
+	})
+}

@@ -243,12 +243,12 @@ func (g *Middleware) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-// serve decides, then hands r to next from a small frame. The decision
-// (decide's large frame and what it calls) is over before next runs: the
-// serving goroutine's stack stays at the depth the forwarding needs. That
-// depth is what every open stream keeps for as long as it is open, and
-// the runtime grows a stack by doubling: the frames of the decision kept
-// under a streaming answer doubled it from 8 to 16 KiB per stream.
+// serve decides, then hands r to next from a small frame: decide's large
+// frame is gone before next runs. Every frame under a streamed answer
+// counts: the deepest point of serving a stream (writing its head, see
+// Proxy's headWriter) must stay within 8 KiB of stack, or the runtime
+// doubles the serving goroutine's stack to 16 KiB for as long as the
+// stream is open (TestStreamStackFits8KiB).
 func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	start := time.Now()
 	forward, cl := g.decide(w, r)

@@ -20,7 +20,8 @@ import (
 // a byte a second keeps a downstream connection for ever, a few thousand
 // such connections exhaust the downstream, and a megabyte of headers per
 // request costs a megabyte of memory each. Zero fields take the defaults of
-// DefaultLimits; use Apply, Listener and ConfigureTransport to put them in
+// DefaultLimits; use Apply, Listener and NewUpstream (or
+// ConfigureTransport for an http.Transport of your own) to put them in
 // force.
 type Limits struct {
 	// MaxHeaderBytes caps the request line and headers (http.Server
@@ -45,9 +46,9 @@ type Limits struct {
 	MaxConnsPerIP int
 	// MaxConns caps concurrent client connections in total. Default 16384.
 	MaxConns int
-	// MaxDownstreamConns caps connections to the downstream
-	// (http.Transport MaxConnsPerHost); requests past it wait for one.
-	// Default 2048.
+	// MaxDownstreamConns caps connections to the downstream (Upstream
+	// MaxConns, and http.Transport MaxConnsPerHost for https); requests
+	// past it wait for one. Default 2048.
 	MaxDownstreamConns int
 	// ExemptPeers are not subject to MaxConnsPerIP.
 	ExemptPeers []netip.Prefix
@@ -128,6 +129,22 @@ func (l Limits) Apply(srv *http.Server) {
 // ConfigureTransport caps t's connections to the downstream.
 func (l Limits) ConfigureTransport(t *http.Transport) {
 	t.MaxConnsPerHost = l.withDefaults().MaxDownstreamConns
+}
+
+// NewUpstream returns the Upstream the proxy reaches the downstream with,
+// its connections capped at MaxDownstreamConns; opts.MaxConns is
+// overridden. An https downstream goes through opts.HTTPS (default
+// NewTransport()), which is capped the same way when it is an
+// *http.Transport.
+func (l Limits) NewUpstream(opts UpstreamOptions) *Upstream {
+	opts.MaxConns = l.withDefaults().MaxDownstreamConns
+	if opts.HTTPS == nil {
+		opts.HTTPS = NewTransport()
+	}
+	if t, ok := opts.HTTPS.(*http.Transport); ok {
+		l.ConfigureTransport(t)
+	}
+	return NewUpstream(opts)
 }
 
 // bodyIdleHandler gives every request body a per-read deadline. The

@@ -2,6 +2,7 @@ package httpproxy_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,8 +27,7 @@ func limitedProxy(t *testing.T, limits httpproxy.Limits, downstream string) stri
 	t.Helper()
 	u, err := url.Parse(downstream)
 	require.NoError(t, err)
-	tr := httpproxy.NewTransport()
-	limits.ConfigureTransport(tr)
+	tr := limits.NewUpstream(httpproxy.UpstreamOptions{})
 	t.Cleanup(tr.CloseIdleConnections)
 	srv := &http.Server{Handler: &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
@@ -187,4 +188,52 @@ func TestLimitsValidate(t *testing.T) {
 	require.NoError(t, httpproxy.Limits{}.Validate())
 	err := httpproxy.Limits{MaxConnsPerIP: -1}.Validate()
 	require.ErrorContains(t, err, "MaxConnsPerIP")
+}
+
+// TestDownstreamConnsCap: MaxDownstreamConns caps the Upstream the binary
+// proxies with; a request past it waits for a connection (here until its
+// context gives up) instead of opening another.
+func TestDownstreamConnsCap(t *testing.T) {
+	var opened atomic.Int32
+	release := make(chan struct{})
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Write([]byte("data: first\n\n"))
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/hold" {
+			<-release
+		}
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	t.Cleanup(func() { close(release) })
+	u := httpproxy.Limits{MaxDownstreamConns: 1}.NewUpstream(httpproxy.UpstreamOptions{})
+	t.Cleanup(u.CloseIdleConnections)
+
+	held, err := http.NewRequest(http.MethodGet, up.URL+"/hold", nil)
+	require.NoError(t, err)
+	resp, err := u.RoundTrip(held)
+	require.NoError(t, err, "the first request takes the one connection")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	waiting, err := http.NewRequestWithContext(ctx, http.MethodGet, up.URL+"/", nil)
+	require.NoError(t, err)
+	_, err = u.RoundTrip(waiting)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the second waits for the busy connection")
+	require.EqualValues(t, 1, opened.Load(), "no second connection was opened")
+
+	resp.Body.Close() // not read to its end: the connection goes, its slot frees
+	next, err := http.NewRequest(http.MethodGet, up.URL+"/", nil)
+	require.NoError(t, err)
+	resp, err = u.RoundTrip(next)
+	require.NoError(t, err)
+	_, err = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
 }

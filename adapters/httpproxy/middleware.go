@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -237,15 +238,55 @@ func (g *Middleware) Wrap(next http.Handler) http.Handler {
 	})
 }
 
+// serve decides, then hands r to next from a small frame: decide's large
+// frame is gone before next runs. Every frame under a streamed answer
+// counts: the deepest point of serving a stream (writing its head, see
+// Proxy's headWriter) must stay within 8 KiB of stack, or the runtime
+// doubles the serving goroutine's stack to 16 KiB for as long as the
+// stream is open (TestStreamStackFits8KiB).
 func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	start := time.Now()
+	forward, cl := g.decide(w, r)
+	if !forward {
+		return
+	}
+	if cl == nil {
+		g.pass(w, r, next, start)
+		return
+	}
+	g.passWatching(w, r, next, start, cl)
+}
+
+// passWatching passes r on, removing the binding cl made should the
+// downstream answer 401.
+func (g *Middleware) passWatching(w http.ResponseWriter, r *http.Request, next http.Handler, start time.Time, cl *cleanup) {
+	sw := &statusWriter{ResponseWriter: w}
+	g.pass(sw, r, next, start)
+	if sw.status == http.StatusUnauthorized {
+		// Removed by Run, so the client's 401 does not wait for the store.
+		select {
+		case g.cleanups <- *cl:
+		default:
+			if g.stats.cleanupsDropped.Add(1) == 1 {
+				g.log.Warn("the clean-up queue of keys the downstream refused is full (is Run running?); their bindings stay")
+			}
+		}
+	}
+}
+
+// decide answers r itself (refusals, errors) and returns false, or
+// returns true when r is to be forwarded, with the binding to clean up
+// should the downstream answer 401.
+//
+//go:noinline
+func (g *Middleware) decide(w http.ResponseWriter, r *http.Request) (forward bool, _ *cleanup) {
 	addr, err := g.resolver.Resolve(r)
 	if err != nil {
 		g.stats.refused.Add(1)
 		g.obs.Refused(sentinel.ReasonInvalidClientIP)
 		writeError(w, http.StatusForbidden, string(sentinel.ReasonInvalidClientIP),
 			"Sentinel could not determine the client IP address: "+sentinel.ErrorMessage(err))
-		return
+		return false, nil
 	}
 	g.setClientHeaders(r, addr)
 
@@ -256,16 +297,14 @@ func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		if err != nil && !errors.Is(err, ErrMultipleKeys) {
 			if r.Context().Err() != nil {
 				g.stats.abandoned.Add(1)
-				return
+				return false, nil
 			}
-			g.failsafe(w, r, next, creds.Token, err, late, start)
-			return
+			return g.failsafe(w, creds.Token, err, late), nil
 		}
 	}
 	if !creds.Found && err == nil {
 		g.stats.unkeyed.Add(1)
-		g.pass(w, r, next, start)
-		return
+		return true, nil
 	}
 	req := sentinel.Request{Key: g.opts.Hasher.Hash(creds.Token), Addr: addr, Token: creds.Token,
 		WroteSK: creds.WroteSK(), LookupOnly: !g.opts.BindAnyRoute && !KeyRoute(r.URL.Path)}
@@ -282,13 +321,12 @@ func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 			g.stats.refused.Add(1)
 			g.obs.Refused(reason)
 			writeError(w, http.StatusBadRequest, string(reason), msg)
-			return
+			return false, nil
 		}
 		g.obs.Monitored(reason)
 		if !creds.Found {
 			g.stats.unkeyed.Add(1)
-			g.pass(w, r, next, start)
-			return
+			return true, nil
 		}
 	}
 
@@ -300,11 +338,10 @@ func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	if err != nil && (errors.Is(err, context.Canceled) || r.Context().Err() != nil) {
 		// The client went away: nobody to answer, and no outage either.
 		g.stats.abandoned.Add(1)
-		return
+		return false, nil
 	}
 	if err != nil {
-		g.failsafe(w, r, next, req.Token, err, !time.Now().Before(ctx.deadline), start)
-		return
+		return g.failsafe(w, req.Token, err, !time.Now().Before(ctx.deadline)), nil
 	}
 	g.recovered()
 	if d.Reason == sentinel.ReasonTooManyNewKeys {
@@ -314,7 +351,7 @@ func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 			w.Header().Set("Retry-After", "60")
 			writeError(w, http.StatusTooManyRequests, string(d.Reason),
 				"Too many new API keys were used from this address in the last minute; try again later.")
-			return
+			return false, nil
 		}
 		d.Reason = "" // monitor mode: let it through unbound, nothing to record
 	}
@@ -325,7 +362,7 @@ func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		g.stats.refused.Add(1)
 		g.obs.Refused(d.Reason)
 		g.refuse(w, d.Reason, addr)
-		return
+		return false, nil
 	}
 	if d.Reason != "" {
 		g.stats.monitored.Add(1)
@@ -341,21 +378,9 @@ func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		g.opts.Recorder.RecordUse(sentinel.Use{Key: req.Key, Addr: addr, At: g.clock.Now()})
 	}
 	if !d.Created || g.opts.KeepUnauthorized {
-		g.pass(w, r, next, start)
-		return
+		return true, nil
 	}
-	sw := &statusWriter{ResponseWriter: w}
-	g.pass(sw, r, next, start)
-	if sw.status == http.StatusUnauthorized {
-		// Removed by Run, so the client's 401 does not wait for the store.
-		select {
-		case g.cleanups <- cleanup{req: req, d: d}:
-		default:
-			if g.stats.cleanupsDropped.Add(1) == 1 {
-				g.log.Warn("the clean-up queue of keys the downstream refused is full (is Run running?); their bindings stay")
-			}
-		}
-	}
+	return true, &cleanup{req: req, d: d}
 }
 
 // pass hands r to next, telling the Observer about the answer.
@@ -426,7 +451,7 @@ func (g *Middleware) refuse(w http.ResponseWriter, reason sentinel.Reason, addr 
 // deadline that passed while the stores answer other requests is answered
 // 503 sentinel_busy whatever the mode, so load can never open the door for
 // a key bound elsewhere; anything else is a fault, answered 500.
-func (g *Middleware) failsafe(w http.ResponseWriter, r *http.Request, next http.Handler, tok sentinel.Token, err error, late bool, start time.Time) {
+func (g *Middleware) failsafe(w http.ResponseWriter, tok sentinel.Token, err error, late bool) (forward bool) {
 	if sentinel.ErrorCode(err) != sentinel.EUNAVAILABLE {
 		// Not an outage but a fault (a missing table, a corrupt row): the
 		// failsafe mode is for outages, and must not open the door here.
@@ -434,7 +459,7 @@ func (g *Middleware) failsafe(w http.ResponseWriter, r *http.Request, next http.
 		g.obs.Refused(CodeInternal)
 		g.log.Error("cannot decide on a key", "key", tok, "err", err)
 		writeError(w, http.StatusInternalServerError, CodeInternal, "Sentinel could not check the API key; the operator has been told.")
-		return
+		return false
 	}
 	if late || errors.Is(err, sentinel.ErrBusy) || errors.Is(err, context.DeadlineExceeded) {
 		g.stats.busy.Add(1)
@@ -442,7 +467,7 @@ func (g *Middleware) failsafe(w http.ResponseWriter, r *http.Request, next http.
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, CodeBusy,
 			"Sentinel is too busy to verify this API key right now; try again shortly.")
-		return
+		return false
 	}
 	failsafe := g.opts.Settings.Load().FailsafeMode
 	if !g.degraded.Load() && g.degraded.CompareAndSwap(false, true) {
@@ -454,14 +479,14 @@ func (g *Middleware) failsafe(w http.ResponseWriter, r *http.Request, next http.
 	g.answered.Add(1)
 	if failsafe == sentinel.FailsafeOpen {
 		g.stats.failedOpen.Add(1)
-		g.pass(w, r, next, start)
-		return
+		return true
 	}
 	g.stats.failedClosed.Add(1)
 	g.obs.Refused(CodeUnavailable)
 	w.Header().Set("Retry-After", "5")
 	writeError(w, http.StatusServiceUnavailable, CodeUnavailable,
 		"Sentinel cannot verify API keys right now; try again shortly.")
+	return false
 }
 
 func (g *Middleware) record(r *http.Request, req sentinel.Request, reason sentinel.Reason, enforced bool) {
@@ -500,14 +525,19 @@ type errorDetail struct {
 	Code    string `json:"code"`
 }
 
-// writeError answers in the JSON shape New API uses for its own errors.
+// writeError answers in the JSON shape New API uses for its own errors,
+// with its length: head and body leave in one write (Proxy's headWriter
+// sends a head without one at once, as for a stream).
 func writeError(w http.ResponseWriter, status int, code, message string) {
+	body, _ := json.Marshal(errorBody{Error: errorDetail{Message: message, Type: "sentinel_error", Code: code}})
+	body = append(body, '\n')
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(errorBody{Error: errorDetail{Message: message, Type: "sentinel_error", Code: code}})
+	_, _ = w.Write(body)
 }
 
 // statusWriter remembers the status code written through it. Unwrap lets

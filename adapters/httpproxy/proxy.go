@@ -17,7 +17,10 @@ import (
 
 // ProxyOptions configure a Proxy; zero fields take defaults.
 type ProxyOptions struct {
-	// Transport carries requests to the downstream; default NewTransport().
+	// Transport carries requests to the downstream; default
+	// DefaultLimits().NewUpstream(UpstreamOptions{}): plain HTTP/1.1 on
+	// pooled connections read by the serving goroutine, https through
+	// NewTransport() (docs/performance.md says why).
 	Transport http.RoundTripper
 	Logger    *slog.Logger
 	// Clock paces the downstream error log; default the real time.
@@ -36,12 +39,16 @@ type ProxyOptions struct {
 // Proxy is the reverse proxy: GET /health answered locally, everything
 // else through the Middleware to the downstream gateway, streamed both ways.
 type Proxy struct {
-	guard   *Middleware
-	rp      *httputil.ReverseProxy
-	guarded http.Handler
-	ready   *Readiness
-	log     *slog.Logger
-	clock   sentinel.Clock
+	guard *Middleware
+	rp    *httputil.ReverseProxy
+	ids   *requestIDs
+	// logged is the Middleware and rp behind the access log, nil without
+	// one: then ServeHTTP calls the Middleware itself, one frame less
+	// under every streamed answer (see headWriter).
+	logged http.Handler
+	ready  *Readiness
+	log    *slog.Logger
+	clock  sentinel.Clock
 
 	lastErrLog atomic.Int64 // unix nanos of the last logged downstream error
 	errsSince  atomic.Int64
@@ -87,7 +94,7 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 		return nil, sentinel.Errorf(sentinel.EINVALID, "httpproxy: a Proxy needs a Middleware")
 	}
 	if opts.Transport == nil {
-		opts.Transport = NewTransport()
+		opts.Transport = Limits{}.NewUpstream(UpstreamOptions{})
 	}
 	p := &Proxy{guard: guard, log: opts.Logger, clock: opts.Clock, ready: opts.Readiness}
 	if p.clock == nil {
@@ -145,11 +152,10 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 		ErrorHandler:  p.downstreamError,
 		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}
-	p.guarded = guard.Wrap(p.rp)
+	p.ids = newRequestIDs()
 	if opts.AccessLog {
-		p.guarded = withAccessLog(p.log, guard.resolver, p.guarded)
+		p.logged = withAccessLog(p.log, guard.resolver, guard.Wrap(p.rp))
 	}
-	p.guarded = withRequestID(guard.resolver, p.guarded)
 	return p, nil
 }
 
@@ -176,8 +182,45 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.enter()
 	defer p.leave()
-	p.guarded.ServeHTTP(w, r)
+	p.ids.assign(p.guard.resolver, w, r)
+	hw := headWriters.Get().(*headWriter)
+	hw.ResponseWriter = w
+	if p.logged != nil {
+		p.logged.ServeHTTP(hw, r)
+	} else {
+		p.guard.serve(hw, r, p.rp)
+	}
+	hw.ResponseWriter = nil
+	headWriters.Put(hw)
 }
+
+// headWriter sends the head of a streamed answer (no Content-Length: SSE,
+// chunked) as soon as ReverseProxy writes its status, instead of with the
+// first flushed write of the body. What it saves is stack, not time:
+// net/http's chunkWriter.writeHeader has a 2.8 KB frame, and reached from
+// ReverseProxy's copy loop (copyResponse, copyBuffer, the flushing writer,
+// http.ResponseController) on the serving goroutine it pushed that
+// goroutine's stack past 8 KiB, so the runtime doubled it to 16 KiB; every
+// open stream kept the 16 KiB for as long as it was open. Called from
+// ReverseProxy.ServeHTTP itself, the deepest point stays under 8 KiB.
+// Answers with a length (small JSON) are left alone: their head goes out
+// with the body in one write.
+type headWriter struct {
+	http.ResponseWriter
+}
+
+var headWriters = sync.Pool{New: func() any { return new(headWriter) }}
+
+func (h *headWriter) WriteHeader(code int) {
+	h.ResponseWriter.WriteHeader(code)
+	if code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified {
+		if hd := h.ResponseWriter.Header(); hd.Get("Content-Length") == "" {
+			_ = http.NewResponseController(h.ResponseWriter).Flush()
+		}
+	}
+}
+
+func (h *headWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 func (p *Proxy) enter() {
 	p.mu.Lock()

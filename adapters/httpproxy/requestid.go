@@ -76,18 +76,23 @@ func saneRequestID(v string) bool {
 func withRequestID(resolver *ClientIPResolver, next http.Handler) http.Handler {
 	ids := newRequestIDs()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := ""
-		if v := r.Header[requestIDHeader]; len(v) == 1 && saneRequestID(v[0]) {
-			if peer, err := parseHostAddr(r.RemoteAddr); err == nil && resolver.isTrusted(peer) {
-				id = v[0]
-			}
-		}
-		if id == "" {
-			id = ids.next()
-		}
-		v := []string{id}
-		r.Header[requestIDHeader] = v
-		w.Header()[requestIDHeader] = v
+		ids.assign(resolver, w, r)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// assign sets r's id on r and on w, as withRequestID describes.
+func (g *requestIDs) assign(resolver *ClientIPResolver, w http.ResponseWriter, r *http.Request) {
+	id := ""
+	if v := r.Header[requestIDHeader]; len(v) == 1 && saneRequestID(v[0]) {
+		if peer, err := parseHostAddr(r.RemoteAddr); err == nil && resolver.isTrusted(peer) {
+			id = v[0]
+		}
+	}
+	if id == "" {
+		id = g.next()
+	}
+	v := []string{id}
+	r.Header[requestIDHeader] = v
+	w.Header()[requestIDHeader] = v
 }

@@ -159,7 +159,7 @@ func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	replayable := req.Body == nil || req.Body == http.NoBody
 	for attempt := 0; ; attempt++ {
-		c, reused, err := u.getConn(ctx, addr)
+		c, reused, err := u.getConn(ctx, addr, !replayable)
 		if err != nil {
 			closeBody(req)
 			return nil, err
@@ -213,6 +213,9 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 		var err error
 		c.src.limit = u.opts.MaxResponseHeaderBytes
 		resp, err = http.ReadResponse(c.br, req)
+		// Not a byte of the answer came: the downstream closed the
+		// connection before it saw the request.
+		nothing := c.src.limit == u.opts.MaxResponseHeaderBytes
 		c.src.limit = -1
 		if err != nil {
 			stop()
@@ -220,7 +223,10 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 				c.conn.Close()
 				<-written // the writer is done with the connection
 			}
-			if reused && n == 0 && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+			// (ReadResponse reports an EOF before the status line as
+			// io.ErrUnexpectedEOF.)
+			if reused && n == 0 && nothing && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+				errors.Is(err, syscall.ECONNRESET)) {
 				return nil, fmt.Errorf("%w: %v", errConnBroken, err)
 			}
 			return nil, err
@@ -283,9 +289,19 @@ func (u *Upstream) putReader(br *bufio.Reader) {
 	u.readers.Put(br)
 }
 
-// getConn returns an idle connection to addr that is still open, or a
-// new one once a slot is free.
-func (u *Upstream) getConn(ctx context.Context, addr string) (*upConn, bool, error) {
+// peekAfter is how long a connection must have been idle before a
+// bodiless request peeks at it. A bodiless request is replayed when a
+// reused connection turns out closed, so under load (connections idle for
+// milliseconds) it skips the liveness peek: one syscall less per small
+// request. Bytes the downstream sends unasked (a 408 at its idle timeout)
+// come after seconds, and the peek still catches them then. A request
+// with a body cannot be replayed: it always peeks.
+const peekAfter = time.Second
+
+// getConn returns an idle connection to addr that is still open (checked
+// always when mustPeek, else after peekAfter idle), or a new one once a
+// slot is free.
+func (u *Upstream) getConn(ctx context.Context, addr string, mustPeek bool) (*upConn, bool, error) {
 	now := time.Now()
 	for {
 		u.mu.Lock()
@@ -298,7 +314,8 @@ func (u *Upstream) getConn(ctx context.Context, addr string) (*upConn, bool, err
 		list[len(list)-1] = nil
 		u.idle[addr] = list[:len(list)-1]
 		u.mu.Unlock()
-		if now.Sub(c.idleAt) > u.opts.IdleTimeout || peerClosed(c.conn) {
+		idle := now.Sub(c.idleAt)
+		if idle > u.opts.IdleTimeout || ((mustPeek || idle >= peekAfter) && peerClosed(c.conn)) {
 			c.close()
 			continue
 		}

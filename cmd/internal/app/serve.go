@@ -149,8 +149,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	if err := limits.Validate(); err != nil {
 		return err
 	}
-	transport := httpproxy.NewTransport()
-	limits.ConfigureTransport(transport)
+	transport := limits.NewUpstream(httpproxy.UpstreamOptions{})
 	proxy, err := httpproxy.NewProxy(cfg.DownstreamURL, guard, httpproxy.ProxyOptions{
 		Logger: log, Transport: transport, DownstreamHost: !cfg.PassHost,
 		Readiness: st.readiness(cfg, log), AccessLog: cfg.AccessLog,

@@ -97,22 +97,7 @@ func (s *InterceptStore) ListIntercepts(ctx context.Context, f sentinel.Intercep
 	}
 	ctx, cancel := s.db.bounded(ctx)
 	defer cancel()
-	q := s.db.bun.NewSelect().Model((*interceptRow)(nil))
-	if f.Key != nil {
-		q = q.Where("key_hash = ?", f.Key[:])
-	}
-	if f.Reason != "" {
-		q = q.Where("reason = ?", string(f.Reason))
-	}
-	if !f.Since.IsZero() {
-		q = q.Where("created_at >= ?", f.Since)
-	}
-	if !f.Until.IsZero() {
-		q = q.Where("created_at < ?", f.Until)
-	}
-	if f.Net.IsValid() {
-		q = q.Where("client_ip <<= ?::inet", sentinel.NormalizePrefix(f.Net).String())
-	}
+	q := interceptQuery(s.db.bun.NewSelect().Model((*interceptRow)(nil)), f)
 	total, err := q.Count(ctx)
 	if err != nil {
 		return nil, 0, translate(err, "count intercepts")

@@ -117,23 +117,7 @@ func (s *InterceptStore) ListIntercepts(ctx context.Context, f sentinel.Intercep
 	if err := f.Validate(); err != nil {
 		return nil, 0, err
 	}
-	q := s.db.bun.NewSelect().Model((*interceptRow)(nil))
-	if f.Key != nil {
-		q = q.Where("key_hash = ?", f.Key[:])
-	}
-	if f.Reason != "" {
-		q = q.Where("reason = ?", string(f.Reason))
-	}
-	if !f.Since.IsZero() {
-		q = q.Where("created_at >= ?", micros(f.Since))
-	}
-	if !f.Until.IsZero() {
-		q = q.Where("created_at < ?", micros(f.Until))
-	}
-	if f.Net.IsValid() {
-		lo, hi := prefixRange(sentinel.NormalizePrefix(f.Net))
-		q = q.Where("client_ip_bin BETWEEN ? AND ?", lo, hi)
-	}
+	q := interceptQuery(s.db.bun.NewSelect().Model((*interceptRow)(nil)), f)
 	total, err := q.Count(ctx)
 	if err != nil {
 		return nil, 0, translate(err, "count intercepts")

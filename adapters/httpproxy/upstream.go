@@ -208,6 +208,16 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 
 	c.br = u.getReader(&c.src)
 	trace := httptrace.ContextClientTrace(ctx)
+	// abandon ends the exchange on an error: a body writer still at work
+	// must be done with the connection (and the request body) before
+	// RoundTrip returns.
+	abandon := func() {
+		stop()
+		if written != nil {
+			c.conn.Close()
+			<-written
+		}
+	}
 	var resp *http.Response
 	for n := 0; ; n++ {
 		var err error
@@ -218,11 +228,7 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 		nothing := c.src.limit == u.opts.MaxResponseHeaderBytes
 		c.src.limit = -1
 		if err != nil {
-			stop()
-			if written != nil {
-				c.conn.Close()
-				<-written // the writer is done with the connection
-			}
+			abandon()
 			// (ReadResponse reports an EOF before the status line as
 			// io.ErrUnexpectedEOF.)
 			if reused && n == 0 && nothing && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
@@ -236,12 +242,12 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 			break
 		}
 		if n >= maxInformational {
-			stop()
+			abandon()
 			return nil, errors.New("httpproxy: too many 1xx informational responses")
 		}
 		if trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
-				stop()
+				abandon()
 				return nil, err
 			}
 		}

@@ -290,16 +290,22 @@ func testAdminRejectsBadTokens(t *testing.T, e *adminEnv) {
 	otherAud := claims(now.Add(time.Hour))
 	otherAud.Audience = jwt.ClaimStrings{"new-api-dashboard"}
 
-	good := sign(adminSecret, claims(now.Add(time.Hour)))
+	// The good token is a real login's: sessions also carry a mark of the
+	// password they were opened with, which a hand-made token lacks.
+	logged, err := e.client.LoginWithResponse(t.Context(), adminclient.LoginJSONRequestBody{Password: adminPassword})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, logged.StatusCode())
+	good := logged.JSON200.AccessToken
 	tokens := map[string]string{
-		"missing":      "",
-		"other secret": sign("another-secret-another-secret-0000", claims(now.Add(time.Hour))),
-		"alg none":     none,
-		"alg HS512":    hs512,
-		"expired":      sign(adminSecret, claims(now.Add(-time.Second))),
-		"no expiry":    sign(adminSecret, noExp),
-		"other aud":    sign(adminSecret, otherAud),
-		"garbage":      "not.a.jwt",
+		"no password mark": sign(adminSecret, claims(now.Add(time.Hour))),
+		"missing":          "",
+		"other secret":     sign("another-secret-another-secret-0000", claims(now.Add(time.Hour))),
+		"alg none":         none,
+		"alg HS512":        hs512,
+		"expired":          sign(adminSecret, claims(now.Add(-time.Second))),
+		"no expiry":        sign(adminSecret, noExp),
+		"other aud":        sign(adminSecret, otherAud),
+		"garbage":          "not.a.jwt",
 	}
 	ctx := t.Context()
 	b := e.bind(t, adminKey, "203.0.113.7")

@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -84,11 +85,12 @@ func (s *Server) verify(header string) (session, error) {
 	if !ok || raw == "" {
 		return session{}, errNoToken
 	}
-	var claims jwt.RegisteredClaims
+	var claims sessionClaims
 	_, err := jwt.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return s.opts.JWTSecret, nil },
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(jwtIssuer), jwt.WithAudience(jwtAudience),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(s.opts.Clock.Now))
-	if err != nil || claims.ID == "" || claims.ExpiresAt == nil {
+	if err != nil || claims.ID == "" || claims.ExpiresAt == nil ||
+		subtle.ConstantTimeCompare([]byte(claims.Password), []byte(s.passwordMark())) != 1 {
 		return session{}, errors.New("invalid or expired session; log in again")
 	}
 	sess := session{ID: claims.ID, ExpiresAt: claims.ExpiresAt.Time}
@@ -189,10 +191,10 @@ func (s *Server) login(ctx context.Context, in *LoginInput) (*LoginOutput, error
 	}
 	now := s.opts.Clock.Now()
 	id := randomID()
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, sessionClaims{RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: jwtIssuer, Audience: jwt.ClaimStrings{jwtAudience}, Subject: "admin", ID: id,
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(s.opts.SessionTTL)),
-	})
+	}, Password: s.passwordMark()})
 	signed, err := tok.SignedString(s.opts.JWTSecret)
 	if err != nil {
 		return nil, s.httpError(ctx, err)
@@ -203,6 +205,22 @@ func (s *Server) login(ctx context.Context, in *LoginInput) (*LoginOutput, error
 	out.Body.TokenType = "bearer"
 	out.Body.ExpiresIn = int64(s.opts.SessionTTL / time.Second)
 	return out, nil
+}
+
+// sessionClaims are an admin session's JWT claims. Password marks the
+// password the session was opened with, so changing ADMIN_PASSWORD ends
+// every session opened with the old one.
+type sessionClaims struct {
+	jwt.RegisteredClaims
+	Password string `json:"pwd"`
+}
+
+// passwordMark identifies the current password without revealing it: an
+// HMAC under the session secret, cut to 16 hex digits.
+func (s *Server) passwordMark() string {
+	mac := hmac.New(sha256.New, s.opts.JWTSecret)
+	mac.Write([]byte("admin-password:" + s.opts.Password))
+	return hex.EncodeToString(mac.Sum(nil)[:8])
 }
 
 // loginSubject names whom failed logins are counted against: the client

@@ -2,11 +2,14 @@ package adminapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"io"
 	"io/fs"
+	"mime"
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -33,6 +36,10 @@ func securityHeaders(h http.Header) {
 // year, index.html never, and any other path under UIPrefix gets
 // index.html so the single-page app's own routes survive a reload.
 func withConsole(ui fs.FS, api http.Handler) http.Handler {
+	gz := &gzipped{}
+	serveFile := func(w http.ResponseWriter, r *http.Request, ui fs.FS, name string) bool {
+		return gz.serveFile(w, r, ui, name)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w.Header())
 		p := r.URL.Path
@@ -71,9 +78,36 @@ func withConsole(ui fs.FS, api http.Handler) http.Handler {
 	})
 }
 
-// serveFile serves name from ui with its caching headers, or returns false
-// when it is not a regular file there.
-func serveFile(w http.ResponseWriter, r *http.Request, ui fs.FS, name string) bool {
+// gzipped holds the console's text files compressed, each compressed once
+// on its first request: the files are embedded and never change, and the
+// bundle is about a third of its size compressed.
+type gzipped struct {
+	files sync.Map // name → []byte
+}
+
+// compressible reports whether name is worth compressing (text, not
+// already-compressed images or fonts).
+func compressible(name string) bool {
+	switch path.Ext(name) {
+	case ".js", ".css", ".html", ".svg", ".json", ".map", ".txt":
+		return true
+	}
+	return false
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+// serveFile serves name from ui with its caching headers, gzipped when the
+// client accepts it, or returns false when it is not a regular file there.
+func (g *gzipped) serveFile(w http.ResponseWriter, r *http.Request, ui fs.FS, name string) bool {
 	f, err := ui.Open(name)
 	if err != nil {
 		return false
@@ -88,17 +122,51 @@ func serveFile(w http.ResponseWriter, r *http.Request, ui fs.FS, name string) bo
 	} else {
 		w.Header().Set("Cache-Control", "no-cache")
 	}
-	rs, ok := f.(io.ReadSeeker)
-	if !ok {
-		b, err := io.ReadAll(f)
-		if err != nil {
-			return false
+	var rs io.ReadSeeker
+	if compressible(name) {
+		w.Header().Add("Vary", "Accept-Encoding")
+		if acceptsGzip(r) {
+			b, err := g.compressed(f, name)
+			if err != nil {
+				return false
+			}
+			w.Header().Set("Content-Encoding", "gzip")
+			if ct := mime.TypeByExtension(path.Ext(name)); ct != "" {
+				w.Header().Set("Content-Type", ct) // not sniffed from gzip bytes
+			}
+			rs = bytes.NewReader(b)
 		}
-		rs = bytes.NewReader(b)
+	}
+	if rs == nil {
+		var ok bool
+		if rs, ok = f.(io.ReadSeeker); !ok {
+			b, err := io.ReadAll(f)
+			if err != nil {
+				return false
+			}
+			rs = bytes.NewReader(b)
+		}
 	}
 	// Embedded files carry no modification time; ServeContent then sends
 	// no Last-Modified, and no-cache revalidates by fetching index.html
 	// again, which is small.
 	http.ServeContent(w, r, path.Base(name), time.Time{}, rs)
 	return true
+}
+
+// compressed returns name's gzipped bytes, compressing f the first time.
+func (g *gzipped) compressed(f fs.File, name string) ([]byte, error) {
+	if b, ok := g.files.Load(name); ok {
+		return b.([]byte), nil
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // a valid level: no error
+	if _, err := io.Copy(zw, f); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	b, _ := g.files.LoadOrStore(name, buf.Bytes())
+	return b.([]byte), nil
 }

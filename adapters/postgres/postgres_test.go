@@ -297,7 +297,10 @@ func TestTextPostgresCannotHold(t *testing.T) {
 }
 
 func TestDeleteInterceptsBeforeInBatches(t *testing.T) {
-	ctx := context.Background()
+	// Batches of 5 000 rows are ten times the recorder's; their deadline is
+	// the test's, not the per-call query timeout meant for the request path.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	db, _ := migratedDB(t)
 	s := postgres.NewInterceptStore(db)
 	const old, recent = 21_000, 4_000 // more than two retention batches

@@ -20,25 +20,41 @@ import (
 	"github.com/keyipsentinel/sentinel/adapters/sqlite"
 )
 
-// transports are the engines the conformance tests and benchmarks run
-// the proxy with: the standard library's and the goroutine-free one.
-func transports() []struct {
-	name string
-	new  func() http.RoundTripper
-} {
-	return []struct {
-		name string
-		new  func() http.RoundTripper
-	}{
-		{"http.Transport", func() http.RoundTripper { return httpproxy.NewTransport() }},
-		{"Upstream", func() http.RoundTripper { return httpproxy.NewUpstream(httpproxy.UpstreamOptions{}) }},
+// engine is one way of running the proxy: a listener (httpproxy.Server,
+// what the binaries serve with, or net/http's, what a library user mounts
+// Proxy in) and a transport to the downstream.
+type engine struct {
+	name      string
+	transport func() http.RoundTripper
+	netHTTP   bool // served by http.Server instead of httpproxy.Server
+}
+
+// engines are what the conformance tests and benchmarks run the proxy
+// with: the binaries' (Server + Upstream) first.
+func engines() []engine {
+	return []engine{
+		{"Server+Upstream", func() http.RoundTripper { return httpproxy.NewUpstream(httpproxy.UpstreamOptions{}) }, false},
+		{"net/http+Upstream", func() http.RoundTripper { return httpproxy.NewUpstream(httpproxy.UpstreamOptions{}) }, true},
+		{"net/http+http.Transport", func() http.RoundTripper { return httpproxy.NewTransport() }, true},
 	}
 }
 
+// proxyFor serves a whole Sentinel proxy on e to downstream.
+func (e engine) proxyFor(tb testing.TB, downstream string, decider sentinel.Decider) string {
+	tb.Helper()
+	return proxyOn(tb, downstream, e.transport(), decider, e.netHTTP)
+}
+
 // proxyFor serves a whole Sentinel proxy (SQLite-backed decider, the
-// middleware, the reverse proxy on transport) on a real loopback listener,
-// forwarding to downstream. It returns the proxy's base URL.
+// middleware, the reverse proxy on transport) on a real loopback listener
+// with httpproxy.Server, forwarding to downstream. It returns the proxy's
+// base URL.
 func proxyFor(tb testing.TB, downstream string, transport http.RoundTripper, decider sentinel.Decider) string {
+	tb.Helper()
+	return proxyOn(tb, downstream, transport, decider, false)
+}
+
+func proxyOn(tb testing.TB, downstream string, transport http.RoundTripper, decider sentinel.Decider, netHTTP bool) string {
 	tb.Helper()
 	live := sentinel.MustLiveSettings(sentinel.DefaultSettings())
 	if decider == nil {
@@ -56,16 +72,30 @@ func proxyFor(tb testing.TB, downstream string, transport http.RoundTripper, dec
 	require.NoError(tb, err)
 	p, err := httpproxy.NewProxy(u, mw, httpproxy.ProxyOptions{Transport: transport})
 	require.NoError(tb, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(tb, err)
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	base := serveOn(tb, p, netHTTP)
 	tb.Cleanup(func() {
-		srv.Close()
 		if ci, ok := transport.(interface{ CloseIdleConnections() }); ok {
 			ci.CloseIdleConnections()
 		}
 	})
+	return base
+}
+
+// serveOn serves h on a loopback listener with httpproxy.Server (default
+// limits), or with http.Server when netHTTP, and returns its base URL.
+func serveOn(tb testing.TB, h http.Handler, netHTTP bool) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	if netHTTP {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		tb.Cleanup(func() { srv.Close() })
+	} else {
+		srv := httpproxy.Limits{}.NewServer(h, nil)
+		go srv.Serve(ln)
+		tb.Cleanup(func() { srv.Close() })
+	}
 	return "http://" + ln.Addr().String()
 }
 
@@ -90,9 +120,9 @@ func BenchmarkProxyEndToEnd(b *testing.B) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, modelsBody)
 	}))
-	for _, tr := range transports() {
-		b.Run(tr.name, func(b *testing.B) {
-			base := proxyFor(b, up, tr.new(), nil)
+	for _, e := range engines() {
+		b.Run(e.name, func(b *testing.B) {
+			base := e.proxyFor(b, up, nil)
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 			defer client.CloseIdleConnections()
 			req, err := http.NewRequest(http.MethodGet, base+"/v1/models", nil)
@@ -143,9 +173,9 @@ func BenchmarkProxyEndToEndSSE(b *testing.B) {
 		}
 		io.WriteString(w, done)
 	}))
-	for _, tr := range transports() {
-		b.Run(tr.name, func(b *testing.B) {
-			base := proxyFor(b, up, tr.new(), nil)
+	for _, e := range engines() {
+		b.Run(e.name, func(b *testing.B) {
+			base := e.proxyFor(b, up, nil)
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 			defer client.CloseIdleConnections()
 			var cut atomic.Int64

@@ -164,13 +164,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	p, err := httpproxy.NewProxy(u, guard, popts)
 	require.NoError(t, err)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-
-	return &stack{URL: "http://" + ln.Addr().String(), DB: db, Bindings: bindings, Intercepts: intercepts,
+	return &stack{URL: serveOn(t, p, false), DB: db, Bindings: bindings, Intercepts: intercepts,
 		Recorder: rec, Middleware: guard, Settings: live, Up: up}
 }
 

@@ -29,12 +29,11 @@ func limitedProxy(t *testing.T, limits httpproxy.Limits, downstream string) stri
 	require.NoError(t, err)
 	tr := limits.NewUpstream(httpproxy.UpstreamOptions{})
 	t.Cleanup(tr.CloseIdleConnections)
-	srv := &http.Server{Handler: &httputil.ReverseProxy{
+	srv := limits.NewServer(&httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
 		Transport: tr,
 		ErrorLog:  nil,
-	}}
-	limits.Apply(srv)
+	}, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go srv.Serve(limits.Listener(ln))

@@ -74,8 +74,7 @@ func TestStreamStackFits8KiB(t *testing.T) {
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := &http.Server{Handler: p}
-	limits.Apply(srv)
+	srv := limits.NewServer(p, nil)
 	go srv.Serve(limits.Listener(ln))
 	t.Cleanup(func() { srv.Close() })
 
@@ -128,7 +127,7 @@ func overflow(out string) string {
 // see headWriter, so Sentinel's own answers must carry theirs to leave in
 // one write.)
 func TestAnswerHeads(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		first := make(chan struct{})
 		up, _ := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/v1/models" {
@@ -146,7 +145,7 @@ func TestAnswerHeads(t *testing.T) {
 			}
 			io.WriteString(w, "data: 1\n\n")
 		}))
-		base := proxyFor(t, up, newTransport(), nil)
+		base := e.proxyFor(t, up, nil)
 		client := &http.Client{Timeout: 10 * time.Second}
 
 		resp, err := client.Do(authed(t, http.MethodPost, base+"/v1/chat/completions", strings.NewReader(`{"stream":true}`)))

@@ -29,11 +29,11 @@ import (
 // through the whole proxy once per transport engine, against real
 // loopback servers.
 
-// forEachTransport runs f once per engine as a subtest.
-func forEachTransport(t *testing.T, f func(t *testing.T, newTransport func() http.RoundTripper)) {
+// forEachEngine runs f once per engine as a subtest.
+func forEachEngine(t *testing.T, f func(t *testing.T, e engine)) {
 	t.Helper()
-	for _, tr := range transports() {
-		t.Run(tr.name, func(t *testing.T) { f(t, tr.new) })
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) { f(t, e) })
 	}
 }
 
@@ -46,7 +46,7 @@ func authed(t *testing.T, method, url string, body io.Reader) *http.Request {
 }
 
 func TestConformanceSSEEventByEvent(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		const n = 5
 		received := make(chan int)
 		up, _ := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -64,7 +64,7 @@ func TestConformanceSSEEventByEvent(t *testing.T) {
 				}
 			}
 		}))
-		base := proxyFor(t, up, newTransport(), nil)
+		base := e.proxyFor(t, up, nil)
 		resp, err := http.DefaultClient.Do(authed(t, http.MethodPost, base+"/v1/chat/completions", strings.NewReader(`{"stream":true}`)))
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -82,7 +82,7 @@ func TestConformanceSSEEventByEvent(t *testing.T) {
 }
 
 func TestConformanceWebSocketEcho(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		up, _ := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, err := websocket.Accept(w, r, nil)
 			if err != nil {
@@ -99,7 +99,7 @@ func TestConformanceWebSocketEcho(t *testing.T) {
 				}
 			}
 		}))
-		base := proxyFor(t, up, newTransport(), nil)
+		base := e.proxyFor(t, up, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/v1/realtime",
@@ -123,7 +123,7 @@ func TestConformanceWebSocketEcho(t *testing.T) {
 // held back whole: the upstream has the first part before the client
 // sends the rest (a proxy buffering the body would deadlock the test).
 func TestConformanceChunkedUploadStreamed(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		const part = 64 << 10
 		const parts = 128 // 8 MiB in all
 		gotFirst := make(chan struct{})
@@ -143,7 +143,7 @@ func TestConformanceChunkedUploadStreamed(t *testing.T) {
 			}
 			fmt.Fprintf(w, "%d %s", part+n, hex.EncodeToString(h.Sum(nil)))
 		}))
-		base := proxyFor(t, up, newTransport(), nil)
+		base := e.proxyFor(t, up, nil)
 		pr, pw := io.Pipe()
 		want := sha256.New()
 		go func() {
@@ -203,7 +203,7 @@ func recordingUpstream(t *testing.T, answer func(w http.ResponseWriter, r *http.
 }
 
 func TestConformanceHeaders(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		up, seen := recordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "X-Hop-Out")
 			w.Header().Set("X-Hop-Out", "secret")
@@ -211,7 +211,7 @@ func TestConformanceHeaders(t *testing.T) {
 			w.Header().Set("X-End", "kept")
 			io.WriteString(w, "{}")
 		})
-		base := proxyFor(t, up, newTransport(), nil)
+		base := e.proxyFor(t, up, nil)
 		req := authed(t, http.MethodGet, base+"/v1/models", nil)
 		req.Header.Set("X-Real-IP", "203.0.113.7")
 		req.Header.Set("X-Forwarded-For", "203.0.113.8")
@@ -242,14 +242,14 @@ func TestConformanceHeaders(t *testing.T) {
 }
 
 func TestConformanceInformational(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		up, _ := recordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Link", "</style.css>; rel=preload")
 			w.WriteHeader(http.StatusEarlyHints)
 			w.Header().Del("Link")
 			io.WriteString(w, "{}")
 		})
-		base := proxyFor(t, up, newTransport(), nil)
+		base := e.proxyFor(t, up, nil)
 		var mu sync.Mutex
 		var hints []string
 		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
@@ -271,14 +271,14 @@ func TestConformanceInformational(t *testing.T) {
 }
 
 func TestConformanceTrailers(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		up, _ := recordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Trailer", "X-Checksum")
 			io.WriteString(w, "body")
 			http.NewResponseController(w).Flush()
 			w.Header().Set("X-Checksum", "abc123")
 		})
-		base := proxyFor(t, up, newTransport(), nil)
+		base := e.proxyFor(t, up, nil)
 		resp, err := http.DefaultClient.Do(authed(t, http.MethodGet, base+"/v1/models", nil))
 		require.NoError(t, err)
 		body, err := io.ReadAll(resp.Body)
@@ -290,11 +290,11 @@ func TestConformanceTrailers(t *testing.T) {
 }
 
 func TestConformanceExpectContinue(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		up, seen := recordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "stored")
 		})
-		base := proxyFor(t, up, newTransport(), nil)
+		base := e.proxyFor(t, up, nil)
 		client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
 		defer client.CloseIdleConnections()
 		var got100 bool
@@ -329,9 +329,9 @@ func rawExchange(t *testing.T, base, raw string) string {
 }
 
 func TestConformanceHTTP10AndConnectionClose(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		up, seen := recordingUpstream(t, nil)
-		base := proxyFor(t, up, newTransport(), nil)
+		base := e.proxyFor(t, up, nil)
 		auth := "Authorization: Bearer sk-" + realKey + "\r\n"
 		for _, raw := range []string{
 			"GET /v1/models HTTP/1.0\r\nHost: x\r\n" + auth + "\r\n",
@@ -355,7 +355,7 @@ func TestConformanceHTTP10AndConnectionClose(t *testing.T) {
 // answering HTTP/1.0-style without a length, or while idle) is not, and
 // no request fails for it.
 func TestConformanceUpstreamConnections(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		up, seen := recordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 			switch r.URL.Query().Get("mode") {
 			case "close":
@@ -369,8 +369,8 @@ func TestConformanceUpstreamConnections(t *testing.T) {
 			}
 			io.WriteString(w, "{}")
 		})
-		tr := newTransport()
-		base := proxyFor(t, up, tr, nil)
+		tr := e.transport()
+		base := proxyOn(t, up, tr, nil, e.netHTTP)
 		client := &http.Client{Transport: &http.Transport{}}
 		defer client.CloseIdleConnections()
 		do := func(method, query string, body io.Reader) int {
@@ -405,7 +405,7 @@ func TestConformanceUpstreamConnections(t *testing.T) {
 // body cannot be replayed); Upstream peeks at the socket before reusing a
 // connection, see TestUpstreamPostAfterIdleClose.
 func TestConformanceIdleConnectionClosedByUpstream(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		var mu sync.Mutex
 		seen := 0
 		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -416,7 +416,7 @@ func TestConformanceIdleConnectionClosedByUpstream(t *testing.T) {
 			io.WriteString(w, modelsBody)
 		}))
 		defer up.Close()
-		base := proxyFor(t, up.URL, newTransport(), nil)
+		base := e.proxyFor(t, up.URL, nil)
 		client := &http.Client{Transport: &http.Transport{}}
 		defer client.CloseIdleConnections()
 		for i, body := range []string{"", "", "", ""} {
@@ -439,7 +439,7 @@ func TestConformanceIdleConnectionClosedByUpstream(t *testing.T) {
 }
 
 func TestConformanceClientGoneCancelsUpstream(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		upstreamDone := make(chan struct{})
 		up, _ := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -448,7 +448,7 @@ func TestConformanceClientGoneCancelsUpstream(t *testing.T) {
 			<-r.Context().Done() // the proxy closed the upstream connection
 			close(upstreamDone)
 		}))
-		base := proxyFor(t, up, newTransport(), nil)
+		base := e.proxyFor(t, up, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		req := authed(t, http.MethodPost, base+"/v1/chat/completions", strings.NewReader(`{}`))
 		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
@@ -467,12 +467,12 @@ func TestConformanceClientGoneCancelsUpstream(t *testing.T) {
 }
 
 func TestConformanceErrorShapes(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, newTransport func() http.RoundTripper) {
+	forEachEngine(t, func(t *testing.T, e engine) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
 		dead := "http://" + ln.Addr().String()
 		ln.Close()
-		base := proxyFor(t, dead, newTransport(), nil)
+		base := e.proxyFor(t, dead, nil)
 		status, body := call(t, "127.0.0.1", authed(t, http.MethodGet, base+"/v1/models", nil))
 		require.Equal(t, http.StatusBadGateway, status)
 		require.Equal(t, httpproxy.CodeDownstreamUnavailable, decodeError(t, body).Error.Code)
@@ -481,7 +481,7 @@ func TestConformanceErrorShapes(t *testing.T) {
 			return sentinel.Decision{}, sentinel.Errorf(sentinel.EUNAVAILABLE, "stores down")
 		}}
 		up, _ := recordingUpstream(t, nil)
-		base = proxyFor(t, up, newTransport(), down)
+		base = e.proxyFor(t, up, down)
 		status, body = call(t, "127.0.0.1", authed(t, http.MethodGet, base+"/v1/models", nil))
 		require.Equal(t, http.StatusServiceUnavailable, status)
 		require.Equal(t, "sentinel_unavailable", decodeError(t, body).Error.Code)

@@ -162,11 +162,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 		return fmt.Errorf("APP_HOST/APP_PORT: cannot listen on %s: %w", cfg.ProxyAddr, err)
 	}
 	ln = limits.Listener(ln)
-	srv := &http.Server{
-		Handler:  notAdmin(proxy),
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	limits.Apply(srv)
+	srv := limits.NewServer(notAdmin(proxy), log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	if b == AllInOne { // the admin API beside the proxy, stopping with it

@@ -1,0 +1,864 @@
+package httpproxy
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server serves an http.Handler over HTTP/1.1 on plain TCP connections:
+// the proxy listener of the Sentinel binaries (docs/performance.md says
+// why it is not net/http's). It runs one goroutine per connection and
+// nothing else per connection or request: no background-read goroutine
+// (a client that hangs up during a long answer is seen by one epoll
+// watcher shared by the process, on Linux), no buffers held while an
+// answer streams (the connection's reader and writer are pooled and taken
+// only while bytes are read or written), and no per-request objects but
+// the http.Request itself.
+//
+// What handlers see is the net/http contract: http.ResponseWriter with
+// Flush, Hijack (WebSocket upgrades), 1xx answers, trailers and read and
+// write deadlines (http.ResponseController), request bodies streamed
+// (Expect: 100-continue answered on the first read), full duplex, a
+// request context cancelled when the client goes away, and
+// http.ErrAbortHandler ending the connection without a clean end of the
+// answer, as httputil.ReverseProxy expects.
+type Server struct {
+	handler http.Handler
+	limits  Limits
+	log     *slog.Logger
+	base    context.Context
+
+	mu        sync.Mutex
+	listeners map[*net.Listener]struct{}
+	conns     map[*serverConn]struct{}
+	closing   atomic.Bool
+}
+
+// NewServer returns a Server for h under l (MaxHeaderBytes,
+// ReadHeaderTimeout, IdleTimeout, and BodyIdleTimeout on every request
+// body, as Apply gives an http.Server). Wrap the listener with l.Listener
+// for the connection caps. log receives handler panics; nil discards.
+func (l Limits) NewServer(h http.Handler, log *slog.Logger) *Server {
+	l = l.withDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{handler: bodyIdleHandler(h, l.BodyIdleTimeout), limits: l, log: log,
+		listeners: map[*net.Listener]struct{}{}, conns: map[*serverConn]struct{}{}}
+	// httputil.ReverseProxy aborts an answer it cannot finish (the
+	// downstream cut it) with panic(http.ErrAbortHandler) only when it
+	// finds a server in the context; otherwise it returns, and the client
+	// would get a cut answer that looks complete.
+	s.base = context.WithValue(context.Background(), http.ServerContextKey, &http.Server{})
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown or Close, and returns
+// http.ErrServerClosed then.
+func (s *Server) Serve(ln net.Listener) error {
+	if !s.track(&ln, true) {
+		return http.ErrServerClosed
+	}
+	defer s.track(&ln, false)
+	var delay time.Duration
+	for {
+		rwc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of file descriptors and the like: wait, as net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("proxy listener: accept failed; retrying", "err", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := &serverConn{srv: s, rwc: rwc}
+		s.mu.Lock()
+		if s.closing.Load() {
+			s.mu.Unlock()
+			rwc.Close()
+			return http.ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (s *Server) track(ln *net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.closing.Load() {
+			return false
+		}
+		s.listeners[ln] = struct{}{}
+	} else {
+		delete(s.listeners, ln)
+	}
+	return true
+}
+
+func (s *Server) forget(c *serverConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// closeListenersLocked stops accepting; s.mu is held.
+func (s *Server) closeListenersLocked() {
+	s.closing.Store(true)
+	for ln := range s.listeners {
+		(*ln).Close()
+		delete(s.listeners, ln)
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, and waits until the
+// requests in flight are answered (their connections close then) or ctx
+// is done. Hijacked connections (WebSockets) are not waited for: Proxy.Drain
+// does that.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closeListenersLocked()
+	s.mu.Unlock()
+	tick := time.NewTimer(time.Millisecond)
+	defer tick.Stop()
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		if s.closeIdle() {
+			return nil
+		}
+		tick.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// closeIdle closes the connections waiting for a request and reports
+// whether none is left.
+func (s *Server) closeIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.state.Load() == connIdle {
+			c.rwc.Close()
+			delete(s.conns, c)
+		}
+	}
+	return len(s.conns) == 0
+}
+
+// Close stops accepting and closes every connection at once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeListenersLocked()
+	for c := range s.conns {
+		c.rwc.Close()
+		delete(s.conns, c)
+	}
+	return nil
+}
+
+const (
+	connIdle   = iota // waiting for the first byte of a request
+	connActive        // reading a request or answering it
+)
+
+// maxDiscard is the most of a request body left unread by the handler
+// that is read and thrown away to keep the connection (net/http's figure).
+const maxDiscard = 256 << 10
+
+type serverConn struct {
+	srv    *Server
+	rwc    net.Conn
+	remote string
+	state  atomic.Int32
+	// lr bounds what br may read of a request head.
+	lr io.LimitedReader
+	// mu guards br (the body's goroutine gives it back, Hijack takes it)
+	// and the hang-up watch.
+	mu    sync.Mutex
+	br    *bufio.Reader
+	watch hangupWatch
+	// wmu orders a 100 Continue (written by whoever reads the body) before
+	// the head of the answer.
+	wmu sync.Mutex
+	bw  *bufio.Writer
+	res response
+}
+
+var (
+	serverReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+	serverWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+)
+
+// reader returns the connection's reader, taking one from the pool.
+func (c *serverConn) reader() *bufio.Reader {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.br == nil {
+		c.br = serverReaders.Get().(*bufio.Reader)
+		c.br.Reset(&c.lr)
+	}
+	return c.br
+}
+
+// releaseReader gives the reader back when it holds nothing unread: an
+// answer that streams for minutes keeps no 4 KiB reader of its client.
+func (c *serverConn) releaseReader() {
+	c.mu.Lock()
+	if c.br != nil && c.br.Buffered() == 0 {
+		c.br.Reset(nil)
+		serverReaders.Put(c.br)
+		c.br = nil
+	}
+	c.mu.Unlock()
+}
+
+func (c *serverConn) writer() *bufio.Writer {
+	if c.bw == nil {
+		c.bw = serverWriters.Get().(*bufio.Writer)
+		c.bw.Reset(c.rwc)
+	}
+	return c.bw
+}
+
+// flush writes what is buffered and gives the writer back.
+func (c *serverConn) flush() error {
+	if c.bw == nil {
+		return nil
+	}
+	err := c.bw.Flush()
+	c.bw.Reset(nil)
+	serverWriters.Put(c.bw)
+	c.bw = nil
+	return err
+}
+
+func (c *serverConn) close() {
+	c.mu.Lock()
+	if c.br != nil {
+		c.br.Reset(nil)
+		serverReaders.Put(c.br)
+		c.br = nil
+	}
+	c.mu.Unlock()
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		serverWriters.Put(c.bw)
+		c.bw = nil
+	}
+	c.rwc.Close()
+	c.srv.forget(c)
+}
+
+func (c *serverConn) serve() {
+	c.remote = c.rwc.RemoteAddr().String()
+	c.lr.R = c.rwc
+	hijacked := false
+	defer func() {
+		if !hijacked {
+			c.close()
+		}
+	}()
+	for n := 0; ; n++ {
+		keep, hj := c.serveOne(n)
+		if hj {
+			hijacked = true
+			return
+		}
+		if !keep || c.srv.closing.Load() {
+			return
+		}
+	}
+}
+
+// serveOne reads and answers one request; keep reports that the
+// connection can carry another.
+func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
+	lim := c.srv.limits
+	wait := lim.ReadHeaderTimeout
+	if n > 0 {
+		wait = lim.IdleTimeout
+	}
+	c.state.Store(connIdle)
+	_ = c.rwc.SetReadDeadline(time.Now().Add(wait))
+	br := c.reader()
+	c.lr.N = int64(lim.MaxHeaderBytes) + 4096 // net/http's slack for the request line
+	if _, err := br.Peek(1); err != nil {
+		return false, false
+	}
+	if !c.activate() {
+		return false, false
+	}
+	if n > 0 {
+		_ = c.rwc.SetReadDeadline(time.Now().Add(lim.ReadHeaderTimeout))
+	}
+	req, err := http.ReadRequest(br)
+	headLeft := c.lr.N
+	c.lr.N = 1<<63 - 1
+	if err != nil {
+		c.badRequest(err, headLeft <= 0)
+		return false, false
+	}
+	_ = c.rwc.SetReadDeadline(time.Time{})
+	if code, msg := checkRequest(req); code != 0 {
+		c.refuse(code, "bad_request", msg)
+		return false, false
+	}
+	req.RemoteAddr = c.remote
+	ctx, cancel := context.WithCancel(c.srv.base)
+	req = req.WithContext(ctx)
+	w := &c.res
+	w.reset(c, req)
+	if req.Body != nil && req.Body != http.NoBody {
+		w.body.c, w.body.src = c, req.Body
+		w.body.expect = req.ProtoAtLeast(1, 1) && strings.EqualFold(req.Header.Get("Expect"), "100-continue")
+		req.Body = &w.body
+	} else {
+		w.body.eof.Store(true)
+		c.releaseReader()
+	}
+	c.watch.arm(c, cancel)
+	ok := c.handle(w, req)
+	hijacked = w.hijacked
+	c.watch.disarm()
+	if !hijacked {
+		if ok {
+			ok = w.finish() == nil
+		}
+		keep = ok && !w.closeAfter && c.finishBody(w)
+	}
+	cancel()
+	w.req, w.body.src = nil, nil
+	clear(w.header)
+	return keep, hijacked
+}
+
+// activate marks the connection busy unless the server is shutting down.
+func (c *serverConn) activate() bool {
+	c.srv.mu.Lock()
+	defer c.srv.mu.Unlock()
+	if c.srv.closing.Load() {
+		return false
+	}
+	c.state.Store(connActive)
+	return true
+}
+
+// handle runs the handler; false means the connection is done for (a
+// panic, http.ErrAbortHandler included).
+func (c *serverConn) handle(w *response, req *http.Request) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			ok = false
+			if v != http.ErrAbortHandler {
+				buf := make([]byte, 16<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.srv.log.Error("proxy handler panicked; connection closed", "panic", fmt.Sprint(v),
+					"path", req.URL.Path, "stack", string(buf))
+			}
+			if !w.hijacked {
+				_ = c.flush() // what was answered goes out; the connection then closes mid-answer
+			}
+		}
+	}()
+	c.srv.handler.ServeHTTP(w, req)
+	return true
+}
+
+// finishBody reads what the handler left of the request body, up to
+// maxDiscard, so the connection can carry the next request; false when it
+// cannot.
+func (c *serverConn) finishBody(w *response) bool {
+	b := &w.body
+	if b.eof.Load() {
+		return true
+	}
+	if b.expect && !b.sentContinue.Load() {
+		return false // the client still waits to send it
+	}
+	n, err := io.CopyN(io.Discard, b.src, maxDiscard+1)
+	_ = c.rwc.SetReadDeadline(time.Time{})
+	return n <= maxDiscard && errors.Is(err, io.EOF)
+}
+
+// badRequest answers a request that could not be read, as net/http does
+// but in the JSON error shape and without quoting it.
+func (c *serverConn) badRequest(err error, headTooLarge bool) {
+	var ne net.Error
+	switch {
+	case headTooLarge:
+		c.refuse(http.StatusRequestHeaderFieldsTooLarge, CodeHeaderTooLarge, "The request headers are too large.")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne), errors.Is(err, os.ErrDeadlineExceeded):
+		// The client went away or stalled: nobody to answer.
+	case strings.Contains(err.Error(), "unsupported transfer encoding"):
+		c.refuse(http.StatusNotImplemented, "unsupported_transfer_encoding", "The request's Transfer-Encoding is not supported; use chunked or a Content-Length.")
+	default:
+		c.refuse(http.StatusBadRequest, "bad_request", "The request is not valid HTTP/1.1.")
+	}
+}
+
+// checkRequest returns what net/http's server refuses in a request that
+// parsed.
+func checkRequest(req *http.Request) (int, string) {
+	switch {
+	case req.ProtoMajor != 1:
+		return http.StatusHTTPVersionNotSupported, "Only HTTP/1.0 and HTTP/1.1 are served here."
+	case req.ProtoAtLeast(1, 1) && req.Host == "" && req.Method != http.MethodConnect:
+		return http.StatusBadRequest, "The request has no Host header."
+	case !validHost(req.Host):
+		return http.StatusBadRequest, "The request's Host header is not valid."
+	}
+	if e := req.Header.Get("Expect"); e != "" && !strings.EqualFold(e, "100-continue") {
+		return http.StatusExpectationFailed, "Only the 100-continue expectation is supported."
+	}
+	return 0, ""
+}
+
+// validHost accepts what RFC 3986 allows in a host and port (and what
+// net/http lets through for compatibility), nothing that could split a
+// line or a header.
+func validHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		if b := h[i]; b <= ' ' || b >= 0x7f || b == '"' || b == '<' || b == '>' || b == '\\' || b == '^' || b == '`' || b == '{' || b == '|' || b == '}' {
+			return false
+		}
+	}
+	return true
+}
+
+// refuse writes an error answer on a connection that then closes.
+func (c *serverConn) refuse(status int, code, message string) {
+	body, _ := json.Marshal(errorBody{Error: errorDetail{Message: message, Type: "sentinel_error", Code: code}})
+	body = append(body, '\n')
+	_ = c.rwc.SetWriteDeadline(time.Now().Add(connRefusalDeadline))
+	_, _ = c.rwc.Write(append([]byte("HTTP/1.1 "+strconv.Itoa(status)+" "+http.StatusText(status)+
+		"\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\nContent-Length: "+
+		strconv.Itoa(len(body))+"\r\n\r\n"), body...))
+}
+
+// reqBody is the request body the handler reads: it sends 100 Continue on
+// the first read when the client asked for it, and gives the connection's
+// reader back once the body is over. It may be read on another goroutine
+// than the handler's (Upstream writes long bodies from one) while the
+// answer is written: the connection is full duplex.
+type reqBody struct {
+	c            *serverConn
+	src          io.ReadCloser
+	expect       bool
+	sentContinue atomic.Bool
+	eof          atomic.Bool
+	closed       atomic.Bool
+}
+
+var continueLine = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+
+func (b *reqBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.eof.Load() {
+		return 0, io.EOF
+	}
+	if b.expect && !b.sentContinue.Load() {
+		if err := b.sendContinue(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := b.src.Read(p)
+	if err == io.EOF && b.eof.CompareAndSwap(false, true) {
+		b.c.releaseReader()
+	}
+	return n, err
+}
+
+// sendContinue tells the client to send the body, unless the answer has
+// started (then it is too late: the client reads the answer instead).
+func (b *reqBody) sendContinue() error {
+	c := b.c
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if b.sentContinue.Load() {
+		return nil
+	}
+	b.sentContinue.Store(true)
+	if c.res.committed || c.res.hijacked {
+		return nil
+	}
+	_, err := c.rwc.Write(continueLine)
+	return err
+}
+
+// Close ends the handler's reading; the server reads what is left (or
+// closes the connection) after the answer.
+func (b *reqBody) Close() error {
+	b.closed.Store(true)
+	return nil
+}
+
+// response is the http.ResponseWriter of one request; one per connection,
+// reused.
+type response struct {
+	c           *serverConn
+	req         *http.Request
+	header      http.Header
+	body        reqBody
+	status      int
+	wroteHeader bool // the final status is set
+	committed   bool // the head is written
+	chunked     bool
+	bodyless    bool  // HEAD, 204, 304: body bytes are dropped
+	declared    int64 // the Content-Length the handler set, or -1
+	written     int64
+	closeAfter  bool
+	hijacked    bool
+	trailers    []string
+	scratch     [20]byte
+}
+
+func (w *response) reset(c *serverConn, req *http.Request) {
+	if w.header == nil {
+		w.header = make(http.Header, 8)
+	}
+	w.c, w.req, w.status, w.declared, w.written = c, req, 0, -1, 0
+	w.wroteHeader, w.committed, w.chunked, w.bodyless, w.closeAfter, w.hijacked = false, false, false, false, false, false
+	w.trailers = w.trailers[:0]
+	w.body.src, w.body.expect = nil, false
+	w.body.sentContinue.Store(false)
+	w.body.eof.Store(false)
+	w.body.closed.Store(false)
+}
+
+func (w *response) Header() http.Header { return w.header }
+
+func (w *response) WriteHeader(code int) {
+	if w.hijacked || w.wroteHeader {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		w.write1xx(code)
+		return
+	}
+	w.wroteHeader, w.status = true, code
+	if cl := w.header["Content-Length"]; len(cl) > 0 {
+		if v, err := strconv.ParseInt(cl[0], 10, 64); err == nil && v >= 0 {
+			w.declared = v
+		} else {
+			delete(w.header, "Content-Length")
+		}
+	}
+}
+
+// write1xx sends an informational answer (103 Early Hints, a 100 the
+// handler sends itself) with the headers set so far, as net/http does.
+func (w *response) write1xx(code int) {
+	if w.committed || !w.req.ProtoAtLeast(1, 1) {
+		return
+	}
+	c := w.c
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	bw := c.writer()
+	writeStatusLine(bw, code, w.scratch[:0])
+	writeHeaders(bw, w.header)
+	bw.WriteString("\r\n")
+	_ = c.flush()
+	if code == http.StatusContinue {
+		w.body.sentContinue.Store(true)
+	}
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(false)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if w.bodyless {
+		if w.status == http.StatusNoContent || w.status == http.StatusNotModified {
+			return 0, http.ErrBodyNotAllowed
+		}
+		return len(p), nil
+	}
+	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
+		return 0, http.ErrContentLength
+	}
+	w.written += int64(len(p))
+	bw := w.c.writer()
+	if w.chunked {
+		bw.Write(strconv.AppendUint(w.scratch[:0], uint64(len(p)), 16))
+		bw.WriteString("\r\n")
+		bw.Write(p)
+		_, err := bw.WriteString("\r\n")
+		return len(p), err
+	}
+	return bw.Write(p)
+}
+
+// commit writes the head. final means the handler has returned: an answer
+// with nothing written then gets Content-Length: 0 instead of chunks.
+func (w *response) commit(final bool) {
+	c := w.c
+	c.wmu.Lock()
+	w.committed = true
+	c.wmu.Unlock()
+	h := w.header
+	req := w.req
+	bodyAllowed := w.status >= 200 && w.status != http.StatusNoContent && w.status != http.StatusNotModified
+	w.bodyless = !bodyAllowed || req.Method == http.MethodHead
+	delete(h, "Transfer-Encoding")
+	if v := h["Connection"]; len(v) > 0 && hasToken(v, "close") {
+		w.closeAfter = true
+	}
+	if req.Close || c.srv.closing.Load() {
+		w.closeAfter = true
+	}
+	if !bodyAllowed {
+		delete(h, "Content-Length")
+		w.declared = -1
+	} else if w.declared < 0 && req.Method != http.MethodHead {
+		switch {
+		case final && w.written == 0:
+			h["Content-Length"] = zeroLength
+			w.declared = 0
+		case req.ProtoAtLeast(1, 1):
+			w.chunked = true
+		default:
+			w.closeAfter = true // HTTP/1.0: the end of the body is the end of the connection
+		}
+	}
+	if w.chunked {
+		for _, v := range h["Trailer"] {
+			for _, k := range strings.Split(v, ",") {
+				if k = strings.TrimSpace(k); k != "" {
+					w.trailers = append(w.trailers, http.CanonicalHeaderKey(k))
+				}
+			}
+		}
+	} else {
+		delete(h, "Trailer")
+	}
+	if _, ok := h["Date"]; !ok {
+		h["Date"] = []string{httpDate()}
+	}
+	bw := c.writer()
+	writeStatusLine(bw, w.status, w.scratch[:0])
+	writeHeaders(bw, h)
+	if w.chunked {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	switch {
+	case w.closeAfter && req.ProtoAtLeast(1, 1) && !hasToken(h["Connection"], "close"):
+		bw.WriteString("Connection: close\r\n")
+	case !w.closeAfter && !req.ProtoAtLeast(1, 1):
+		bw.WriteString("Connection: keep-alive\r\n")
+	}
+	bw.WriteString("\r\n")
+}
+
+var zeroLength = []string{"0"}
+
+// finish ends the answer after the handler returned: the head if it is
+// not out, the last chunk and the trailers, and one flush.
+func (w *response) finish() error {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(true)
+	}
+	if w.chunked {
+		bw := w.c.writer()
+		bw.WriteString("0\r\n")
+		for _, k := range w.trailers {
+			for _, v := range w.header[k] {
+				writeHeaderLine(bw, k, v)
+			}
+		}
+		for k, vv := range w.header {
+			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && validFieldName(name) {
+				for _, v := range vv {
+					writeHeaderLine(bw, name, v)
+				}
+			}
+		}
+		bw.WriteString("\r\n")
+	}
+	if !w.bodyless && w.declared >= 0 && w.written != w.declared {
+		w.closeAfter = true // a short answer: the client must not wait for the rest on this connection
+	}
+	return w.c.flush()
+}
+
+// Flush sends the head and what is written so far (http.Flusher).
+func (w *response) Flush() { _ = w.FlushError() }
+
+// FlushError is Flush returning the write's error (http.ResponseController).
+func (w *response) FlushError() error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(false)
+	}
+	return w.c.flush()
+}
+
+// Hijack hands the connection over (http.Hijacker): the WebSocket tunnel.
+func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.committed {
+		return nil, nil, errors.New("httpproxy: Hijack after the answer's head was written")
+	}
+	c := w.c
+	c.wmu.Lock()
+	w.hijacked = true
+	c.wmu.Unlock()
+	c.watch.disarm()
+	c.mu.Lock()
+	br := c.br // bytes read ahead stay in it; it is the hijacker's now
+	c.br = nil
+	c.mu.Unlock()
+	if br == nil {
+		br = bufio.NewReaderSize(c.rwc, 4<<10)
+	}
+	_ = c.rwc.SetDeadline(time.Time{})
+	c.srv.forget(c)
+	return c.rwc, bufio.NewReadWriter(br, bufio.NewWriterSize(c.rwc, 4<<10)), nil
+}
+
+// SetReadDeadline sets the connection's read deadline (http.ResponseController).
+func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the connection's write deadline (http.ResponseController).
+func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+
+// EnableFullDuplex is a no-op: request bodies stay readable while the
+// answer is written (http.ResponseController).
+func (w *response) EnableFullDuplex() error { return nil }
+
+func writeStatusLine(bw *bufio.Writer, code int, scratch []byte) {
+	bw.WriteString("HTTP/1.1 ")
+	bw.Write(strconv.AppendInt(scratch, int64(code), 10))
+	bw.WriteByte(' ')
+	if text := http.StatusText(code); text != "" {
+		bw.WriteString(text)
+	} else {
+		bw.WriteString("status code ")
+		bw.Write(strconv.AppendInt(scratch, int64(code), 10))
+	}
+	bw.WriteString("\r\n")
+}
+
+// writeHeaders writes h but the trailers (TrailerPrefix keys) and the
+// names that are not tokens; a value's line breaks become spaces.
+func writeHeaders(bw *bufio.Writer, h http.Header) {
+	for k, vv := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) || !validFieldName(k) {
+			continue
+		}
+		for _, v := range vv {
+			writeHeaderLine(bw, k, v)
+		}
+	}
+}
+
+func writeHeaderLine(bw *bufio.Writer, k, v string) {
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(v)
+	}
+	bw.WriteString(strings.TrimSpace(v))
+	bw.WriteString("\r\n")
+}
+
+// validFieldName reports whether k is an RFC 9110 token.
+func validFieldName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		b := k[i]
+		if b >= 0x7f || b <= ' ' || strings.IndexByte(`"(),/:;<=>?@[\]{}`, b) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// hasToken reports whether a comma-separated header holds tok.
+func hasToken(vv []string, tok string) bool {
+	for _, v := range vv {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), tok) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// httpDate is the Date header's value, formatted once a second.
+func httpDate() string {
+	now := time.Now()
+	sec := now.Unix()
+	if d := cachedDate.Load(); d != nil && d.sec == sec {
+		return d.text
+	}
+	d := &dateText{sec: sec, text: now.UTC().Format(http.TimeFormat)}
+	cachedDate.Store(d)
+	return d.text
+}
+
+type dateText struct {
+	sec  int64
+	text string
+}
+
+var cachedDate atomic.Pointer[dateText]

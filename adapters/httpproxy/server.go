@@ -202,6 +202,8 @@ type serverConn struct {
 	rwc    net.Conn
 	remote string
 	state  atomic.Int32
+	// answered: the last request read was answered (linger on close).
+	answered bool
 	// lr bounds what br may read of a request head.
 	lr io.LimitedReader
 	// mu guards br (the body's goroutine gives it back, Hijack takes it)
@@ -284,22 +286,52 @@ func (c *serverConn) close() {
 func (c *serverConn) serve() {
 	c.remote = c.rwc.RemoteAddr().String()
 	c.lr.R = c.rwc
-	hijacked := false
 	defer func() {
-		if !hijacked {
-			c.close()
+		if v := recover(); v != nil { // a fault of the server's own: this connection only
+			c.srv.log.Error("proxy connection failed; closed", "panic", fmt.Sprint(v))
+			c.rwc.Close()
+			c.srv.forget(c)
 		}
 	}()
 	for n := 0; ; n++ {
-		keep, hj := c.serveOne(n)
-		if hj {
-			hijacked = true
+		keep, hijacked := c.serveOne(n)
+		if hijacked {
 			return
 		}
 		if !keep || c.srv.closing.Load() {
+			if c.answered {
+				c.linger()
+			}
+			c.close()
 			return
 		}
 	}
+}
+
+// lingerTime bounds linger.
+const lingerTime = 500 * time.Millisecond
+
+// linger ends a connection the server closes after an answer while the
+// client may still be sending (a refused request, a body left unread):
+// closing a socket with unread input resets it, and a reset can destroy
+// the answer before the client reads it. So, as net/http does, the
+// sending side is shut first and what arrives is read and dropped until
+// the client closes, for at most lingerTime.
+func (c *serverConn) linger() {
+	nc := c.rwc
+	for {
+		u, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		nc = u.NetConn()
+	}
+	cw, ok := nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = c.rwc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, c.rwc, 1<<20)
 }
 
 // serveOne reads and answers one request; keep reports that the
@@ -311,6 +343,7 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		wait = lim.IdleTimeout
 	}
 	c.state.Store(connIdle)
+	c.answered = false
 	_ = c.rwc.SetReadDeadline(time.Now().Add(wait))
 	br := c.reader()
 	c.lr.N = int64(lim.MaxHeaderBytes) + 4096 // net/http's slack for the request line
@@ -327,12 +360,13 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 	headLeft := c.lr.N
 	c.lr.N = 1<<63 - 1
 	if err != nil {
-		c.badRequest(err, headLeft <= 0)
+		c.answered = c.badRequest(err, headLeft <= 0)
 		return false, false
 	}
 	_ = c.rwc.SetReadDeadline(time.Time{})
 	if code, msg := checkRequest(req); code != 0 {
 		c.refuse(code, "bad_request", msg)
+		c.answered = true
 		return false, false
 	}
 	req.RemoteAddr = c.remote
@@ -357,6 +391,7 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 			ok = w.finish() == nil
 		}
 		keep = ok && !w.closeAfter && c.finishBody(w)
+		c.answered = ok
 	}
 	cancel()
 	w.req, w.body.src = nil, nil
@@ -413,19 +448,21 @@ func (c *serverConn) finishBody(w *response) bool {
 }
 
 // badRequest answers a request that could not be read, as net/http does
-// but in the JSON error shape and without quoting it.
-func (c *serverConn) badRequest(err error, headTooLarge bool) {
+// but in the JSON error shape and without quoting it, and reports whether
+// it answered.
+func (c *serverConn) badRequest(err error, headTooLarge bool) bool {
 	var ne net.Error
 	switch {
 	case headTooLarge:
 		c.refuse(http.StatusRequestHeaderFieldsTooLarge, CodeHeaderTooLarge, "The request headers are too large.")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne), errors.Is(err, os.ErrDeadlineExceeded):
-		// The client went away or stalled: nobody to answer.
+		return false // the client went away or stalled: nobody to answer
 	case strings.Contains(err.Error(), "unsupported transfer encoding"):
 		c.refuse(http.StatusNotImplemented, "unsupported_transfer_encoding", "The request's Transfer-Encoding is not supported; use chunked or a Content-Length.")
 	default:
 		c.refuse(http.StatusBadRequest, "bad_request", "The request is not valid HTTP/1.1.")
 	}
+	return true
 }
 
 // checkRequest returns what net/http's server refuses in a request that

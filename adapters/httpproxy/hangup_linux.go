@@ -2,8 +2,10 @@ package httpproxy
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -28,14 +30,15 @@ type hangupWatch struct {
 	state  int
 	timer  *time.Timer
 	cancel context.CancelFunc
-	fd     int
+	raw    syscall.RawConn // nil until first needed; nil for good if there is no socket
+	noRaw  bool
+	id     uint64 // of the current registration: an event names it, not the descriptor
 }
 
 func (h *hangupWatch) arm(c *serverConn, cancel context.CancelFunc) {
 	c.mu.Lock()
 	h.c, h.cancel, h.state = c, cancel, watchArmed
 	if h.timer == nil {
-		h.fd = -1
 		h.timer = time.AfterFunc(hangupDelay, h.fire)
 	} else {
 		h.timer.Reset(hangupDelay)
@@ -52,10 +55,11 @@ func (h *hangupWatch) fire() {
 		return
 	}
 	w := hangups()
-	if h.fd < 0 {
-		h.fd = connFD(c.rwc)
+	if h.raw == nil && !h.noRaw {
+		h.raw = rawConn(c.rwc)
+		h.noRaw = h.raw == nil
 	}
-	if w == nil || h.fd < 0 || w.add(h.fd, h) != nil {
+	if w == nil || h.raw == nil || w.add(h) != nil {
 		h.state = watchIdle
 		return
 	}
@@ -72,23 +76,23 @@ func (h *hangupWatch) disarm() {
 	case watchArmed:
 		h.timer.Stop()
 	case watchRegistered:
-		hangups().del(h.fd, h)
+		hangups().del(h)
 	}
 	h.state, h.cancel = watchIdle, nil
 	c.mu.Unlock()
 }
 
-func (h *hangupWatch) hungUp() {
+func (h *hangupWatch) hungUp(id uint64) {
 	c := h.c
 	c.mu.Lock()
-	if h.state == watchRegistered && h.cancel != nil {
+	if h.state == watchRegistered && h.id == id && h.cancel != nil {
 		h.cancel()
 	}
 	c.mu.Unlock()
 }
 
-// connFD is the socket's descriptor, or -1.
-func connFD(c net.Conn) int {
+// rawConn is the socket under c's wrappers, or nil.
+func rawConn(c net.Conn) syscall.RawConn {
 	for {
 		u, ok := c.(interface{ NetConn() net.Conn })
 		if !ok {
@@ -98,25 +102,28 @@ func connFD(c net.Conn) int {
 	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return -1
+		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return -1
+		return nil
 	}
-	fd := -1
-	if rc.Control(func(f uintptr) { fd = int(f) }) != nil {
-		return -1
-	}
-	return fd
+	return rc
 }
 
 // epollWatcher waits, on one goroutine, for any watched connection's
-// peer to hang up (EPOLLRDHUP, EPOLLHUP, EPOLLERR; one-shot).
+// peer to hang up (EPOLLRDHUP, EPOLLHUP, EPOLLERR; one-shot). Events carry
+// a registration id, never looked up by descriptor: a descriptor closed
+// and reused by another connection cannot take the old one's event.
+// Descriptors are added and removed through RawConn.Control, which fails
+// on a closed connection and holds the descriptor open meanwhile, so no
+// call ever reaches another connection's socket.
 type epollWatcher struct {
 	epfd    int
+	dead    atomic.Bool
 	mu      sync.Mutex
-	watched map[int32]*hangupWatch
+	next    uint64
+	watched map[uint64]*hangupWatch
 }
 
 var hangups = sync.OnceValue(func() *epollWatcher {
@@ -124,33 +131,44 @@ var hangups = sync.OnceValue(func() *epollWatcher {
 	if err != nil {
 		return nil // no watching: a hang-up is then seen on the next write
 	}
-	w := &epollWatcher{epfd: fd, watched: map[int32]*hangupWatch{}}
+	w := &epollWatcher{epfd: fd, watched: map[uint64]*hangupWatch{}}
 	go w.loop()
 	return w
 })
 
-func (w *epollWatcher) add(fd int, h *hangupWatch) error {
+var errWatcherDead = errors.New("httpproxy: the hang-up watcher stopped")
+
+func (w *epollWatcher) add(h *hangupWatch) error {
+	if w.dead.Load() {
+		return errWatcherDead
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	ev := syscall.EpollEvent{Events: syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
-	if err := syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	w.next++
+	id := w.next
+	ev := syscall.EpollEvent{Events: syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+	var err error
+	if cerr := h.raw.Control(func(fd uintptr) {
+		err = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+	}); cerr != nil {
+		return cerr
+	}
+	if err != nil {
 		return err
 	}
-	w.watched[int32(fd)] = h
+	h.id = id
+	w.watched[id] = h
 	return nil
 }
 
-// del stops watching fd for h. A descriptor closed meanwhile (Server.Close)
-// left the epoll set by itself, and its number may be another
-// connection's now: only h's own entry is removed.
-func (w *epollWatcher) del(fd int, h *hangupWatch) {
+// del stops watching h's connection; a closed one left the set by itself.
+func (w *epollWatcher) del(h *hangupWatch) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.watched[int32(fd)] != h {
-		return
-	}
-	delete(w.watched, int32(fd))
-	_ = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, fd, &syscall.EpollEvent{})
+	delete(w.watched, h.id)
+	w.mu.Unlock()
+	_ = h.raw.Control(func(fd uintptr) {
+		_ = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, int(fd), &syscall.EpollEvent{})
+	})
 }
 
 func (w *epollWatcher) loop() {
@@ -161,14 +179,16 @@ func (w *epollWatcher) loop() {
 			if err == syscall.EINTR {
 				continue
 			}
+			w.dead.Store(true) // hang-ups are then seen on the next write
 			return
 		}
 		for i := range n {
+			id := uint64(uint32(events[i].Fd)) | uint64(uint32(events[i].Pad))<<32
 			w.mu.Lock()
-			h := w.watched[events[i].Fd]
+			h := w.watched[id]
 			w.mu.Unlock()
 			if h != nil {
-				h.hungUp()
+				h.hungUp(id)
 			}
 		}
 	}

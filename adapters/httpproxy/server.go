@@ -92,7 +92,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		c := &serverConn{srv: s, rwc: rwc}
+		c := &serverConn{srv: s, rwc: rwc, accepted: time.Now()}
 		s.mu.Lock()
 		if s.closing.Load() {
 			s.mu.Unlock()
@@ -168,7 +168,7 @@ func (s *Server) closeIdle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		if c.state.Load() == connIdle {
+		if st := c.state.Load(); st == connIdle || st == connNew && time.Since(c.accepted) > newConnGrace {
 			c.rwc.Close()
 			delete(s.conns, c)
 		}
@@ -189,19 +189,33 @@ func (s *Server) Close() error {
 }
 
 const (
-	connIdle   = iota // waiting for the first byte of a request
+	connNew    = iota // accepted, its first request not begun
+	connIdle          // between requests
 	connActive        // reading a request or answering it
 )
+
+// newConnGrace is how long Shutdown leaves a new connection alone for its
+// first request (net/http's figure): clients do not retry a request that
+// fails on a fresh connection.
+const newConnGrace = 5 * time.Second
 
 // maxDiscard is the most of a request body left unread by the handler
 // that is read and thrown away to keep the connection (net/http's figure).
 const maxDiscard = 256 << 10
 
 type serverConn struct {
-	srv    *Server
-	rwc    net.Conn
-	remote string
-	state  atomic.Int32
+	srv      *Server
+	rwc      net.Conn
+	remote   string
+	accepted time.Time
+	state    atomic.Int32
+	// ctx is the connection's context (the local address in it, as
+	// net/http sets); cancel ends the current request's.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// werr is the first write error: the answer is broken, the connection
+	// is not reused, and every later write fails with it.
+	werr error
 	// answered: the last request read was answered (linger on close).
 	answered bool
 	// lr bounds what br may read of a request head.
@@ -257,13 +271,27 @@ func (c *serverConn) writer() *bufio.Writer {
 // flush writes what is buffered and gives the writer back.
 func (c *serverConn) flush() error {
 	if c.bw == nil {
-		return nil
+		return c.werr
 	}
 	err := c.bw.Flush()
 	c.bw.Reset(nil)
 	serverWriters.Put(c.bw)
 	c.bw = nil
-	return err
+	if err != nil {
+		c.failed(err)
+	}
+	return c.werr
+}
+
+// failed records the first write error and cancels the request: the
+// client will not get the rest, so nobody should produce it.
+func (c *serverConn) failed(err error) {
+	if c.werr == nil {
+		c.werr = err
+		if c.cancel != nil {
+			c.cancel()
+		}
+	}
 }
 
 func (c *serverConn) close() {
@@ -286,9 +314,14 @@ func (c *serverConn) close() {
 func (c *serverConn) serve() {
 	c.remote = c.rwc.RemoteAddr().String()
 	c.lr.R = c.rwc
+	c.ctx = context.WithValue(c.srv.base, http.LocalAddrContextKey, c.rwc.LocalAddr())
 	defer func() {
 		if v := recover(); v != nil { // a fault of the server's own: this connection only
 			c.srv.log.Error("proxy connection failed; closed", "panic", fmt.Sprint(v))
+			c.watch.disarm()
+			if c.cancel != nil {
+				c.cancel()
+			}
 			c.rwc.Close()
 			c.srv.forget(c)
 		}
@@ -342,7 +375,9 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 	if n > 0 {
 		wait = lim.IdleTimeout
 	}
-	c.state.Store(connIdle)
+	if n > 0 {
+		c.state.Store(connIdle)
+	}
 	c.answered = false
 	_ = c.rwc.SetReadDeadline(time.Now().Add(wait))
 	br := c.reader()
@@ -370,18 +405,21 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		return false, false
 	}
 	req.RemoteAddr = c.remote
-	ctx, cancel := context.WithCancel(c.srv.base)
+	ctx, cancel := context.WithCancel(c.ctx)
 	req = req.WithContext(ctx)
+	c.cancel = cancel
 	w := &c.res
 	w.reset(c, req)
-	if req.Body != nil && req.Body != http.NoBody {
-		w.body.c, w.body.src = c, req.Body
-		w.body.expect = req.ProtoAtLeast(1, 1) && strings.EqualFold(req.Header.Get("Expect"), "100-continue")
-		req.Body = &w.body
+	// One body per request: a reference kept past the handler (a
+	// transport's goroutine may outlive it) reads nothing of the next.
+	body := &reqBody{c: c, src: req.Body, eof: req.Body == nil || req.Body == http.NoBody}
+	if !body.eof {
+		body.expect = req.ProtoAtLeast(1, 1) && strings.EqualFold(req.Header.Get("Expect"), "100-continue")
+		req.Body = body
 	} else {
-		w.body.eof.Store(true)
 		c.releaseReader()
 	}
+	w.body = body
 	c.watch.arm(c, cancel)
 	ok := c.handle(w, req)
 	hijacked = w.hijacked
@@ -390,20 +428,33 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		if ok {
 			ok = w.finish() == nil
 		}
+		// A read of the body still in flight on another goroutine must
+		// end before the connection's reader is used or pooled again.
+		if !body.mu.TryLock() {
+			ok = false
+			c.rwc.Close() // unblocks it
+			body.mu.Lock()
+		}
+		body.closed = true
 		keep = ok && !w.closeAfter && c.finishBody(w)
+		body.mu.Unlock()
 		c.answered = ok
 	}
 	cancel()
-	w.req, w.body.src = nil, nil
+	c.cancel = nil
+	w.req, w.body = nil, nil
 	clear(w.header)
 	return keep, hijacked
 }
 
-// activate marks the connection busy unless the server is shutting down.
+// activate marks the connection busy: a request whose first byte has
+// come is answered even while the server shuts down (then with
+// Connection: close), as net/http does. It is false when Shutdown closed
+// the connection first.
 func (c *serverConn) activate() bool {
 	c.srv.mu.Lock()
 	defer c.srv.mu.Unlock()
-	if c.srv.closing.Load() {
+	if _, ok := c.srv.conns[c]; !ok {
 		return false
 	}
 	c.state.Store(connActive)
@@ -432,19 +483,23 @@ func (c *serverConn) handle(w *response, req *http.Request) (ok bool) {
 }
 
 // finishBody reads what the handler left of the request body, up to
-// maxDiscard, so the connection can carry the next request; false when it
-// cannot.
+// maxDiscard and within the body idle timeout, so the connection can carry
+// the next request; false when it cannot. The body's mu is held.
 func (c *serverConn) finishBody(w *response) bool {
-	b := &w.body
-	if b.eof.Load() {
+	b := w.body
+	switch {
+	case b.eof:
 		return true
-	}
-	if b.expect && !b.sentContinue.Load() {
+	case b.expect && !b.sentContinue.Load():
 		return false // the client still waits to send it
+	case w.req.ContentLength > maxDiscard:
+		return false // too much to read for nothing
 	}
+	_ = c.rwc.SetReadDeadline(time.Now().Add(c.srv.limits.BodyIdleTimeout))
 	n, err := io.CopyN(io.Discard, b.src, maxDiscard+1)
 	_ = c.rwc.SetReadDeadline(time.Time{})
-	return n <= maxDiscard && errors.Is(err, io.EOF)
+	b.eof = errors.Is(err, io.EOF)
+	return n <= maxDiscard && b.eof
 }
 
 // badRequest answers a request that could not be read, as net/http does
@@ -475,6 +530,13 @@ func checkRequest(req *http.Request) (int, string) {
 		return http.StatusBadRequest, "The request has no Host header."
 	case !validHost(req.Host):
 		return http.StatusBadRequest, "The request's Host header is not valid."
+	}
+	for k := range req.Header {
+		if !validFieldName(k) {
+			// "Transfer-Encoding : chunked" must not pass as some other
+			// header (RFC 9112 5.1): smuggling.
+			return http.StatusBadRequest, "The request has a header whose name is not valid."
+		}
 	}
 	if e := req.Header.Get("Expect"); e != "" && !strings.EqualFold(e, "100-continue") {
 		return http.StatusExpectationFailed, "Only the 100-continue expectation is supported."
@@ -508,23 +570,28 @@ func (c *serverConn) refuse(status int, code, message string) {
 // the first read when the client asked for it, and gives the connection's
 // reader back once the body is over. It may be read on another goroutine
 // than the handler's (Upstream writes long bodies from one) while the
-// answer is written: the connection is full duplex.
+// answer is written: the connection is full duplex. mu is held across a
+// read, so that Close, and the server after the handler, wait for a read
+// in flight (as net/http's body does; ReverseProxy relies on it).
 type reqBody struct {
 	c            *serverConn
 	src          io.ReadCloser
 	expect       bool
 	sentContinue atomic.Bool
-	eof          atomic.Bool
-	closed       atomic.Bool
+	mu           sync.Mutex
+	eof          bool
+	closed       bool
 }
 
 var continueLine = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
 func (b *reqBody) Read(p []byte) (int, error) {
-	if b.closed.Load() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
 		return 0, http.ErrBodyReadAfterClose
 	}
-	if b.eof.Load() {
+	if b.eof {
 		return 0, io.EOF
 	}
 	if b.expect && !b.sentContinue.Load() {
@@ -533,7 +600,8 @@ func (b *reqBody) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := b.src.Read(p)
-	if err == io.EOF && b.eof.CompareAndSwap(false, true) {
+	if err == io.EOF {
+		b.eof = true
 		b.c.releaseReader()
 	}
 	return n, err
@@ -556,10 +624,12 @@ func (b *reqBody) sendContinue() error {
 	return err
 }
 
-// Close ends the handler's reading; the server reads what is left (or
-// closes the connection) after the answer.
+// Close ends the handler's reading, after a read in flight; the server
+// reads what is left (or closes the connection) after the answer.
 func (b *reqBody) Close() error {
-	b.closed.Store(true)
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
 	return nil
 }
 
@@ -569,7 +639,7 @@ type response struct {
 	c           *serverConn
 	req         *http.Request
 	header      http.Header
-	body        reqBody
+	body        *reqBody
 	status      int
 	wroteHeader bool // the final status is set
 	committed   bool // the head is written
@@ -590,10 +660,6 @@ func (w *response) reset(c *serverConn, req *http.Request) {
 	w.c, w.req, w.status, w.declared, w.written = c, req, 0, -1, 0
 	w.wroteHeader, w.committed, w.chunked, w.bodyless, w.closeAfter, w.hijacked = false, false, false, false, false, false
 	w.trailers = w.trailers[:0]
-	w.body.src, w.body.expect = nil, false
-	w.body.sentContinue.Store(false)
-	w.body.eof.Store(false)
-	w.body.closed.Store(false)
 }
 
 func (w *response) Header() http.Header { return w.header }
@@ -610,13 +676,6 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader, w.status = true, code
-	if cl := w.header["Content-Length"]; len(cl) > 0 {
-		if v, err := strconv.ParseInt(cl[0], 10, 64); err == nil && v >= 0 {
-			w.declared = v
-		} else {
-			delete(w.header, "Content-Length")
-		}
-	}
 }
 
 // write1xx sends an informational answer (103 Early Hints, a 100 the
@@ -633,7 +692,7 @@ func (w *response) write1xx(code int) {
 	writeHeaders(bw, w.header)
 	bw.WriteString("\r\n")
 	_ = c.flush()
-	if code == http.StatusContinue {
+	if code == http.StatusContinue && w.body != nil {
 		w.body.sentContinue.Store(true)
 	}
 }
@@ -641,6 +700,9 @@ func (w *response) write1xx(code int) {
 func (w *response) Write(p []byte) (int, error) {
 	if w.hijacked {
 		return 0, http.ErrHijacked
+	}
+	if err := w.c.werr; err != nil {
+		return 0, err
 	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
@@ -662,14 +724,21 @@ func (w *response) Write(p []byte) (int, error) {
 	}
 	w.written += int64(len(p))
 	bw := w.c.writer()
+	var err error
+	n := len(p)
 	if w.chunked {
 		bw.Write(strconv.AppendUint(w.scratch[:0], uint64(len(p)), 16))
 		bw.WriteString("\r\n")
 		bw.Write(p)
-		_, err := bw.WriteString("\r\n")
-		return len(p), err
+		_, err = bw.WriteString("\r\n")
+	} else {
+		n, err = bw.Write(p)
 	}
-	return bw.Write(p)
+	if err != nil {
+		w.c.failed(err)
+		return n, w.c.werr
+	}
+	return n, nil
 }
 
 // commit writes the head. final means the handler has returned: an answer
@@ -684,6 +753,15 @@ func (w *response) commit(final bool) {
 	bodyAllowed := w.status >= 200 && w.status != http.StatusNoContent && w.status != http.StatusNotModified
 	w.bodyless = !bodyAllowed || req.Method == http.MethodHead
 	delete(h, "Transfer-Encoding")
+	// The length is read from the head as it goes out, so the framing
+	// written is the framing kept (never a length and chunks together).
+	if cl := h["Content-Length"]; len(cl) > 0 {
+		if v, err := strconv.ParseInt(cl[0], 10, 64); err == nil && v >= 0 && len(cl) == 1 {
+			w.declared = v
+		} else {
+			delete(h, "Content-Length")
+		}
+	}
 	if v := h["Connection"]; len(v) > 0 && hasToken(v, "close") {
 		w.closeAfter = true
 	}
@@ -695,7 +773,7 @@ func (w *response) commit(final bool) {
 		w.declared = -1
 	} else if w.declared < 0 && req.Method != http.MethodHead {
 		switch {
-		case final && w.written == 0:
+		case final && w.written == 0 && len(h["Trailer"]) == 0:
 			h["Content-Length"] = zeroLength
 			w.declared = 0
 		case req.ProtoAtLeast(1, 1):
@@ -707,8 +785,8 @@ func (w *response) commit(final bool) {
 	if w.chunked {
 		for _, v := range h["Trailer"] {
 			for _, k := range strings.Split(v, ",") {
-				if k = strings.TrimSpace(k); k != "" {
-					w.trailers = append(w.trailers, http.CanonicalHeaderKey(k))
+				if k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k != "" && allowedTrailer(k) {
+					w.trailers = append(w.trailers, k)
 				}
 			}
 		}
@@ -753,7 +831,7 @@ func (w *response) finish() error {
 			}
 		}
 		for k, vv := range w.header {
-			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && validFieldName(name) {
+			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && validFieldName(name) && allowedTrailer(http.CanonicalHeaderKey(name)) {
 				for _, v := range vv {
 					writeHeaderLine(bw, name, v)
 				}
@@ -764,7 +842,7 @@ func (w *response) finish() error {
 	if !w.bodyless && w.declared >= 0 && w.written != w.declared {
 		w.closeAfter = true // a short answer: the client must not wait for the rest on this connection
 	}
-	return w.c.flush()
+	return w.c.flush() // werr once any write failed: the connection is not reused
 }
 
 // Flush sends the head and what is written so far (http.Flusher).
@@ -774,6 +852,9 @@ func (w *response) Flush() { _ = w.FlushError() }
 func (w *response) FlushError() error {
 	if w.hijacked {
 		return http.ErrHijacked
+	}
+	if err := w.c.werr; err != nil {
+		return err
 	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
@@ -853,6 +934,20 @@ func writeHeaderLine(bw *bufio.Writer, k, v string) {
 	}
 	bw.WriteString(strings.TrimSpace(v))
 	bw.WriteString("\r\n")
+}
+
+// allowedTrailer reports whether k may be sent as a trailer: not a field
+// that frames, routes or authenticates the message (RFC 9110 6.5.1, as
+// net/http filters them).
+func allowedTrailer(k string) bool {
+	switch k {
+	case "Authorization", "Cache-Control", "Connection", "Content-Encoding", "Content-Length", "Content-Range",
+		"Content-Type", "Expect", "Host", "Keep-Alive", "Max-Forwards", "Pragma", "Proxy-Authenticate",
+		"Proxy-Authorization", "Proxy-Connection", "Range", "Realm", "Te", "Trailer", "Transfer-Encoding",
+		"Www-Authenticate":
+		return false
+	}
+	return true
 }
 
 // validFieldName reports whether k is an RFC 9110 token.

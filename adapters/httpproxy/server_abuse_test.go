@@ -1,0 +1,217 @@
+package httpproxy_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyipsentinel/sentinel/adapters/httpproxy"
+)
+
+// TestServerUnreadBodyDrainIsBounded: a body the handler never reads (the
+// guard refusing) is drained within the body idle timeout: a client that
+// declares a body and never sends it cannot hold the connection.
+func TestServerUnreadBodyDrainIsBounded(t *testing.T) {
+	addr, _ := rawServer(t, httpproxy.Limits{ReadHeaderTimeout: 200 * time.Millisecond, IdleTimeout: 300 * time.Millisecond,
+		BodyIdleTimeout: 300 * time.Millisecond}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized) // refuses without reading, as the guard does
+	}))
+	c, br := dialRaw(t, addr)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n") // the body never comes
+	readAnswer(t, br, http.MethodPost)
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err := br.ReadByte()
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server still holds the connection after 3 s (10x every limit): %v", err)
+}
+
+// TestServerRefusesHeaderNamesThatAreNotTokens: whitespace between a
+// field name and its colon is refused (RFC 9112 5.1, as net/http does):
+// "Transfer-Encoding : chunked" passed on as some other header would let a
+// front proxy that reads it as chunked and this server disagree on where
+// the request ends.
+func TestServerRefusesHeaderNamesThatAreNotTokens(t *testing.T) {
+	var reached []string
+	var mu sync.Mutex
+	addr, _ := rawServer(t, httpproxy.Limits{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached = append(reached, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		io.Copy(io.Discard, r.Body)
+	}))
+	c, br := dialRaw(t, addr)
+	io.WriteString(c, "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n"+
+		"1e\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, _ := readAnswer(t, br, http.MethodPost)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "handler saw %v", reached)
+}
+
+// TestServerLengthSetAfterWriteHeaderFramesOnce: a Content-Length set
+// after WriteHeader never goes out beside Transfer-Encoding: chunked.
+func TestServerLengthSetAfterWriteHeaderFramesOnce(t *testing.T) {
+	addr, _ := rawServer(t, httpproxy.Limits{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.Header().Set("Content-Length", "3")
+		io.WriteString(w, "abc")
+	}))
+	c, br := dialRaw(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	head := ""
+	for {
+		line, err := br.ReadString('\n')
+		head += line
+		if err != nil || line == "\r\n" {
+			break
+		}
+	}
+	t.Logf("head:\n%s", head)
+	require.False(t, strings.Contains(head, "Content-Length: 3") && strings.Contains(head, "Transfer-Encoding: chunked"),
+		"both Content-Length and Transfer-Encoding: chunked")
+}
+
+// TestServerWriteErrorsAreSticky: after a write to the client fails, every
+// later write fails too and the request context is cancelled (as net/http
+// does), so a stream to a client that is gone stops.
+func TestServerWriteErrorsAreSticky(t *testing.T) {
+	result := make(chan string, 1)
+	addr, _ := rawServer(t, httpproxy.Limits{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		var flushErr error
+		for i := 0; i < 2000 && flushErr == nil; i++ {
+			io.WriteString(w, "data: x\n\n")
+			flushErr = rc.Flush()
+			time.Sleep(time.Millisecond)
+		}
+		if flushErr == nil {
+			result <- "flush never failed"
+			return
+		}
+		_, werr := io.WriteString(w, "data: y\n\n")
+		result <- "flush err: " + flushErr.Error() + "; next write err: " + errString(werr) + "; ctx err: " + errString(r.Context().Err())
+	}))
+	c, br := dialRaw(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	br.ReadString('\n')
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close() // RST
+	got := <-result
+	t.Log(got)
+	require.NotContains(t, got, "next write err: <nil>", "the write after a failed flush reports success")
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
+
+// TestServerShutdownServesAFreshConnection: a connection accepted a moment
+// before Shutdown still gets its first request answered (net/http leaves
+// new connections alone for 5 s, issue 22682).
+func TestServerShutdownServesAFreshConnection(t *testing.T) {
+	srv := httpproxy.Limits{}.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}), nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go srv.Serve(ln)
+	c, br := dialRaw(t, ln.Addr().String())
+	time.Sleep(20 * time.Millisecond) // accepted
+	go srv.Shutdown(context.Background())
+	time.Sleep(20 * time.Millisecond)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, err = http.ReadResponse(br, nil)
+	require.NoError(t, err, "a request sent right after connecting is dropped by Shutdown")
+}
+
+// TestServerStaleBodyReadsNothingOfTheNext: a request body kept past its
+// handler (a transport's goroutine may outlive ReverseProxy.ServeHTTP,
+// issue 46866) never reads the next request's body.
+func TestServerStaleBodyReadsNothingOfTheNext(t *testing.T) {
+	var kept io.ReadCloser
+	got := make(chan string, 1)
+	addr, _ := rawServer(t, httpproxy.Limits{BodyIdleTimeout: time.Second}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/a":
+			io.ReadAll(r.Body)
+			r.Body.Close()
+			kept = r.Body
+		case "/b":
+			b, err := io.ReadAll(kept) // the body of /a, closed
+			got <- string(b) + " / " + errString(err)
+		}
+	}))
+	c, br := dialRaw(t, addr)
+	io.WriteString(c, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nA")
+	readAnswer(t, br, http.MethodPost)
+	io.WriteString(c, "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nsecret-of-b")
+	readAnswer(t, br, http.MethodPost)
+	s := <-got
+	t.Log(s)
+	require.NotContains(t, s, "secret-of-b")
+}
+
+// TestServerAbortWaitsForABodyReadInFlight (meant for -race): an aborted
+// answer with a body read in flight on another goroutine does not pool the
+// connection's reader under that read.
+func TestServerAbortWaitsForABodyReadInFlight(t *testing.T) {
+	started := make(chan struct{})
+	done := make(chan struct{})
+	// The deferred Close waits for the read in flight, as net/http's does:
+	// the body idle timeout ends it.
+	addr, _ := rawServer(t, httpproxy.Limits{BodyIdleTimeout: 200 * time.Millisecond}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer r.Body.Close()
+		go func() { // the transport's writeLoop
+			defer close(done)
+			close(started)
+			io.Copy(io.Discard, r.Body)
+		}()
+		<-started
+		time.Sleep(10 * time.Millisecond) // (< hangupDelay) the read is blocked in the connection's reader
+		panic(http.ErrAbortHandler)
+	}))
+	c, br := dialRaw(t, addr)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+	br.ReadByte()
+	<-done
+}
+
+// TestServerFailedFlushEndsTheAnswer: an answer that lost bytes to a
+// failed flush never ends cleanly on a connection kept alive (the next
+// answer would be read as its rest).
+func TestServerFailedFlushEndsTheAnswer(t *testing.T) {
+	addr, _ := rawServer(t, httpproxy.Limits{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/next" {
+			io.WriteString(w, "NEXT")
+			return
+		}
+		rc := http.NewResponseController(w)
+		w.Header().Set("Content-Length", "15")
+		io.WriteString(w, "part1")
+		require.NoError(t, rc.Flush())
+		io.WriteString(w, "part2")
+		rc.SetWriteDeadline(time.Now().Add(-time.Second))
+		t.Logf("flush: %v", rc.Flush())
+		rc.SetWriteDeadline(time.Time{})
+		_, err := io.WriteString(w, "part3")
+		t.Logf("write after failed flush: %v", err)
+	}))
+	c, br := dialRaw(t, addr)
+	io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	t.Logf("body %q err %v", b, err)
+	require.Error(t, err, "the answer that lost bytes must not end cleanly")
+}

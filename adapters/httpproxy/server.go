@@ -27,7 +27,8 @@ import (
 // watcher shared by the process, on Linux), no buffers held while an
 // answer streams (the connection's reader and writer are pooled and taken
 // only while bytes are read or written), and no per-request objects but
-// the http.Request itself.
+// the http.Request, its context and its body's wrapper (the response
+// writer is the connection's).
 //
 // What handlers see is the net/http contract: http.ResponseWriter with
 // Flush, Hijack (WebSocket upgrades), 1xx answers, trailers and read and

@@ -162,8 +162,16 @@ func bodyIdleHandler(next http.Handler, idle time.Duration) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		rc := http.NewResponseController(w)
-		b := &idleBody{body: r.Body, rc: rc, idle: idle}
+		var b *idleBody
+		if rb, ok := r.Body.(*reqBody); ok {
+			// Served by Server: the body keeps the deadline itself, under
+			// its lock, so a read after the handler returned cannot touch
+			// the next request's.
+			rb.setIdle(idle)
+			b = &idleBody{body: rb, own: true}
+		} else {
+			b = &idleBody{body: r.Body, rc: http.NewResponseController(w), idle: idle}
+		}
 		tw := &timeoutWriter{ResponseWriter: w, body: b}
 		r.Body = b
 		// No clearing after next returns: a body next left unread is then
@@ -183,6 +191,7 @@ func bodyIdleHandler(next http.Handler, idle time.Duration) http.Handler {
 // idle.
 type idleBody struct {
 	body     io.ReadCloser
+	own      bool // the body sets its deadlines itself (reqBody)
 	rc       *http.ResponseController
 	idle     time.Duration
 	mu       sync.Mutex
@@ -191,6 +200,13 @@ type idleBody struct {
 }
 
 func (b *idleBody) Read(p []byte) (int, error) {
+	if b.own {
+		n, err := b.body.Read(p)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			b.timedOut.Store(true)
+		}
+		return n, err
+	}
 	b.mu.Lock()
 	if !b.done {
 		if err := b.rc.SetReadDeadline(time.Now().Add(b.idle)); err != nil && !errors.Is(err, http.ErrNotSupported) {

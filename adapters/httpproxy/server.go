@@ -429,15 +429,18 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		if ok {
 			ok = w.finish() == nil
 		}
-		// A read of the body still in flight on another goroutine must
-		// end before the connection's reader is used or pooled again.
-		if !body.mu.TryLock() {
-			ok = false
-			c.rwc.Close() // unblocks it
+		// A read of the body still in flight on another goroutine (a
+		// transport's, after its answer came) must end before the
+		// connection's reader is used or pooled again: a deadline in the
+		// past ends it, as net/http's abortPendingRead does, and the
+		// connection is not reused. It still lingers: the answer is out.
+		inFlight := !body.mu.TryLock()
+		if inFlight {
+			_ = c.rwc.SetReadDeadline(aLongTimeAgo)
 			body.mu.Lock()
 		}
-		body.closed = true
-		keep = ok && !w.closeAfter && c.finishBody(w)
+		body.closed.Store(true)
+		keep = ok && !inFlight && !w.closeAfter && c.finishBody(w)
 		body.mu.Unlock()
 		c.answered = ok
 	}
@@ -572,40 +575,72 @@ func (c *serverConn) refuse(status int, code, message string) {
 // reader back once the body is over. It may be read on another goroutine
 // than the handler's (Upstream writes long bodies from one) while the
 // answer is written: the connection is full duplex. mu is held across a
-// read, so that Close, and the server after the handler, wait for a read
-// in flight (as net/http's body does; ReverseProxy relies on it).
+// read, so that the server, after the handler, can wait for a read still
+// in flight before it touches the connection's reader again. Close does
+// not wait: it only stops later reads.
+//
+// With idle set (Limits.BodyIdleTimeout through bodyIdleHandler), every
+// read must make progress within it: the deadline is set and cleared
+// under mu, so a read made after the handler returned can never change
+// the deadline of the connection's next request.
 type reqBody struct {
 	c            *serverConn
 	src          io.ReadCloser
 	expect       bool
 	sentContinue atomic.Bool
+	closed       atomic.Bool
 	mu           sync.Mutex
 	eof          bool
-	closed       bool
+	idle         time.Duration
+	timedOut     bool
 }
+
+// aLongTimeAgo is a read deadline that ends a read at once.
+var aLongTimeAgo = time.Unix(1, 0)
 
 var continueLine = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
 func (b *reqBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed.Load() {
 		return 0, http.ErrBodyReadAfterClose
 	}
 	if b.eof {
 		return 0, io.EOF
+	}
+	if b.timedOut {
+		return 0, os.ErrDeadlineExceeded
 	}
 	if b.expect && !b.sentContinue.Load() {
 		if err := b.sendContinue(); err != nil {
 			return 0, err
 		}
 	}
+	if b.idle > 0 {
+		if err := b.c.rwc.SetReadDeadline(time.Now().Add(b.idle)); err != nil {
+			return 0, err
+		}
+	}
 	n, err := b.src.Read(p)
+	if err != nil {
+		b.timedOut = errors.Is(err, os.ErrDeadlineExceeded)
+		if b.idle > 0 && !b.timedOut {
+			_ = b.c.rwc.SetReadDeadline(time.Time{}) // the body is over: a long answer is not cut
+		}
+	}
 	if err == io.EOF {
 		b.eof = true
 		b.c.releaseReader()
 	}
 	return n, err
+}
+
+// setIdle makes every later read make progress within idle.
+func (b *reqBody) setIdle(idle time.Duration) {
+	b.mu.Lock()
+	b.idle = idle
+	b.mu.Unlock()
 }
 
 // sendContinue tells the client to send the body, unless the answer has
@@ -625,12 +660,10 @@ func (b *reqBody) sendContinue() error {
 	return err
 }
 
-// Close ends the handler's reading, after a read in flight; the server
-// reads what is left (or closes the connection) after the answer.
+// Close stops the handler's reading; the server reads what is left (or
+// closes the connection) after the answer.
 func (b *reqBody) Close() error {
-	b.mu.Lock()
-	b.closed = true
-	b.mu.Unlock()
+	b.closed.Store(true)
 	return nil
 }
 

@@ -1,11 +1,15 @@
 package httpproxy_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -214,4 +218,164 @@ func TestServerFailedFlushEndsTheAnswer(t *testing.T) {
 	b, err := io.ReadAll(resp.Body)
 	t.Logf("body %q err %v", b, err)
 	require.Error(t, err, "the answer that lost bytes must not end cleanly")
+}
+
+// earlyAnswer has the handler answer 8 MiB while the client is still
+// uploading a long body, with (inFlight) or without a read of that body
+// left running on another goroutine (http.Transport's writeLoop on the
+// https path), and returns how much of the answer the client got.
+func earlyAnswer(t *testing.T, inFlight bool) (int64, error) {
+	const size = 8 << 20
+	addr, _ := rawServer(t, httpproxy.Limits{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if inFlight {
+			go io.Copy(io.Discard, r.Body)
+			time.Sleep(20 * time.Millisecond)
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.Write(make([]byte, size))
+	}))
+	c, br := dialRaw(t, addr)
+	c.(*net.TCPConn).SetReadBuffer(64 << 10)
+	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+	stop := make(chan struct{})
+	uploaded := make(chan struct{})
+	go func() { // the upload goes on while the answer is read
+		defer close(uploaded)
+		chunk := make([]byte, 1024)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	defer func() { close(stop); c.Close(); <-uploaded }()
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	var got int64
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		got += int64(n)
+		if err == io.EOF {
+			return got, nil
+		}
+		if err != nil {
+			return got, err
+		}
+		time.Sleep(200 * time.Microsecond) // a client a little slower than loopback
+	}
+}
+
+// TestServerAnswerOutlivesABodyReadInFlight: an answer given while the
+// client still uploads reaches the client whole, also when a read of the
+// body is still running when the handler returns (the server ends that
+// read without closing the socket under the answer, and lingers).
+func TestServerAnswerOutlivesABodyReadInFlight(t *testing.T) {
+	for _, inFlight := range []bool{false, true} {
+		got, err := earlyAnswer(t, inFlight)
+		require.NoError(t, err, "read in flight: %v", inFlight)
+		require.EqualValues(t, 8<<20, got, "read in flight: %v", inFlight)
+	}
+}
+
+// TestServerLateBodyReadKeepsTheIdleTimeout: a body read made after the
+// handler returned (a transport's goroutine) cannot lift the deadline of
+// the connection waiting for its next request.
+func TestServerLateBodyReadKeepsTheIdleTimeout(t *testing.T) {
+	late := make(chan io.Reader, 1)
+	addr, _ := rawServer(t, httpproxy.Limits{IdleTimeout: 300 * time.Millisecond, ReadHeaderTimeout: 300 * time.Millisecond},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Body.Read(make([]byte, 1)) // part of the body; the server drains the rest
+			late <- r.Body
+			io.WriteString(w, "ok")
+		}))
+	c, br := dialRaw(t, addr)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd")
+	_, body := readAnswer(t, br, http.MethodPost)
+	require.Equal(t, "ok", body)
+	time.Sleep(50 * time.Millisecond) // the server waits for the next request
+	_, err := (<-late).Read(make([]byte, 1))
+	require.ErrorIs(t, err, http.ErrBodyReadAfterClose)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err = br.ReadByte()
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the idle connection stays open: %v", err)
+	require.ErrorIs(t, err, io.EOF, "closed at its idle timeout")
+}
+
+// TestUpgradeWithABodyIsNotTunnelled: a WebSocket handshake carrying a
+// body is not forwarded as an upgrade (after a switch, the body's writer
+// and the tunnel would both read the client).
+func TestUpgradeWithABodyIsNotTunnelled(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	sawUpgrade := make(chan bool, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		sawUpgrade <- req.Header.Get("Upgrade") != ""
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: "+
+			acceptFor(req.Header.Get("Sec-WebSocket-Key"))+"\r\n\r\n")
+	}()
+	s := newStack(t, stackOptions{downstream: "http://" + ln.Addr().String()})
+	c, br := dialRaw(t, strings.TrimPrefix(s.URL, "http://"))
+	io.WriteString(c, "GET /v1/realtime HTTP/1.1\r\nHost: sentinel\r\nAuthorization: Bearer sk-"+realKey+"\r\n"+wsRequestHeaders+
+		"Transfer-Encoding: chunked\r\n\r\n5\r\nframe\r\n0\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	require.NotEqual(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	require.False(t, <-sawUpgrade, "the downstream was asked to switch")
+}
+
+// TestUpstreamEarlyAnswerDoesNotWaitForTheBody: a downstream that answers
+// before reading a streamed body (a 413) reaches the client at once, not
+// when the client sends more of the body.
+func TestUpstreamEarlyAnswerDoesNotWaitForTheBody(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 8\r\n\r\ntoo big\n")
+				io.Copy(io.Discard, br)
+			}()
+		}
+	}()
+	u, err := url.Parse("http://" + ln.Addr().String())
+	require.NoError(t, err)
+	up := httpproxy.NewUpstream(httpproxy.UpstreamOptions{})
+	defer up.CloseIdleConnections()
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) }, Transport: up}
+	// The body timeout is far past the client's 10 s deadline: the answer
+	// must come without it.
+	addr, _ := rawServer(t, httpproxy.Limits{BodyIdleTimeout: time.Minute}, rp)
+	c, br := dialRaw(t, addr)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n") // and then nothing
+	resp, body := readAnswer(t, br, http.MethodPost)
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	require.Equal(t, "too big\n", body)
 }

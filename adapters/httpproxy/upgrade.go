@@ -48,7 +48,10 @@ func restrictUpgrade(pr *httputil.ProxyRequest) {
 	if len(up) == 0 {
 		return
 	}
-	if len(up) == 1 && strings.EqualFold(strings.TrimSpace(up[0]), "websocket") &&
+	// A handshake has no body: one would be read by the body's writer and
+	// the tunnel at once after the switch.
+	bodiless := pr.In.ContentLength == 0 && len(pr.In.TransferEncoding) == 0
+	if len(up) == 1 && strings.EqualFold(strings.TrimSpace(up[0]), "websocket") && bodiless &&
 		pr.Out.Method == http.MethodGet && validWebSocketKey(h.Values("Sec-Websocket-Key")) {
 		return
 	}

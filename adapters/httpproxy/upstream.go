@@ -494,9 +494,16 @@ func release(c *upConn, stop func() bool, written chan error, reuse bool) {
 		case err := <-written:
 			reuse = reuse && err == nil
 		default:
-			reuse = false // the request body is still being sent
+			// The request body is still being sent, and its next read may
+			// wait for the client: the answer must not wait with it. The
+			// connection closes now (the writer's next write fails); its
+			// slot frees when the writer is done with the body.
 			c.conn.Close()
-			<-written
+			go func() {
+				<-written
+				c.close()
+			}()
+			return
 		}
 	}
 	if reuse {

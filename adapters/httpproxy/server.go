@@ -261,7 +261,19 @@ func (c *serverConn) releaseReader() {
 	c.mu.Unlock()
 }
 
+// writeStallTimeout is the longest one write to the client may wait for
+// it to read: a client that stops reading a streamed answer would
+// otherwise hold its goroutine and a downstream connection for as long as
+// the stream lasts. A var for the tests.
+var writeStallTimeout = time.Minute
+
+// writer returns the connection's writer, taking one from the pool, and
+// gives the coming write writeStallTimeout to make progress (unless the
+// handler set a write deadline itself).
 func (c *serverConn) writer() *bufio.Writer {
+	if !c.res.ownWriteDeadline {
+		_ = c.rwc.SetWriteDeadline(time.Now().Add(writeStallTimeout))
+	}
 	if c.bw == nil {
 		c.bw = serverWriters.Get().(*bufio.Writer)
 		c.bw.Reset(c.rwc)
@@ -683,6 +695,9 @@ type response struct {
 	written     int64
 	closeAfter  bool
 	hijacked    bool
+	// ownWriteDeadline: the handler set one (ResponseController); the
+	// stall timeout then stays out of its way.
+	ownWriteDeadline bool
 	trailers    []string
 	scratch     [20]byte
 }
@@ -693,6 +708,7 @@ func (w *response) reset(c *serverConn, req *http.Request) {
 	}
 	w.c, w.req, w.status, w.declared, w.written = c, req, 0, -1, 0
 	w.wroteHeader, w.committed, w.chunked, w.bodyless, w.closeAfter, w.hijacked = false, false, false, false, false, false
+	w.ownWriteDeadline = false
 	w.trailers = w.trailers[:0]
 }
 
@@ -928,7 +944,10 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
 
 // SetWriteDeadline sets the connection's write deadline (http.ResponseController).
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.ownWriteDeadline = true
+	return w.c.rwc.SetWriteDeadline(t)
+}
 
 // EnableFullDuplex is a no-op: request bodies stay readable while the
 // answer is written (http.ResponseController).

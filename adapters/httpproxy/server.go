@@ -385,10 +385,8 @@ func (c *serverConn) linger() {
 func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 	lim := c.srv.limits
 	wait := lim.ReadHeaderTimeout
-	if n > 0 {
+	if n > 0 { // a new connection stays connNew until its first request
 		wait = lim.IdleTimeout
-	}
-	if n > 0 {
 		c.state.Store(connIdle)
 	}
 	c.answered = false

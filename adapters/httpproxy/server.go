@@ -696,8 +696,8 @@ type response struct {
 	// ownWriteDeadline: the handler set one (ResponseController); the
 	// stall timeout then stays out of its way.
 	ownWriteDeadline bool
-	trailers    []string
-	scratch     [20]byte
+	trailers         []string
+	scratch          [20]byte
 }
 
 func (w *response) reset(c *serverConn, req *http.Request) {

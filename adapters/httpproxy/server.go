@@ -217,6 +217,8 @@ type serverConn struct {
 	// werr is the first write error: the answer is broken, the connection
 	// is not reused, and every later write fails with it.
 	werr error
+	// wdSet is when the write stall deadline was last moved.
+	wdSet time.Time
 	// answered: the last request read was answered (linger on close).
 	answered bool
 	// lr bounds what br may read of a request head.
@@ -231,6 +233,8 @@ type serverConn struct {
 	wmu sync.Mutex
 	bw  *bufio.Writer
 	res response
+	// noBody stands for the body of a request without one.
+	noBody reqBody
 }
 
 var (
@@ -272,7 +276,12 @@ var writeStallTimeout = time.Minute
 // handler set a write deadline itself).
 func (c *serverConn) writer() *bufio.Writer {
 	if !c.res.ownWriteDeadline {
-		_ = c.rwc.SetWriteDeadline(time.Now().Add(writeStallTimeout))
+		// Moved at most once a second: a poller deadline change is not
+		// free, and a stall is then cut after 59 to 60 s.
+		if now := time.Now(); now.Sub(c.wdSet) > time.Second {
+			c.wdSet = now
+			_ = c.rwc.SetWriteDeadline(now.Add(writeStallTimeout))
+		}
 	}
 	if c.bw == nil {
 		c.bw = serverWriters.Get().(*bufio.Writer)
@@ -422,12 +431,18 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 	w := &c.res
 	w.reset(c, req)
 	// One body per request: a reference kept past the handler (a
-	// transport's goroutine may outlive it) reads nothing of the next.
-	body := &reqBody{c: c, src: req.Body, eof: req.Body == nil || req.Body == http.NoBody}
-	if !body.eof {
+	// transport's goroutine may outlive it) reads nothing of the next. A
+	// request without one uses the connection's placeholder, which no
+	// handler sees.
+	var body *reqBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &reqBody{c: c, src: req.Body}
 		body.expect = req.ProtoAtLeast(1, 1) && strings.EqualFold(req.Header.Get("Expect"), "100-continue")
 		req.Body = body
 	} else {
+		body = &c.noBody
+		body.c, body.eof = c, true
+		body.closed.Store(false)
 		c.releaseReader()
 	}
 	w.body = body
@@ -944,6 +959,7 @@ func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDe
 // SetWriteDeadline sets the connection's write deadline (http.ResponseController).
 func (w *response) SetWriteDeadline(t time.Time) error {
 	w.ownWriteDeadline = true
+	w.c.wdSet = time.Time{} // the stall deadline is set afresh after this request
 	return w.c.rwc.SetWriteDeadline(t)
 }
 
@@ -1007,13 +1023,20 @@ func validFieldName(k string) bool {
 		return false
 	}
 	for i := 0; i < len(k); i++ {
-		b := k[i]
-		if b >= 0x7f || b <= ' ' || strings.IndexByte(`"(),/:;<=>?@[\]{}`, b) >= 0 {
+		if !tokenByte[k[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// tokenByte holds the bytes of an RFC 9110 token.
+var tokenByte = func() (t [256]bool) {
+	for b := '!'; b < 0x7f; b++ {
+		t[b] = !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, b)
+	}
+	return t
+}()
 
 // hasToken reports whether a comma-separated header holds tok.
 func hasToken(vv []string, tok string) bool {

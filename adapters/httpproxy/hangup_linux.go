@@ -93,14 +93,7 @@ func (h *hangupWatch) hungUp(id uint64) {
 
 // rawConn is the socket under c's wrappers, or nil.
 func rawConn(c net.Conn) syscall.RawConn {
-	for {
-		u, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		c = u.NetConn()
-	}
-	sc, ok := c.(syscall.Conn)
+	sc, ok := innerConn(c).(syscall.Conn)
 	if !ok {
 		return nil
 	}

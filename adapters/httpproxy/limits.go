@@ -364,11 +364,18 @@ func (ll *limitListener) release(a netip.Addr) {
 // refuseConn answers a connection over a cap without reading its request.
 func refuseConn(c net.Conn, message string) {
 	defer c.Close()
-	body, _ := json.Marshal(errorBody{Error: errorDetail{Message: message, Type: "sentinel_error", Code: CodeTooManyConns}})
-	body = append(body, '\n')
 	_ = c.SetDeadline(time.Now().Add(connRefusalDeadline))
-	_, _ = c.Write(append([]byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"+
-		"Retry-After: 5\r\nConnection: close\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"), body...))
+	_, _ = c.Write(closingAnswer(http.StatusServiceUnavailable, CodeTooManyConns, message, "Retry-After: 5\r\n"))
+}
+
+// closingAnswer is a whole HTTP/1.1 answer in the JSON error shape, written
+// straight to a connection that then closes (no handler to answer it);
+// extra holds more header lines, each ending in CRLF.
+func closingAnswer(status int, code, message, extra string) []byte {
+	body, _ := json.Marshal(errorBody{Error: errorDetail{Message: message, Type: "sentinel_error", Code: code}})
+	return append([]byte("HTTP/1.1 "+strconv.Itoa(status)+" "+http.StatusText(status)+
+		"\r\nContent-Type: application/json; charset=utf-8\r\n"+extra+"Connection: close\r\nContent-Length: "+
+		strconv.Itoa(len(body)+1)+"\r\n\r\n"), append(body, '\n')...)
 }
 
 // limitConn gives its slot back once, on the first Close.
@@ -388,12 +395,8 @@ const netHTTP431 = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type
 // expect JSON.
 func (c *limitConn) Write(p []byte) (int, error) {
 	if len(p) == len(netHTTP431) && string(p) == netHTTP431 {
-		body, _ := json.Marshal(errorBody{Error: errorDetail{Type: "sentinel_error", Code: CodeHeaderTooLarge,
-			Message: "The request headers are too large."}})
-		body = append(body, '\n')
-		if _, err := c.Conn.Write(append([]byte("HTTP/1.1 431 Request Header Fields Too Large\r\n"+
-			"Content-Type: application/json; charset=utf-8\r\nConnection: close\r\nContent-Length: "+
-			strconv.Itoa(len(body))+"\r\n\r\n"), body...)); err != nil {
+		if _, err := c.Conn.Write(closingAnswer(http.StatusRequestHeaderFieldsTooLarge, CodeHeaderTooLarge,
+			"The request headers are too large.", "")); err != nil {
 			return 0, err
 		}
 		return len(p), nil

@@ -3,7 +3,6 @@ package httpproxy
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -363,6 +362,17 @@ func (c *serverConn) serve() {
 	}
 }
 
+// innerConn is the connection under c's wrappers (limitConn): the socket.
+func innerConn(c net.Conn) net.Conn {
+	for {
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return c
+		}
+		c = u.NetConn()
+	}
+}
+
 // lingerTime bounds linger.
 const lingerTime = 500 * time.Millisecond
 
@@ -373,15 +383,7 @@ const lingerTime = 500 * time.Millisecond
 // sending side is shut first and what arrives is read and dropped until
 // the client closes, for at most lingerTime.
 func (c *serverConn) linger() {
-	nc := c.rwc
-	for {
-		u, ok := nc.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		nc = u.NetConn()
-	}
-	cw, ok := nc.(interface{ CloseWrite() error })
+	cw, ok := innerConn(c.rwc).(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
 		return
 	}
@@ -587,12 +589,8 @@ func validHost(h string) bool {
 
 // refuse writes an error answer on a connection that then closes.
 func (c *serverConn) refuse(status int, code, message string) {
-	body, _ := json.Marshal(errorBody{Error: errorDetail{Message: message, Type: "sentinel_error", Code: code}})
-	body = append(body, '\n')
 	_ = c.rwc.SetWriteDeadline(time.Now().Add(connRefusalDeadline))
-	_, _ = c.rwc.Write(append([]byte("HTTP/1.1 "+strconv.Itoa(status)+" "+http.StatusText(status)+
-		"\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\nContent-Length: "+
-		strconv.Itoa(len(body))+"\r\n\r\n"), body...))
+	_, _ = c.rwc.Write(closingAnswer(status, code, message, ""))
 }
 
 // reqBody is the request body the handler reads: it sends 100 Continue on

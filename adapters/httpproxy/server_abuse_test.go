@@ -86,7 +86,8 @@ func TestServerLengthSetAfterWriteHeaderFramesOnce(t *testing.T) {
 // later write fails too and the request context is cancelled (as net/http
 // does), so a stream to a client that is gone stops.
 func TestServerWriteErrorsAreSticky(t *testing.T) {
-	result := make(chan string, 1)
+	type outcome struct{ flush, write, ctx error }
+	result := make(chan outcome, 1)
 	addr, _ := rawServer(t, httpproxy.Limits{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		var flushErr error
@@ -95,12 +96,8 @@ func TestServerWriteErrorsAreSticky(t *testing.T) {
 			flushErr = rc.Flush()
 			time.Sleep(time.Millisecond)
 		}
-		if flushErr == nil {
-			result <- "flush never failed"
-			return
-		}
 		_, werr := io.WriteString(w, "data: y\n\n")
-		result <- "flush err: " + flushErr.Error() + "; next write err: " + errString(werr) + "; ctx err: " + errString(r.Context().Err())
+		result <- outcome{flushErr, werr, r.Context().Err()}
 	}))
 	c, br := dialRaw(t, addr)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -108,8 +105,9 @@ func TestServerWriteErrorsAreSticky(t *testing.T) {
 	c.(*net.TCPConn).SetLinger(0)
 	c.Close() // RST
 	got := <-result
-	t.Log(got)
-	require.NotContains(t, got, "next write err: <nil>", "the write after a failed flush reports success")
+	require.Error(t, got.flush, "a flush to a reset connection fails")
+	require.Error(t, got.write, "the write after a failed flush reports success")
+	require.Error(t, got.ctx, "the failed write cancels the request")
 }
 
 func errString(err error) string {

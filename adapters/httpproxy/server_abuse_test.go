@@ -78,6 +78,7 @@ func TestServerLengthSetAfterWriteHeaderFramesOnce(t *testing.T) {
 		}
 	}
 	t.Logf("head:\n%s", head)
+	require.True(t, strings.HasPrefix(head, "HTTP/1.1 200 OK\r\n"), "an answer came")
 	require.False(t, strings.Contains(head, "Content-Length: 3") && strings.Contains(head, "Transfer-Encoding: chunked"),
 		"both Content-Length and Transfer-Encoding: chunked")
 }

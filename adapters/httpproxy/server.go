@@ -92,7 +92,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		c := &serverConn{srv: s, rwc: rwc, accepted: time.Now()}
+		c := &serverConn{srv: s, rwc: withRawIO(rwc), accepted: time.Now()}
 		s.mu.Lock()
 		if s.closing.Load() {
 			s.mu.Unlock()

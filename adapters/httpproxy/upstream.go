@@ -348,6 +348,7 @@ func (u *Upstream) getConn(ctx context.Context, addr string, mustPeek bool) (*up
 		<-u.slots
 		return nil, false, err
 	}
+	conn = withRawIO(conn)
 	return &upConn{u: u, addr: addr, conn: conn, src: headLimiter{conn: conn, limit: -1}}, false, nil
 }
 

@@ -1,0 +1,137 @@
+package httpproxy
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+)
+
+// rawIOConn is a TCP connection whose reads and writes are made with
+// raw system calls under Go's poller, instead of net.Conn's.
+//
+// Why: every read and write through net.Conn enters the scheduler's
+// syscall state, and the first one after the process went idle wakes the
+// runtime's monitor thread (sysmon) from its deep sleep; it then polls
+// every 20 µs for a millisecond before sleeping again. A proxy holding
+// thousands of open streams goes idle between almost every two events,
+// so each event paid a thread wake-up and a burst of monitor polling
+// (16 % of the proxy's CPU under ../shared/bench/streams.sh). Reads and
+// writes of a non-blocking socket never block, so they need none of that.
+//
+// Only the system call changes: waiting for readiness, deadlines and
+// Close still go through the poller (syscall.RawConn), so their meaning
+// is net.Conn's.
+type rawIOConn struct {
+	*net.TCPConn
+	rc syscall.RawConn
+
+	rmu    sync.Mutex // one Read at a time owns the fields below
+	rbuf   []byte
+	rn     int
+	rerr   error
+	readFn func(fd uintptr) bool
+
+	wmu     sync.Mutex // one Write at a time owns the fields below
+	wbuf    []byte
+	wn      int
+	werr    error
+	writeFn func(fd uintptr) bool
+}
+
+// withRawIO gives c raw-system-call reads and writes when it is a TCP
+// connection (directly or under a limitConn); other connections are
+// returned as they are.
+func withRawIO(c net.Conn) net.Conn {
+	if lc, ok := c.(*limitConn); ok {
+		lc.Conn = withRawIO(lc.Conn)
+		return lc
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return c
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	r := &rawIOConn{TCPConn: tc, rc: rc}
+	r.readFn = r.readOnce
+	r.writeFn = r.writeSome
+	return r
+}
+
+// NetConn returns the TCP connection (for the hang-up watch and linger).
+func (c *rawIOConn) NetConn() net.Conn { return c.TCPConn }
+
+func (c *rawIOConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.rbuf, c.rn, c.rerr = p, 0, nil
+	err := c.rc.Read(c.readFn)
+	c.rbuf = nil
+	if err != nil {
+		return 0, err
+	}
+	return c.rn, c.rerr
+}
+
+// readOnce is one read(2); false asks the poller to wait for readiness.
+func (c *rawIOConn) readOnce(fd uintptr) bool {
+	for {
+		n, e := sysRead(fd, c.rbuf)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return false
+		case e != 0:
+			c.rerr = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", e)}
+		case n == 0:
+			c.rerr = io.EOF
+		default:
+			c.rn = int(n)
+		}
+		return true
+	}
+}
+
+func (c *rawIOConn) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf, c.wn, c.werr = p, 0, nil
+	err := c.rc.Write(c.writeFn)
+	c.wbuf = nil
+	if err != nil && c.werr == nil {
+		c.werr = err
+	}
+	return c.wn, c.werr
+}
+
+// writeSome writes what the socket takes; false asks the poller to wait
+// until it takes more. Done when all is written or on an error, as
+// net.Conn's Write.
+func (c *rawIOConn) writeSome(fd uintptr) bool {
+	for c.wn < len(c.wbuf) {
+		b := c.wbuf[c.wn:]
+		n, e := sysWrite(fd, b)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return false
+		case e != 0:
+			c.werr = &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("write", e)}
+			return true
+		}
+		c.wn += int(n)
+	}
+	return true
+}

@@ -1,6 +1,7 @@
 package httpproxy
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -65,9 +66,24 @@ func withRawIO(c net.Conn) net.Conn {
 // NetConn returns the TCP connection (for the hang-up watch and linger).
 func (c *rawIOConn) NetConn() net.Conn { return c.TCPConn }
 
+// errNoFile refuses File: os.File.Fd switches the socket to blocking mode,
+// and a raw read(2) on a blocking socket would then block its thread
+// while it holds the scheduler's P, out of the runtime's reach: the next
+// garbage collection would wait for it for ever. (Through net.Conn only
+// the connection's own goroutines would hang.) SyscallConn is the way to
+// the descriptor, and its users must leave O_NONBLOCK set.
+var errNoFile = errors.New("httpproxy: the proxy's sockets are not lent out as files; use SyscallConn and keep O_NONBLOCK")
+
+// File refuses; see errNoFile.
+func (c *rawIOConn) File() (*os.File, error) { return nil, errNoFile }
+
+// ready is the read callback of an empty read: the poller's checks (a
+// closed connection) without a system call, as net.Conn's empty read.
+func ready(uintptr) bool { return true }
+
 func (c *rawIOConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
-		return 0, nil
+		return 0, asNetError(c.rc.Read(ready), "read")
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -75,7 +91,7 @@ func (c *rawIOConn) Read(p []byte) (int, error) {
 	err := c.rc.Read(c.readFn)
 	c.rbuf = nil
 	if err != nil {
-		return 0, err
+		return 0, asNetError(err, "read")
 	}
 	return c.rn, c.rerr
 }
@@ -101,16 +117,13 @@ func (c *rawIOConn) readOnce(fd uintptr) bool {
 }
 
 func (c *rawIOConn) Write(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.wbuf, c.wn, c.werr = p, 0, nil
 	err := c.rc.Write(c.writeFn)
 	c.wbuf = nil
 	if err != nil && c.werr == nil {
-		c.werr = err
+		c.werr = asNetError(err, "write")
 	}
 	return c.wn, c.werr
 }
@@ -134,4 +147,14 @@ func (c *rawIOConn) writeSome(fd uintptr) bool {
 		c.wn += int(n)
 	}
 	return true
+}
+
+// asNetError names the poller's errors (a deadline, a closed connection)
+// by the operation as net.Conn does ("read", not "raw-read"), so logs and
+// errors read the same as before.
+func asNetError(err error, op string) error {
+	if oe, ok := err.(*net.OpError); ok {
+		oe.Op = op
+	}
+	return err
 }

@@ -2,9 +2,12 @@ package httpproxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"syscall"
 	"testing"
@@ -65,6 +68,55 @@ func TestRawIOReadsWritesAndEOF(t *testing.T) {
 	n, err = a.Read(buf)
 	assert.Equal(t, 0, n)
 	assert.ErrorIs(t, err, io.EOF, "the peer's close is io.EOF, as net.Conn's")
+
+	require.NoError(t, a.Close())
+	_, err = a.Read(nil)
+	assert.ErrorIs(t, err, net.ErrClosed, "an empty read of a closed connection fails, as net.Conn's")
+	_, err = a.Write(nil)
+	assert.ErrorIs(t, err, net.ErrClosed, "so does an empty write")
+}
+
+// A Read waiting for bytes must not hold up a Write on the same
+// connection: a streamed answer is written while the hang-up watch or a
+// body reader waits on the socket.
+func TestRawIOReadAndWriteAreIndependent(t *testing.T) {
+	a, b := rawPair(t)
+	read := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 8)
+		n, _ := a.Read(buf)
+		read <- string(buf[:n])
+	}()
+	time.Sleep(20 * time.Millisecond)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := a.Write([]byte("x"))
+		wrote <- err
+	}()
+	select {
+	case err := <-wrote:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the Write waited for the Read")
+	}
+	_, err := b.Write([]byte("y"))
+	require.NoError(t, err)
+	assert.Equal(t, "y", <-read)
+}
+
+// File would switch the socket to blocking mode, under which a raw read
+// blocks a thread out of the runtime's reach: it is refused.
+func TestRawIORefusesFile(t *testing.T) {
+	a, b := rawPair(t)
+	f, err := a.File()
+	assert.Nil(t, f)
+	assert.ErrorIs(t, err, errNoFile)
+	// The socket is still non-blocking: a read with nothing to read waits
+	// in the poller and ends at its deadline.
+	require.NoError(t, a.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+	_, err = a.Read(make([]byte, 8))
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	_ = b
 }
 
 // A write larger than the socket buffers meets EAGAIN: it must wait for
@@ -131,6 +183,8 @@ func TestRawIOReportsAReset(t *testing.T) {
 	var oe *net.OpError
 	require.True(t, errors.As(err, &oe))
 	assert.Equal(t, "read", oe.Op)
+	assert.Equal(t, a.LocalAddr().String(), oe.Source.String())
+	assert.Equal(t, a.RemoteAddr().String(), oe.Addr.String())
 }
 
 func TestWithRawIOKeepsTheWrappers(t *testing.T) {
@@ -145,4 +199,49 @@ func TestWithRawIOKeepsTheWrappers(t *testing.T) {
 	defer p1.Close()
 	defer p2.Close()
 	assert.Same(t, p1, withRawIO(p1), "a connection that is not TCP is left as it is")
+}
+
+func TestRawIOErrorsReadAsNetConns(t *testing.T) {
+	a, _ := rawPair(t)
+	require.NoError(t, a.SetReadDeadline(time.Now().Add(-time.Second)))
+	_, err := a.Read(make([]byte, 8))
+	var oe *net.OpError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "read", oe.Op)
+	require.NoError(t, a.Close())
+	_, err = a.Write([]byte("x"))
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "write", oe.Op)
+	assert.ErrorIs(t, err, net.ErrClosed)
+}
+
+// The binaries' two sides both get raw I/O: connections the Server
+// accepts and connections Upstream dials.
+func TestServerAndUpstreamUseRawIO(t *testing.T) {
+	got := make(chan string, 1)
+	srv := Limits{}.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- fmt.Sprintf("%T", c)
+		io.WriteString(c, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+		c.Close()
+	}), nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go srv.Serve(ln)
+	defer srv.Close()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "*httpproxy.rawIOConn", <-got, "the accepted connection")
+
+	u := NewUpstream(UpstreamOptions{})
+	defer u.CloseIdleConnections()
+	uc, _, err := u.getConn(context.Background(), ln.Addr().String(), false)
+	require.NoError(t, err)
+	defer uc.close()
+	assert.IsType(t, &rawIOConn{}, uc.conn, "the dialed connection")
 }

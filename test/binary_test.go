@@ -304,6 +304,38 @@ func TestTwoProcessesShareOneSQLiteFile(t *testing.T) {
 	require.Equal(t, []string{seen[0]}, bindings)
 }
 
+// The proxying binaries run with the runtime setting that keeps sysmon out
+// of deep sleep (cmd/internal/app/runtime_linux.go): they re-execute once
+// with it in GODEBUG, keeping their PID and the operator's own GODEBUG
+// settings, and leave an operator's schedtrace as it is.
+func TestProxyBinariesRunWithTheirRuntimeSetting(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the setting is Linux's")
+	}
+	godebugOf := func(p *process) string {
+		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.cmd.Process.Pid))
+		require.NoError(t, err)
+		for _, kv := range strings.Split(string(environ), "\x00") {
+			if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	for _, binary := range []string{"sentinel", "sentinel-proxy"} {
+		env := map[string]string{"DOWNSTREAM_URL": newUpstream(t).URL, "GODEBUG": "http2client=0"}
+		p := start(t, binary, t.TempDir(), env)
+		require.Equal(t, "http2client=0,schedtrace=2147483647", godebugOf(p), binary)
+		require.Equal(t, http.StatusOK, send(t, "127.0.0.1", p.URL+"/v1/models", testKey), binary)
+		require.NoError(t, p.stop(), "the re-executed process is the one that stops on SIGTERM")
+
+		env["GODEBUG"] = "schedtrace=0"
+		p = start(t, binary, t.TempDir(), env)
+		require.Equal(t, "schedtrace=0", godebugOf(p), "%s: the operator's schedtrace wins", binary)
+		require.NoError(t, p.stop())
+	}
+}
+
 func TestSIGTERMFinishesStreamsAndFlushes(t *testing.T) {
 	up := newUpstream(t)
 	dir := t.TempDir()

@@ -13,6 +13,7 @@ import (
 )
 
 func main() {
+	app.TuneRuntime() // re-executes once with the proxy's GODEBUG setting (runtime_linux.go)
 	ctx, stop := app.SignalContext()
 	code := app.Main(ctx, app.AllInOne, "sentinel", os.Args[1:], app.OSEnv())
 	stop()

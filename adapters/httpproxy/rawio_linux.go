@@ -20,6 +20,9 @@ import (
 // so each event paid a thread wake-up and a burst of monitor polling
 // (16 % of the proxy's CPU under ../shared/bench/streams.sh). Reads and
 // writes of a non-blocking socket never block, so they need none of that.
+// (What still goes through the scheduler, a connection's accept, connect
+// and close, is why the binaries also keep sysmon out of deep sleep:
+// cmd/internal/app/runtime_linux.go.)
 //
 // Only the system call changes: waiting for readiness, deadlines and
 // Close still go through the poller (syscall.RawConn), so their meaning
@@ -78,7 +81,8 @@ var errNoFile = errors.New("httpproxy: the proxy's sockets are not lent out as f
 func (c *rawIOConn) File() (*os.File, error) { return nil, errNoFile }
 
 // ready is the read callback of an empty read: the poller's checks (a
-// closed connection) without a system call, as net.Conn's empty read.
+// closed connection, as net.Conn's empty read; also a past deadline,
+// which net.Conn's does not check) without a system call.
 func ready(uintptr) bool { return true }
 
 func (c *rawIOConn) Read(p []byte) (int, error) {

@@ -140,14 +140,26 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 			break // a tombstone: the key has no binding unless the authority has a newer one
 		}
 		b, tombstone, derr := decodeBinding(key, raw)
-		// Below the floor means this process wrote a newer state and the
-		// invalidation of the old one is still on its way: ask the authority.
 		if derr == nil && !tombstone && b.Version >= m.floor {
 			s.memo.raise(key, memoEntry{key: m.key, raw: raw, b: b, floor: b.Version})
 			s.hits.Add(1)
 			return b, nil
 		}
+		// Below the floor means this process wrote a newer state and the
+		// invalidation of the old one is still on its way. (A tombstone, or
+		// an answer that does not decode, goes to the authority.)
+		if derr == nil && !tombstone && known && m.ownRecent() {
+			s.hits.Add(1)
+			return m.b, nil
+		}
+		// Otherwise ask the authority.
 	case valkey.IsValkeyNil(err):
+		// The absence this process had cached, while its own first write
+		// of the key waits for Valkey's invalidation of it.
+		if known && m.ownRecent() {
+			s.hits.Add(1)
+			return m.b, nil
+		}
 	default:
 		s.errors.Add(1)
 		s.c.failed(ctx, err)
@@ -220,7 +232,7 @@ func (s *BindingStore) ListBindings(ctx context.Context, f sentinel.BindingFilte
 // invalidation of the old state arrives.
 func (s *BindingStore) publish(ctx context.Context, b sentinel.Binding, deleted bool) {
 	raw := encodeBinding(b, deleted)
-	s.memo.raise(b.Key, memoEntry{key: s.cacheKey(b.Key), raw: raw, b: b, deleted: deleted, floor: b.Version})
+	s.memo.raise(b.Key, memoEntry{key: s.cacheKey(b.Key), raw: raw, b: b, deleted: deleted, floor: b.Version, wrote: time.Now()})
 	vc, ok := s.c.get()
 	if ok {
 		// The authority has changed: finish telling Valkey even if the
@@ -370,6 +382,22 @@ type memoEntry struct {
 	b       sentinel.Binding
 	deleted bool // raw is a tombstone
 	floor   int64
+	wrote   time.Time // when this process wrote raw (publish); zero when read from Valkey
+}
+
+// ownWriteGrace is how long this process answers from its own write of a
+// key when Valkey's answer is older (the invalidation of what this
+// process had cached, an absence or an older state, is still on its way:
+// normally milliseconds). Past it, such an answer goes to the authority;
+// it is short because a key removed from Valkey by another process in
+// that time (an unbind) is still answered from this process's write.
+const ownWriteGrace = 250 * time.Millisecond
+
+// ownRecent reports whether e is a live binding this process wrote within
+// ownWriteGrace: Valkey holds it (or something newer, whose invalidation
+// is on its way too, as for any cached answer).
+func (e memoEntry) ownRecent() bool {
+	return !e.deleted && !e.wrote.IsZero() && time.Since(e.wrote) < ownWriteGrace
 }
 
 const memoShardMax = 1_000_000 / 64

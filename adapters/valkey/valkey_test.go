@@ -139,6 +139,41 @@ func (c *countingStore) FindBinding(ctx context.Context, k sentinel.KeyHash) (se
 	return c.BindingStore.FindBinding(ctx, k)
 }
 
+// TestOwnWriteIsReadBackBeforeItsInvalidation: right after this process
+// writes a key, Valkey's invalidation of what it had cached may still be on
+// its way, and a read then meets the old answer (an absence on a first
+// use). For a short grace the process answers from its own write instead
+// of asking the authority, which may be unreachable just then (a proxy
+// that bound a key and then lost PostgreSQL answered the key's next
+// request from the failsafe). Here the key is removed from Valkey behind
+// the store's back, so every read after the invalidation meets an absence:
+// within the grace it is answered from the write, after it the authority
+// is asked.
+func TestOwnWriteIsReadBackBeforeItsInvalidation(t *testing.T) {
+	ctx := context.Background()
+	addr, prefix := testenv.Redis(t)
+	inner := &countingStore{BindingStore: sqliteStore(t)}
+	s := valkey.NewBindingStore(connect(t, addr, prefix), inner, time.Hour)
+	b := sentineltest.NewBinding(t, sentineltest.Key("own-write"), "192.0.2.1")
+	_, created, err := s.CreateBinding(ctx, b)
+	require.NoError(t, err)
+	require.True(t, created)
+	// Another process whose authority has no such key removes it from Valkey.
+	other := valkey.NewBindingStore(connect(t, addr, prefix), sqliteStore(t), time.Hour)
+	other.Invalidate(b.Key)
+	written := time.Now()
+	for time.Since(written) < 100*time.Millisecond {
+		got, err := s.FindBinding(ctx, b.Key)
+		require.NoError(t, err)
+		require.Equal(t, b.Key, got.Key)
+	}
+	require.Zero(t, inner.finds.Load(), "within the grace the authority is not asked")
+	time.Sleep(300 * time.Millisecond)
+	_, err = s.FindBinding(ctx, b.Key)
+	require.NoError(t, err)
+	require.Positive(t, inner.finds.Load(), "after the grace an absence in Valkey is the authority's question again")
+}
+
 // TestWarmKeysCostNoRoundTrip reads Valkey's own command statistics on a
 // server of this test's own: after the first read, warm reads send
 // nothing.

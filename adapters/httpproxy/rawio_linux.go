@@ -110,7 +110,7 @@ func (c *rawIOConn) readOnce(fd uintptr) bool {
 		case e == syscall.EAGAIN:
 			return false
 		case e != 0:
-			c.rerr = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", e)}
+			c.rerr = c.opError("read", e)
 		case n == 0:
 			c.rerr = io.EOF
 		default:
@@ -145,12 +145,17 @@ func (c *rawIOConn) writeSome(fd uintptr) bool {
 		case e == syscall.EAGAIN:
 			return false
 		case e != 0:
-			c.werr = &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("write", e)}
+			c.werr = c.opError("write", e)
 			return true
 		}
 		c.wn += int(n)
 	}
 	return true
+}
+
+// opError is a failed system call as net.Conn reports it.
+func (c *rawIOConn) opError(op string, e syscall.Errno) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError(op, e)}
 }
 
 // asNetError names the poller's errors (a deadline, a closed connection)

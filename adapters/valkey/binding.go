@@ -130,6 +130,7 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 		m.key = s.cacheKey(key)
 	}
 	raw, err := vc.DoCache(ctx, vc.B().Get().Key(m.key).Cache(), s.ttl).ToString()
+	stale := false // Valkey's answer may be older than this process's own write
 	switch {
 	case err == nil:
 		if known && raw == m.raw {
@@ -148,22 +149,19 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 		// Below the floor means this process wrote a newer state and the
 		// invalidation of the old one is still on its way. (A tombstone, or
 		// an answer that does not decode, goes to the authority.)
-		if derr == nil && !tombstone && known && m.ownRecent() {
-			s.hits.Add(1)
-			return m.b, nil
-		}
-		// Otherwise ask the authority.
+		stale = derr == nil && !tombstone
 	case valkey.IsValkeyNil(err):
-		// The absence this process had cached, while its own first write
-		// of the key waits for Valkey's invalidation of it.
-		if known && m.ownRecent() {
-			s.hits.Add(1)
-			return m.b, nil
-		}
+		// Possibly the absence this process had cached, while its own
+		// first write of the key waits for Valkey's invalidation of it.
+		stale = true
 	default:
 		s.errors.Add(1)
 		s.c.failed(ctx, err)
 		return s.find(ctx, key)
+	}
+	if stale && known && m.ownRecent() {
+		s.hits.Add(1)
+		return m.b, nil
 	}
 	b, err := s.find(ctx, key)
 	if err == nil {

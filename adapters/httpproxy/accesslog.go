@@ -76,7 +76,7 @@ func withAccessLog(log *slog.Logger, resolver *ClientIPResolver, next http.Handl
 		}
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("path", path), slog.Int("status", status),
-			slog.Int64("bytes", aw.bytes), slog.Duration("duration", time.Since(start)),
+			slog.Int64("bytes", aw.bytes+streamedBytes(aw.ResponseWriter)), slog.Duration("duration", time.Since(start)),
 			slog.String("client_ip", client), slog.String("key", hint),
 			slog.String("request_id", RequestIDFrom(r)))
 	})

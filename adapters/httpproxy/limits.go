@@ -227,6 +227,15 @@ func (b *idleBody) Read(p []byte) (int, error) {
 
 func (b *idleBody) Close() error { return b.body.Close() }
 
+// takeBuffered is the Server body's (reqBody.takeBuffered), which keeps
+// its deadlines itself; false for any other body.
+func (b *idleBody) takeBuffered(max int64) ([]byte, bool) {
+	if rb, ok := b.body.(*reqBody); ok && b.own {
+		return rb.takeBuffered(max)
+	}
+	return nil, false
+}
+
 // clear lifts the deadline once the body is over: the server's own
 // background read, which watches for the client going away during a long
 // answer, must not time out. After a timeout the connection is done for.

@@ -335,7 +335,7 @@ func (c *serverConn) close() {
 func (c *serverConn) serve() {
 	c.remote = c.rwc.RemoteAddr().String()
 	c.lr.R = c.rwc
-	c.ctx = context.WithValue(c.srv.base, http.LocalAddrContextKey, c.rwc.LocalAddr())
+	c.ctx = context.WithValue(context.WithValue(c.srv.base, http.LocalAddrContextKey, c.rwc.LocalAddr()), serverConnKey{}, c)
 	defer func() {
 		if v := recover(); v != nil { // a fault of the server's own: this connection only
 			c.srv.log.Error("proxy connection failed; closed", "panic", fmt.Sprint(v))
@@ -438,7 +438,10 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 	// handler sees.
 	var body *reqBody
 	if req.Body != nil && req.Body != http.NoBody {
-		body = &reqBody{c: c, src: req.Body}
+		body = &reqBody{c: c, src: req.Body, length: -1}
+		if len(req.TransferEncoding) == 0 {
+			body.length = req.ContentLength
+		}
 		body.expect = req.ProtoAtLeast(1, 1) && strings.EqualFold(req.Header.Get("Expect"), "100-continue")
 		req.Body = body
 	} else {
@@ -616,6 +619,10 @@ type reqBody struct {
 	eof          bool
 	idle         time.Duration
 	timedOut     bool
+	// length is the declared Content-Length (-1 for a chunked body);
+	// started: a read was made.
+	length  int64
+	started bool
 }
 
 // aLongTimeAgo is a read deadline that ends a read at once.
@@ -635,6 +642,7 @@ func (b *reqBody) Read(p []byte) (int, error) {
 	if b.timedOut {
 		return 0, os.ErrDeadlineExceeded
 	}
+	b.started = true
 	if b.expect && !b.sentContinue.Load() {
 		if err := b.sendContinue(); err != nil {
 			return 0, err
@@ -657,6 +665,49 @@ func (b *reqBody) Read(p []byte) (int, error) {
 		b.c.releaseReader()
 	}
 	return n, err
+}
+
+// takeBuffered returns the whole body, at most max bytes, when all of it
+// is in the connection's reader already and none of it was read: taking
+// it waits for nothing (no deadline is set) and leaves the body at its
+// end. Upstream sends such a body with the request's head in one write,
+// and can send it again on a connection found closed.
+func (b *reqBody) takeBuffered(max int64) ([]byte, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := b.length
+	if n <= 0 || n > max || b.started || b.eof || b.timedOut || b.closed.Load() || (b.expect && !b.sentContinue.Load()) {
+		return nil, false
+	}
+	c := b.c
+	c.mu.Lock()
+	avail := 0
+	if c.br != nil {
+		avail = c.br.Buffered()
+	}
+	c.mu.Unlock()
+	if int64(avail) < n {
+		return nil, false
+	}
+	b.started = true
+	buf := make([]byte, n)
+	_, err := io.ReadFull(b.src, buf)
+	if err == nil {
+		// The body's reader is at its limit: this read ends it at once.
+		var one [1]byte
+		if _, err = b.src.Read(one[:]); err == io.EOF {
+			err = nil
+		} else if err == nil {
+			err = errors.New("httpproxy: request body longer than its Content-Length")
+		}
+	}
+	if err != nil {
+		b.timedOut = true // (never expected: the bytes were there) the connection is not reused
+		return nil, false
+	}
+	b.eof = true
+	c.releaseReader()
+	return buf, true
 }
 
 // setIdle makes every later read make progress within idle.
@@ -709,8 +760,19 @@ type response struct {
 	// ownWriteDeadline: the handler set one (ResponseController); the
 	// stall timeout then stays out of its way.
 	ownWriteDeadline bool
-	trailers         []string
-	scratch          [20]byte
+	// proxied: the Proxy answers this request, so the body of a chunked
+	// answer may be copied to it directly (direct.go); streamed counts
+	// what was.
+	proxied  bool
+	streamed int64
+	// streaming is the downstream body that will be copied to this
+	// response directly, once its head is out (direct.go).
+	streaming *upBody
+	// fmu orders a flush from another goroutine (ReverseProxy's first,
+	// from a timer) with the pieces of a direct copy.
+	fmu      sync.Mutex
+	trailers []string
+	scratch  [20]byte
 }
 
 func (w *response) reset(c *serverConn, req *http.Request) {
@@ -719,7 +781,7 @@ func (w *response) reset(c *serverConn, req *http.Request) {
 	}
 	w.c, w.req, w.status, w.declared, w.written = c, req, 0, -1, 0
 	w.wroteHeader, w.committed, w.chunked, w.bodyless, w.closeAfter, w.hijacked = false, false, false, false, false, false
-	w.ownWriteDeadline = false
+	w.ownWriteDeadline, w.proxied, w.streamed, w.streaming = false, false, 0, nil
 	w.trailers = w.trailers[:0]
 }
 
@@ -911,6 +973,12 @@ func (w *response) Flush() { _ = w.FlushError() }
 
 // FlushError is Flush returning the write's error (http.ResponseController).
 func (w *response) FlushError() error {
+	w.fmu.Lock()
+	defer w.fmu.Unlock()
+	return w.flushLocked()
+}
+
+func (w *response) flushLocked() error {
 	if w.hijacked {
 		return http.ErrHijacked
 	}

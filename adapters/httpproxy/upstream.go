@@ -161,14 +161,25 @@ func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		addr = net.JoinHostPort(req.URL.Hostname(), "80")
 	}
 	ctx := req.Context()
-	replayable := req.Body == nil || req.Body == http.NoBody
+	// A body is sent again only when it can be had again (GetBody: a
+	// small body in memory, see wholeBody).
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	for attempt := 0; ; attempt++ {
 		c, reused, err := u.getConn(ctx, addr, !replayable)
 		if err != nil {
 			closeBody(req)
 			return nil, err
 		}
-		resp, err := u.exchange(ctx, c, req, reused)
+		out := req
+		if attempt > 0 && req.GetBody != nil {
+			r := *req
+			if r.Body, err = req.GetBody(); err != nil {
+				c.close()
+				return nil, err
+			}
+			out = &r
+		}
+		resp, err := u.exchange(ctx, c, out, reused)
 		if err == nil {
 			return resp, nil
 		}
@@ -271,7 +282,13 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 		release(c, stop, written, keep)
 		return resp, nil
 	}
-	resp.Body = &upBody{c: c, ctx: ctx, body: resp.Body, stop: stop, written: written, keep: keep}
+	b := &upBody{c: c, ctx: ctx, body: resp.Body, stop: stop, written: written, keep: keep}
+	if len(resp.TransferEncoding) == 1 && resp.TransferEncoding[0] == "chunked" {
+		if b.sink = directSink(ctx); b.sink != nil {
+			b.resp, b.sink.streaming = resp, b
+		}
+	}
+	resp.Body = b
 	return resp, nil
 }
 
@@ -442,9 +459,13 @@ type upBody struct {
 	stop    func() bool
 	written chan error // nil when the request was written inline
 	keep    bool
-	mu      sync.Mutex
-	done    bool // the exchange has been released
-	eof     bool // ... after a clean end of the body
+	// sink is the Server response the body is copied to directly on the
+	// first Read, if any (direct.go).
+	sink *response
+	resp *http.Response // its response, while a direct copy may come
+	mu   sync.Mutex
+	done bool // the exchange has been released
+	eof  bool // ... after a clean end of the body
 }
 
 func (b *upBody) Read(p []byte) (int, error) {
@@ -456,7 +477,14 @@ func (b *upBody) Read(p []byte) (int, error) {
 		}
 		return 0, errors.New("httpproxy: read on closed response body")
 	}
-	n, err := b.body.Read(p)
+	var n int
+	var err error
+	if w := b.sink; w != nil {
+		b.sink = nil
+		n, err = b.copyTo(w, p)
+	} else {
+		n, err = b.body.Read(p)
+	}
 	if err != nil {
 		b.eof = err == io.EOF
 		b.done = true

@@ -30,8 +30,9 @@ import (
 // context holds its serverConn.
 type serverConnKey struct{}
 
-// directCopies counts the answers copied directly (for the tests).
-var directCopies atomic.Int64
+// directCopies counts the answers copied directly, rawCopies those of
+// them read with raw reads (rawcopy_linux.go); for the tests.
+var directCopies, rawCopies atomic.Int64
 
 // directSink is the Server response that the body of a request with
 // context ctx may be copied to directly, or nil.
@@ -108,6 +109,9 @@ func (b *upBody) copyTo(w *response, p []byte) (int, error) {
 		return b.body.Read(p)
 	}
 	directCopies.Add(1)
+	if taken, err := b.copyRaw(w, p); taken && err != nil {
+		return 0, err
+	}
 	for {
 		n, err := b.body.Read(p)
 		if n > 0 {

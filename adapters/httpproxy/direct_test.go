@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func TestStreamedAnswerIsCopiedDirectlyOnlyOnTheBinariesEngine(t *testing.T) {
 			w.Header().Set("X-Checksum", "abc123")
 		}))
 		base := e.proxyFor(t, up, nil)
-		before := httpproxy.DirectCopies()
+		before, raw := httpproxy.DirectCopies(), httpproxy.RawCopies()
 		resp, err := http.DefaultClient.Do(authed(t, http.MethodPost, base+"/v1/chat/completions", strings.NewReader(`{"stream":true}`)))
 		require.NoError(t, err)
 		body, err := io.ReadAll(resp.Body)
@@ -48,6 +49,9 @@ func TestStreamedAnswerIsCopiedDirectlyOnlyOnTheBinariesEngine(t *testing.T) {
 		copied := httpproxy.DirectCopies() - before
 		if e.name == "Server+Upstream" {
 			require.EqualValues(t, 1, copied, "the binaries' engine copies the stream directly")
+			if runtime.GOOS == "linux" {
+				require.EqualValues(t, 1, httpproxy.RawCopies()-raw, "with raw reads")
+			}
 		} else {
 			require.Zero(t, copied)
 		}

@@ -51,6 +51,11 @@ func TestStreamStackFits8KiB(t *testing.T) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, "data: {\"choices\":[{\"delta\":{\"content\":\"hello\"}}]}\n\n")
 		w.(http.Flusher).Flush()
+		// The second event comes on its own, as events do: the copy waits
+		// for it and writes it from there (rawcopy_linux.go), deeper.
+		time.Sleep(20 * time.Millisecond)
+		io.WriteString(w, "data: {\"choices\":[{\"delta\":{\"content\":\" world\"}}]}\n\n")
+		w.(http.Flusher).Flush()
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -91,11 +96,13 @@ func TestStreamStackFits8KiB(t *testing.T) {
 		_, err = io.WriteString(c, raw)
 		require.NoError(t, err)
 		br := bufio.NewReader(c)
-		for {
+		for events := 0; ; {
 			line, err := br.ReadString('\n')
 			require.NoError(t, err)
 			if strings.HasPrefix(line, "data:") {
-				return c
+				if events++; events == 2 {
+					return c
+				}
 			}
 		}
 	}

@@ -374,11 +374,21 @@ func (u *Upstream) getConn(ctx context.Context, addr string, mustPeek bool) (*up
 type headLimiter struct {
 	conn  net.Conn
 	limit int64
+	// pending is read before conn: what a raw copy left to net/http
+	// (rawcopy_linux.go).
+	pending []byte
 }
 
 var errHeadTooLong = errors.New("httpproxy: downstream response headers exceed MaxResponseHeaderBytes")
 
 func (h *headLimiter) Read(p []byte) (int, error) {
+	if len(h.pending) > 0 {
+		n := copy(p, h.pending)
+		if h.pending = h.pending[n:]; len(h.pending) == 0 {
+			h.pending = nil
+		}
+		return n, nil
+	}
 	if h.limit < 0 {
 		return h.conn.Read(p)
 	}
@@ -395,7 +405,7 @@ func (h *headLimiter) Read(p []byte) (int, error) {
 
 // putIdle returns a connection whose exchange ended cleanly to the pool.
 func (u *Upstream) putIdle(c *upConn) {
-	if c.br.Buffered() > 0 || u.waiters.Load() > 0 {
+	if c.br.Buffered() > 0 || len(c.src.pending) > 0 || u.waiters.Load() > 0 {
 		c.close() // unsolicited bytes, or a waiter needs the slot
 		return
 	}

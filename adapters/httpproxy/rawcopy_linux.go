@@ -1,0 +1,94 @@
+package httpproxy
+
+import (
+	"io"
+	"net"
+	"syscall"
+)
+
+// copyRaw copies a chunked answer's body from the downstream's socket to
+// w with read(2) calls of its own, made inside one RawConn.Read: after a
+// read that did not fill the buffer the socket is empty, so the copy waits
+// for it to become readable instead of reading again to learn that (as
+// nginx does). Go's reads cannot do that: every Read resets the poller's
+// readiness first and must try the socket before it may wait, so each
+// event cost a read that returned EAGAIN. Within one RawConn.Read the
+// readiness is reset once, and an event that arrives after a read sets it
+// again, so none is missed.
+//
+// The framing is followed by chunkScanner and the bytes written through
+// w (chunked, flushed once per read). At the body's last chunk, or at a
+// size line chunkScanner leaves to it, net/http's chunked reader takes
+// over with what is left, for the trailers and the end. It reports
+// whether it took the body; with an error the body failed.
+func (b *upBody) copyRaw(w *response, p []byte) (bool, error) {
+	u := innerRaw(b.c.conn)
+	if u == nil || len(p) == 0 {
+		return false, nil
+	}
+	var s chunkScanner
+	emit := func(data []byte) error {
+		n, err := w.Write(data)
+		w.streamed += int64(n)
+		return err
+	}
+	// pass hands one read's bytes on, under fmu: ReverseProxy may flush
+	// from a timer's goroutine (direct.go).
+	pass := func(in []byte) (rest []byte, err error) {
+		w.fmu.Lock()
+		defer w.fmu.Unlock()
+		if rest, err = s.feed(in, emit); err == nil {
+			err = w.flushLocked()
+		}
+		return rest, err
+	}
+	// What the head's reader holds already comes first.
+	in, _ := b.c.br.Peek(b.c.br.Buffered())
+	rest, err := pass(in)
+	_, _ = b.c.br.Discard(len(in))
+	if err != nil {
+		return true, err
+	}
+	if rest == nil {
+		rawCopies.Add(1)
+		err = u.rc.Read(func(fd uintptr) bool {
+			for {
+				n, e := sysRead(fd, p)
+				switch {
+				case e == syscall.EINTR:
+					continue
+				case e == syscall.EAGAIN:
+					return false
+				case e != 0:
+					rest, err = nil, u.opError("read", e)
+					return true
+				case n == 0:
+					rest, err = nil, io.ErrUnexpectedEOF // the downstream closed before the last chunk
+					return true
+				}
+				if rest, err = pass(p[:n]); err != nil || rest != nil {
+					return true
+				}
+				if n < len(p) {
+					return false // the socket is empty: wait until it is readable
+				}
+			}
+		})
+		if err != nil {
+			// The connection closed under the wait (the request's context,
+			// upBody.Close), or the copy failed.
+			return true, asNetError(err, "read")
+		}
+	}
+	b.c.src.pending = rest // net/http's reader reads the end from here
+	return true, nil
+}
+
+// innerRaw is the rawIOConn under c's wrappers (limitConn), or nil.
+func innerRaw(c net.Conn) *rawIOConn {
+	if lc, ok := c.(*limitConn); ok {
+		c = lc.Conn
+	}
+	r, _ := c.(*rawIOConn)
+	return r
+}

@@ -93,12 +93,18 @@ func (w *response) noFlushTimer() {
 func (w *response) writeStreamed(p []byte) error {
 	w.fmu.Lock()
 	defer w.fmu.Unlock()
-	n, err := w.Write(p)
-	w.streamed += int64(n)
-	if err != nil {
+	if err := w.writeCounted(p); err != nil {
 		return err
 	}
 	return w.flushLocked()
+}
+
+// writeCounted writes a piece of a directly copied body, counting it for
+// the access log (streamedBytes).
+func (w *response) writeCounted(p []byte) error {
+	n, err := w.Write(p)
+	w.streamed += int64(n)
+	return err
 }
 
 // copyTo copies b to w until the body ends or fails and returns that end

@@ -204,3 +204,27 @@ func TestDirectCopyIsOrderedWithReverseProxysFirstFlush(t *testing.T) {
 	}
 	require.EqualValues(t, n, httpproxy.DirectCopies()-before)
 }
+
+// Framing that is wrong, followed later by chunks that look right, ends
+// the answer as an error at the fault: nothing after it reaches the client.
+func TestConformanceMalformedChunkEndsTheAnswer(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		up := rawUpstream(t, func(c net.Conn) {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+			time.Sleep(20 * time.Millisecond)
+			io.WriteString(c, "5\r\nhello")
+			time.Sleep(20 * time.Millisecond)
+			io.WriteString(c, "XX")
+			time.Sleep(20 * time.Millisecond)
+			io.WriteString(c, "3\r\nabc\r\n0\r\n\r\n")
+			time.Sleep(20 * time.Millisecond)
+		})
+		base := e.proxyFor(t, up, nil)
+		resp, err := http.DefaultClient.Do(authed(t, http.MethodGet, base+"/v1/models", nil))
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Error(t, err, "a malformed answer ended cleanly (read %q)", body)
+		require.NotContains(t, string(body), "abc")
+	})
+}

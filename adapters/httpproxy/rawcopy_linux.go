@@ -3,7 +3,6 @@ package httpproxy
 import (
 	"io"
 	"net"
-	"syscall"
 )
 
 // copyRaw copies a chunked answer's body from the downstream's socket to
@@ -27,17 +26,12 @@ func (b *upBody) copyRaw(w *response, p []byte) (bool, error) {
 		return false, nil
 	}
 	var s chunkScanner
-	emit := func(data []byte) error {
-		n, err := w.Write(data)
-		w.streamed += int64(n)
-		return err
-	}
 	// pass hands one read's bytes on, under fmu: ReverseProxy may flush
 	// from a timer's goroutine (direct.go).
 	pass := func(in []byte) (rest []byte, err error) {
 		w.fmu.Lock()
 		defer w.fmu.Unlock()
-		if rest, err = s.feed(in, emit); err == nil {
+		if rest, err = s.feed(in, w.writeCounted); err == nil {
 			err = w.flushLocked()
 		}
 		return rest, err
@@ -51,22 +45,21 @@ func (b *upBody) copyRaw(w *response, p []byte) (bool, error) {
 	}
 	if rest == nil {
 		rawCopies.Add(1)
+		var cerr error // the copy's own end; err is then the poller's
 		err = u.rc.Read(func(fd uintptr) bool {
 			for {
-				n, e := sysRead(fd, p)
+				n, ready, rerr := u.readFD(fd, p)
 				switch {
-				case e == syscall.EINTR:
-					continue
-				case e == syscall.EAGAIN:
+				case !ready:
 					return false
-				case e != 0:
-					rest, err = nil, u.opError("read", e)
+				case rerr == io.EOF:
+					cerr = io.ErrUnexpectedEOF // the downstream closed before the last chunk
 					return true
-				case n == 0:
-					rest, err = nil, io.ErrUnexpectedEOF // the downstream closed before the last chunk
+				case rerr != nil:
+					cerr = rerr
 					return true
 				}
-				if rest, err = pass(p[:n]); err != nil || rest != nil {
+				if rest, cerr = pass(p[:n]); cerr != nil || rest != nil {
 					return true
 				}
 				if n < len(p) {
@@ -74,10 +67,13 @@ func (b *upBody) copyRaw(w *response, p []byte) (bool, error) {
 				}
 			}
 		})
-		if err != nil {
+		switch {
+		case err != nil:
 			// The connection closed under the wait (the request's context,
-			// upBody.Close), or the copy failed.
+			// upBody.Close), or a deadline.
 			return true, asNetError(err, "read")
+		case cerr != nil:
+			return true, cerr
 		}
 	}
 	b.c.src.pending = rest // net/http's reader reads the end from here

@@ -102,21 +102,28 @@ func (c *rawIOConn) Read(p []byte) (int, error) {
 
 // readOnce is one read(2); false asks the poller to wait for readiness.
 func (c *rawIOConn) readOnce(fd uintptr) bool {
+	var ready bool
+	c.rn, ready, c.rerr = c.readFD(fd, c.rbuf)
+	return ready
+}
+
+// readFD is one read(2) of the socket fd into p, as net.Conn reports it
+// (io.EOF at the peer's end, a *net.OpError on failure); ready is false
+// when the socket is empty (EAGAIN) and the caller should wait.
+func (c *rawIOConn) readFD(fd uintptr, p []byte) (n int, ready bool, err error) {
 	for {
-		n, e := sysRead(fd, c.rbuf)
+		n, e := sysRead(fd, p)
 		switch {
 		case e == syscall.EINTR:
 			continue
 		case e == syscall.EAGAIN:
-			return false
+			return 0, false, nil
 		case e != 0:
-			c.rerr = c.opError("read", e)
+			return 0, true, c.opError("read", e)
 		case n == 0:
-			c.rerr = io.EOF
-		default:
-			c.rn = int(n)
+			return 0, true, io.EOF
 		}
-		return true
+		return n, true, nil
 	}
 }
 

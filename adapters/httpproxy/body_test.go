@@ -22,38 +22,26 @@ import (
 func TestSmallBodyGoesOutWithTheHead(t *testing.T) {
 	body := `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 	firstReads := make(chan string, 100)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	go func() {
+	addr := serveTCP(t, func(c net.Conn) {
+		buf := make([]byte, 64<<10)
 		for {
-			c, err := ln.Accept()
+			n, err := c.Read(buf) // the first read of each request
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := c.Read(buf) // the first read of each request
-					if err != nil {
-						return
-					}
-					got := string(buf[:n])
-					for !strings.Contains(got, "\r\n\r\n") || len(got) < strings.Index(got, "\r\n\r\n")+4+len(body) {
-						m, err := c.Read(buf)
-						if err != nil {
-							return
-						}
-						got += string(buf[:m])
-					}
-					firstReads <- string(buf[:n])
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			got := string(buf[:n])
+			for !strings.Contains(got, "\r\n\r\n") || len(got) < strings.Index(got, "\r\n\r\n")+4+len(body) {
+				m, err := c.Read(buf)
+				if err != nil {
+					return
 				}
-			}()
+				got += string(buf[:m])
+			}
+			firstReads <- string(buf[:n])
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
-	}()
-	base := engines()[0].proxyFor(t, "http://"+ln.Addr().String(), nil)
+	})
+	base := engines()[0].proxyFor(t, "http://"+addr, nil)
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 	const n = 20
@@ -72,38 +60,26 @@ func TestSmallBodyGoesOutWithTheHead(t *testing.T) {
 // as it arrives (before answering) is sent again on a new connection, as a
 // bodiless request is, instead of failing with 502: its body is in memory.
 func TestSmallPostIsReplayedOnAConnectionFoundClosed(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
 	var mu sync.Mutex
 	var bodies []string
-	go func() {
-		for {
-			c, err := ln.Accept()
+	addr := serveTCP(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for i := 0; ; i++ {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					b, _ := io.ReadAll(req.Body)
-					if i == 1 {
-						return // the second request on a connection: closed unanswered
-					}
-					mu.Lock()
-					bodies = append(bodies, string(b))
-					mu.Unlock()
-					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
-				}
-			}()
+			b, _ := io.ReadAll(req.Body)
+			if i == 1 {
+				return // the second request on a connection: closed unanswered
+			}
+			mu.Lock()
+			bodies = append(bodies, string(b))
+			mu.Unlock()
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
 		}
-	}()
-	base := engines()[0].proxyFor(t, "http://"+ln.Addr().String(), nil)
+	})
+	base := engines()[0].proxyFor(t, "http://"+addr, nil)
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 	for i := range 3 {

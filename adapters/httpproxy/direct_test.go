@@ -65,9 +65,10 @@ func TestStreamedAnswerIsCopiedDirectlyOnlyOnTheBinariesEngine(t *testing.T) {
 	})
 }
 
-// rawUpstream accepts connections on loopback and hands each to serve
-// after reading the request head.
-func rawUpstream(t *testing.T, serve func(c net.Conn)) string {
+// serveTCP accepts connections on loopback until the test ends, each
+// served by serve on its own goroutine and closed after it; it returns the
+// listener's address.
+func serveTCP(t *testing.T, serve func(c net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -80,17 +81,26 @@ func rawUpstream(t *testing.T, serve func(c net.Conn)) string {
 			}
 			go func() {
 				defer c.Close()
-				br := bufio.NewReader(c)
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				io.Copy(io.Discard, req.Body)
 				serve(c)
 			}()
 		}
 	}()
-	return "http://" + ln.Addr().String()
+	return ln.Addr().String()
+}
+
+// rawUpstream is a downstream that reads each connection's first request
+// and hands the connection to serve to answer.
+func rawUpstream(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
+	return "http://" + serveTCP(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		serve(c)
+	})
 }
 
 // A gateway that cuts a chunked answer (mid-chunk, or between chunks)
@@ -113,15 +123,23 @@ func TestConformanceCutChunkedAnswerIsNotCompleted(t *testing.T) {
 					time.Sleep(20 * time.Millisecond)
 				})
 				base := e.proxyFor(t, up, nil)
-				resp, err := http.DefaultClient.Do(authed(t, http.MethodGet, base+"/v1/models", nil))
-				require.NoError(t, err)
-				body, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
+				_, body, err := readModels(t, base)
 				require.Error(t, err, "a cut answer ended cleanly (read %q)", body)
 				assert.True(t, strings.HasPrefix(string(body), "hello") || len(body) == 0 || name == "mid-chunk", "got %q", body)
 			})
 		}
 	})
+}
+
+// readModels GETs /v1/models through the proxy at base and reads the
+// whole answer, returning how the read ended.
+func readModels(t *testing.T, base string) (*http.Response, []byte, error) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(authed(t, http.MethodGet, base+"/v1/models", nil))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp, body, err
 }
 
 // Chunk extensions, upper-case and zero-padded sizes and chunks split
@@ -141,10 +159,7 @@ func TestConformanceOddChunkingFromTheGateway(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		})
 		base := e.proxyFor(t, up, nil)
-		resp, err := http.DefaultClient.Do(authed(t, http.MethodGet, base+"/v1/models", nil))
-		require.NoError(t, err)
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body, err := readModels(t, base)
 		require.NoError(t, err)
 		require.Equal(t, "hello world0123456789", string(body))
 		require.Equal(t, "abc", resp.Trailer.Get("X-Checksum"))
@@ -220,10 +235,7 @@ func TestConformanceMalformedChunkEndsTheAnswer(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		})
 		base := e.proxyFor(t, up, nil)
-		resp, err := http.DefaultClient.Do(authed(t, http.MethodGet, base+"/v1/models", nil))
-		require.NoError(t, err)
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_, body, err := readModels(t, base)
 		require.Error(t, err, "a malformed answer ended cleanly (read %q)", body)
 		require.NotContains(t, string(body), "abc")
 	})

@@ -60,17 +60,18 @@ func (p *procsPolicy) next(used float64) (int, bool) {
 // waits at most this long (on one P) for the second.
 const procsInterval = 250 * time.Millisecond
 
-// adaptProcs runs the policy until ctx ends, then restores Go's default.
-// It does nothing when GOMAXPROCS is set in the environment, when Go's
-// default is already one P, or where the process's CPU time cannot be read.
-func adaptProcs(ctx context.Context, log *slog.Logger) {
+// adaptProcs runs the policy until ctx ends, then restores Go's default,
+// and reports whether it does. It does not when GOMAXPROCS is set in the
+// environment, when Go's default is already one P, or where the process's
+// CPU time cannot be read.
+func adaptProcs(ctx context.Context, log *slog.Logger) bool {
 	if os.Getenv("GOMAXPROCS") != "" {
-		return
+		return false
 	}
 	max := runtime.GOMAXPROCS(0)
 	last, ok := processCPU()
 	if max < 2 || !ok {
-		return
+		return false
 	}
 	go func() {
 		p := newProcsPolicy(max)
@@ -101,4 +102,5 @@ func adaptProcs(ctx context.Context, log *slog.Logger) {
 			}
 		}
 	}()
+	return true
 }

@@ -162,7 +162,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 		return fmt.Errorf("APP_HOST/APP_PORT: cannot listen on %s: %w", cfg.ProxyAddr, err)
 	}
 	ln = limits.Listener(ln)
-	adaptProcs(ctx, log) // one P while the load is light (procs.go)
+	_ = adaptProcs(ctx, log) // one P while the load is light (procs.go)
 	srv := limits.NewServer(notAdmin(proxy), log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -36,6 +36,15 @@ type rawIOConn struct {
 	rn     int
 	rerr   error
 	readFn func(fd uintptr) bool
+	// pend is written by the next Read before it reads (sendWithNextRead),
+	// and pendOwner told when it is done with it.
+	pend      []byte
+	pendOwner sendOwner
+	sendFn    func(fd uintptr) bool
+	wlocked   bool  // sendAndRead holds wmu
+	serr      error // sendAndRead's write error
+	// emptyReads counts reads that found the socket empty (for tests).
+	emptyReads int
 
 	wmu     sync.Mutex // one Write at a time owns the fields below
 	wbuf    []byte
@@ -63,6 +72,7 @@ func withRawIO(c net.Conn) net.Conn {
 	r := &rawIOConn{TCPConn: tc, rc: rc}
 	r.readFn = r.readOnce
 	r.writeFn = r.writeSome
+	r.sendFn = r.sendThenRead
 	return r
 }
 
@@ -91,6 +101,9 @@ func (c *rawIOConn) Read(p []byte) (int, error) {
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	if c.pend != nil {
+		return c.sendAndRead(p)
+	}
 	c.rbuf, c.rn, c.rerr = p, 0, nil
 	err := c.rc.Read(c.readFn)
 	c.rbuf = nil
@@ -100,10 +113,106 @@ func (c *rawIOConn) Read(p []byte) (int, error) {
 	return c.rn, c.rerr
 }
 
+// sendWithNextRead has p written by the connection's next Read, before
+// it reads: for a request whose answer is read next (Upstream's
+// exchanges), so that the Read waits for the answer instead of first
+// finding the socket empty. Go's own Read must try the socket before it
+// waits, because the poller's readiness is reset when a read starts and
+// bytes that came before would otherwise be waited for in vain. Written
+// after that reset, inside the same wait, p cannot have been answered
+// yet: one read(2) that returns EAGAIN less per exchange. Only for a
+// peer that speaks when spoken to: whatever it sent before the send
+// (unasked bytes, a close) is not seen until it sends something more
+// (the answer, or a reset for bytes to a closed socket); a peer that
+// half-closed and reads on sends nothing more (see holdIdleMax).
+//
+// The Read reports a failed write as a *net.OpError with Op "write", and
+// finishes a write the socket did not take at once as Write would (with
+// the write deadline) before it reads. p stays the caller's until owner's
+// sent is called: once written (before the wait for the answer, which
+// may be long: a model's first token), failed, or dropped by a later
+// call (p nil drops a send not made yet).
+func (c *rawIOConn) sendWithNextRead(p []byte, owner sendOwner) {
+	c.rmu.Lock()
+	prev := c.pendOwner
+	c.pend, c.pendOwner = p, owner
+	if p == nil {
+		c.pendOwner = nil
+	}
+	c.rmu.Unlock()
+	if prev != nil {
+		prev.sent()
+	}
+}
+
+// sendAndRead is Read with c.pend to write first; c.rmu is held. The
+// write side (c.wmu) is held only while the bytes are written, not while
+// the answer is awaited.
+func (c *rawIOConn) sendAndRead(p []byte) (int, error) {
+	c.wmu.Lock()
+	c.wlocked, c.serr = true, nil
+	c.wbuf, c.wn, c.werr = c.pend, 0, nil
+	c.pend = nil
+	c.rbuf, c.rn, c.rerr = p, 0, nil
+	err := c.rc.Read(c.sendFn)
+	c.rbuf = nil
+	if c.wlocked && err == nil && c.serr == nil {
+		// The socket did not take it all: finish it as Write does.
+		if err := c.rc.Write(c.writeFn); err != nil && c.werr == nil {
+			c.werr = asNetError(err, "write")
+		}
+		c.sent()
+		if c.serr == nil {
+			c.rbuf = p
+			err = c.rc.Read(c.readFn)
+			c.rbuf = nil
+		}
+	}
+	if c.wlocked {
+		c.sent() // (not made: the connection is closed, or its deadline passed)
+	}
+	switch {
+	case c.serr != nil:
+		return 0, c.serr
+	case err != nil:
+		return 0, asNetError(err, "read")
+	}
+	return c.rn, c.rerr
+}
+
+// sent ends sendAndRead's write: its error is kept, the write side is
+// let go and the bytes given back. c.rmu is held, and c.wmu by this Read.
+func (c *rawIOConn) sent() {
+	c.serr = c.werr
+	c.wbuf = nil
+	c.wlocked = false
+	c.wmu.Unlock()
+	if o := c.pendOwner; o != nil {
+		c.pendOwner = nil
+		o.sent()
+	}
+}
+
+// sendThenRead is the read callback of sendAndRead: the first call
+// writes (and asks to wait for the answer), the next ones read.
+func (c *rawIOConn) sendThenRead(fd uintptr) bool {
+	if !c.wlocked {
+		return c.readOnce(fd)
+	}
+	if !c.writeSome(fd) {
+		return true // the socket is full: sendAndRead finishes the write
+	}
+	c.sent()
+	return c.serr != nil // written: wait for the answer
+}
+
 // readOnce is one read(2); false asks the poller to wait for readiness.
 func (c *rawIOConn) readOnce(fd uintptr) bool {
 	var ready bool
 	c.rn, ready, c.rerr = c.readFD(fd, c.rbuf)
+	if !ready {
+		c.emptyReads++
+	}
 	return ready
 }
 

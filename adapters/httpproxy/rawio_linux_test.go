@@ -1,6 +1,7 @@
 package httpproxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -9,6 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -244,4 +248,280 @@ func TestServerAndUpstreamUseRawIO(t *testing.T) {
 	require.NoError(t, err)
 	defer uc.close()
 	assert.IsType(t, &rawIOConn{}, uc.conn, "the dialed connection")
+}
+
+// answerAfter has b answer each request it reads with "answer:" and the
+// request, after delay (so the asking side's socket is empty meanwhile).
+func answerAfter(t *testing.T, b net.Conn, delay time.Duration) {
+	t.Helper()
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := b.Read(buf)
+			if err != nil {
+				return
+			}
+			time.Sleep(delay)
+			if _, err := b.Write(append([]byte("answer:"), buf[:n]...)); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+func readAnswer(t *testing.T, a net.Conn, want string) {
+	t.Helper()
+	got := make([]byte, len(want))
+	_, err := io.ReadFull(a, got)
+	require.NoError(t, err)
+	require.Equal(t, want, string(got))
+}
+
+// A request sent with the next read is answered, and that read waits for
+// the answer without first finding the socket empty; a plain write and
+// read of the same exchange finds it empty once.
+func TestRawIOSendsWithTheNextRead(t *testing.T) {
+	a, b := rawPair(t)
+	answerAfter(t, b, 20*time.Millisecond)
+
+	_, err := a.Write([]byte("one"))
+	require.NoError(t, err)
+	readAnswer(t, a, "answer:one")
+	require.Equal(t, 1, a.emptyReads, "a plain write then read finds the socket empty before the answer")
+
+	a.emptyReads = 0
+	o := newSendOwner()
+	a.sendWithNextRead([]byte("two"), o)
+	readAnswer(t, a, "answer:two")
+	require.Equal(t, 0, a.emptyReads, "sent with the read, the read waits for the answer")
+	require.Equal(t, 1, o.count(), "the bytes are given back once")
+
+	a.sendWithNextRead([]byte("three"), nil)
+	readAnswer(t, a, "answer:three")
+	require.Equal(t, 0, a.emptyReads)
+}
+
+// testOwner counts the sent calls of a send with the next read.
+type testOwner struct {
+	mu sync.Mutex
+	n  int
+	ch chan struct{}
+}
+
+func newSendOwner() *testOwner { return &testOwner{ch: make(chan struct{}, 8)} }
+
+func (o *testOwner) sent() {
+	o.mu.Lock()
+	o.n++
+	o.mu.Unlock()
+	o.ch <- struct{}{}
+}
+
+func (o *testOwner) count() int { o.mu.Lock(); defer o.mu.Unlock(); return o.n }
+
+// The bytes of a send are given back as soon as they are written, not
+// when the answer comes: a stream's answer may take seconds (a model's
+// first token), and a thousand opening streams must not hold a buffer
+// each meanwhile.
+func TestRawIOSendWithNextReadGivesTheBytesBackBeforeTheAnswer(t *testing.T) {
+	a, b := rawPair(t)
+	release := make(chan struct{})
+	go func() {
+		buf := make([]byte, 16)
+		if _, err := b.Read(buf); err == nil {
+			<-release
+			b.Write([]byte("late"))
+		}
+	}()
+	o := newSendOwner()
+	a.sendWithNextRead([]byte("q"), o)
+	done := make(chan struct{})
+	go func() { defer close(done); readAnswer(t, a, "late") }()
+	select {
+	case <-o.ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the bytes were not given back while the answer was awaited")
+	}
+	close(release)
+	<-done
+	assert.Equal(t, 1, o.count())
+}
+
+// What the socket does not take at once is finished before the read
+// reads (a peer that reads only later), and the answer still comes.
+func TestRawIOSendWithNextReadFinishesALongWrite(t *testing.T) {
+	a, b := rawPair(t)
+	require.NoError(t, a.SetWriteBuffer(4096))
+	long := bytes.Repeat([]byte("x"), 1<<20)
+	got := make(chan []byte, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond) // the sender's socket fills first
+		buf := make([]byte, len(long))
+		_, err := io.ReadFull(b, buf)
+		if err == nil {
+			_, err = b.Write([]byte("ok"))
+		}
+		if err != nil {
+			buf = nil
+		}
+		got <- buf
+	}()
+	a.sendWithNextRead(long, nil)
+	readAnswer(t, a, "ok")
+	assert.True(t, bytes.Equal(long, <-got), "the peer got every byte, in order")
+}
+
+// Bytes the peer sent unasked before the request are read, with the
+// answer, once the answer comes.
+func TestRawIOSendWithNextReadReadsUnaskedBytes(t *testing.T) {
+	a, b := rawPair(t)
+	_, err := b.Write([]byte("unasked;"))
+	require.NoError(t, err)
+	time.Sleep(20 * time.Millisecond) // they are in a's socket before the send
+	answerAfter(t, b, 10*time.Millisecond)
+	a.sendWithNextRead([]byte("q"), nil)
+	readAnswer(t, a, "unasked;answer:q")
+}
+
+// A send to a peer that is gone fails as a write does, with the read's
+// result left out; the deadlines still hold while the answer is awaited;
+// a send dropped before any read is never made.
+func TestRawIOSendWithNextReadFailures(t *testing.T) {
+	a, b := rawPair(t)
+	require.NoError(t, b.(*net.TCPConn).SetLinger(0))
+	require.NoError(t, b.Close()) // a reset
+	time.Sleep(20 * time.Millisecond)
+	o := newSendOwner()
+	a.sendWithNextRead([]byte("q"), o)
+	_, err := a.Read(make([]byte, 16))
+	require.Error(t, err)
+	var oe *net.OpError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "write", oe.Op, "the send failed, and says so")
+	assert.True(t, errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET), "got %v", err)
+	assert.Equal(t, 1, o.count(), "a failed send gives the bytes back too")
+
+	a, b = rawPair(t)
+	require.NoError(t, a.SetReadDeadline(time.Now().Add(30*time.Millisecond)))
+	a.sendWithNextRead([]byte("nobody answers"), nil)
+	_, err = a.Read(make([]byte, 16))
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	buf := make([]byte, 14)
+	_, err = io.ReadFull(b, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "nobody answers", string(buf), "sent before the wait")
+
+	require.NoError(t, a.SetReadDeadline(time.Time{}))
+	o = newSendOwner()
+	a.sendWithNextRead([]byte("dropped"), o)
+	a.sendWithNextRead(nil, nil)
+	assert.Equal(t, 1, o.count(), "a dropped send gives the bytes back")
+	answerAfter(t, b, 0)
+	_, err = a.Write([]byte("kept"))
+	require.NoError(t, err)
+	readAnswer(t, a, "answer:kept")
+}
+
+// Upstream sends a request that is whole once written (no body, a small
+// one in memory) with the read of its answer, and a streamed body as it
+// comes: the head's read waits for the answer without an empty read.
+func TestUpstreamSendsARequestWithTheReadOfItsAnswer(t *testing.T) {
+	srv, _ := upstreamCounting(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		time.Sleep(20 * time.Millisecond) // the proxy's socket stays empty meanwhile
+		fmt.Fprintf(w, "%s %s", r.Method, b)
+	})
+	u := NewUpstream(UpstreamOptions{})
+	defer u.CloseIdleConnections()
+	conn := func() *rawIOConn {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		l := u.idle[srv.Listener.Addr().String()]
+		require.Len(t, l, 1)
+		return l[0].conn.(*rawIOConn)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+	code, body := roundTrip(t, u, req)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "GET ", body)
+	assert.Equal(t, 0, conn().emptyReads)
+
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader(`{"n":1}`))
+	_, body = roundTrip(t, u, req)
+	require.Equal(t, `POST {"n":1}`, body)
+	assert.Equal(t, 0, conn().emptyReads, "a small body in memory goes with the head, sent with the read")
+
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/", io.NopCloser(strings.NewReader("streamed")))
+	req.ContentLength = -1
+	_, body = roundTrip(t, u, req)
+	require.Equal(t, "POST streamed", body)
+	assert.Equal(t, 1, conn().emptyReads, "a streamed body is written as it comes, and the answer read after")
+}
+
+// A downstream that half-closes an idle connection and keeps reading (a
+// lingering close) sends nothing more: a request sent with the read of
+// its answer would wait for ever on it. A connection idle past
+// holdIdleMax is written to and read as usual, so the close is seen and
+// the request replayed on a new connection.
+func TestUpstreamReplaysAfterALingeringClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			first := accepted.Add(1) == 1
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				if first {
+					c.(*net.TCPConn).CloseWrite()
+					io.Copy(io.Discard, c) // reads on, never answers
+				}
+			}()
+		}
+	}()
+	u := NewUpstream(UpstreamOptions{})
+	defer u.CloseIdleConnections()
+	url := "http://" + ln.Addr().String() + "/"
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	_, body := roundTrip(t, u, req)
+	require.Equal(t, "ok", body)
+	time.Sleep(2 * holdIdleMax) // the close is in; still under peekAfter
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	_, body = roundTrip(t, u, req)
+	require.Equal(t, "ok", body)
+	require.EqualValues(t, 2, accepted.Load(), "replayed on a new connection")
+}
+
+// A request too long to hold is written as it comes, all of it: once its
+// head went out directly, the downstream may answer before the rest is
+// sent, and that answer must not be waited for in vain.
+func TestUpstreamWritesARequestTooLongToHoldAsItComes(t *testing.T) {
+	srv, _ := upstreamCounting(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		time.Sleep(20 * time.Millisecond)
+		fmt.Fprintf(w, "%d %d", len(r.Header.Get("Cookie")), len(b))
+	})
+	u := NewUpstream(UpstreamOptions{})
+	defer u.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader(strings.Repeat("b", 2000)))
+	req.Header.Set("Cookie", strings.Repeat("c", 12<<10))
+	_, body := roundTrip(t, u, req)
+	require.Equal(t, fmt.Sprintf("%d 2000", 12<<10), body)
+	u.mu.Lock()
+	l := u.idle[srv.Listener.Addr().String()]
+	u.mu.Unlock()
+	require.Len(t, l, 1)
+	assert.Equal(t, 1, l[0].conn.(*rawIOConn).emptyReads, "nothing was held: the answer was read after the whole request was written")
+	assert.Nil(t, l[0].held.buf, "the buffer went back")
 }

@@ -118,6 +118,8 @@ type upConn struct {
 	conn     net.Conn
 	src      headLimiter   // what br reads from
 	br       *bufio.Reader // borrowed while busy
+	held     heldWrite     // a request sent with the read of its answer
+	mayHold  bool          // new, or idle under holdIdleMax (getConn)
 	idleAt   time.Time
 	released atomic.Bool
 }
@@ -212,8 +214,8 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 		// which ends with the body: the downstream may answer before it
 		// has read all of it, and the answer must not wait for that.
 		written = make(chan error, 1)
-		go func() { written <- u.writeRequest(c, req) }()
-	} else if err := u.writeRequest(c, req); err != nil {
+		go func() { written <- u.writeRequest(c, req, false) }()
+	} else if err := u.writeRequest(c, req, true); err != nil {
 		stop()
 		if reused {
 			return nil, fmt.Errorf("%w: %v", errConnBroken, err)
@@ -238,6 +240,9 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 		var err error
 		c.src.limit = u.opts.MaxResponseHeaderBytes
 		resp, err = http.ReadResponse(c.br, req)
+		if n == 0 {
+			c.dropHeld()
+		}
 		// Not a byte of the answer came: the downstream closed the
 		// connection before it saw the request.
 		nothing := c.src.limit == u.opts.MaxResponseHeaderBytes
@@ -246,8 +251,9 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 			abandon()
 			// (ReadResponse reports an EOF before the status line as
 			// io.ErrUnexpectedEOF.)
+			// A request sent with that read fails there, as a write.
 			if reused && n == 0 && nothing && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-				errors.Is(err, syscall.ECONNRESET)) {
+				errors.Is(err, syscall.ECONNRESET) || isWriteError(err)) {
 				return nil, fmt.Errorf("%w: %v", errConnBroken, err)
 			}
 			return nil, err
@@ -292,17 +298,134 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 	return resp, nil
 }
 
-// writeRequest writes req on c through a borrowed writer.
-func (u *Upstream) writeRequest(c *upConn, req *http.Request) error {
+// writeRequest writes req on c through a borrowed writer. With
+// readNext, a request that is whole once written (no body, or a small one
+// in memory) and fits maxHeld is instead held and handed to the
+// connection to send with the read of its answer (sendWithNextRead),
+// which gives the bytes back once written. Only on a connection that
+// cannot have heard from the downstream since its last answer (new, or
+// idle under holdIdleMax; see mayHold).
+func (u *Upstream) writeRequest(c *upConn, req *http.Request, readNext bool) error {
 	bw := u.writers.Get().(*bufio.Writer)
-	bw.Reset(c.conn)
+	s, ok := c.conn.(nextReadSender)
+	hold := ok && readNext && c.mayHold && wholeOnceWritten(req)
+	if hold {
+		c.held.start(c.conn)
+		bw.Reset(&c.held)
+	} else {
+		bw.Reset(c.conn)
+	}
 	err := req.Write(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
 	bw.Reset(nil)
 	u.writers.Put(bw)
+	if hold {
+		if err == nil && c.held.n > 0 {
+			s.sendWithNextRead(c.held.buf[:c.held.n], &c.held)
+		} else {
+			c.held.sent()
+		}
+	}
 	return err
+}
+
+// isWriteError tells a failed write (of a request sent with a read).
+func isWriteError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "write"
+}
+
+// nextReadSender is a connection that can send bytes with its next Read
+// (rawIOConn on Linux).
+type nextReadSender interface {
+	sendWithNextRead(p []byte, owner sendOwner)
+}
+
+// sendOwner is told when a send with the next read is done with its bytes.
+type sendOwner interface{ sent() }
+
+// dropHeld drops a send the connection did not make (the exchange ended
+// before reading) and frees the buffer.
+func (c *upConn) dropHeld() {
+	if c.held.buf == nil {
+		return
+	}
+	if s, ok := c.conn.(nextReadSender); ok {
+		s.sendWithNextRead(nil, nil)
+	}
+	c.held.sent()
+}
+
+// wholeOnceWritten tells a request that waits for nothing once written:
+// no body, or a small one in memory (wholeBody's).
+func wholeOnceWritten(req *http.Request) bool {
+	if req.Body == nil || req.Body == http.NoBody {
+		return true
+	}
+	return req.GetBody != nil && req.ContentLength >= 0 && req.ContentLength <= maxHeld/2
+}
+
+// maxHeld bounds what a connection holds to send with its next read;
+// past it the request goes out as it is written.
+const maxHeld = 8 << 10
+
+var heldBufs = sync.Pool{New: func() any { return new([maxHeld]byte) }}
+
+// holdIdleMax is how long a pooled connection may have been idle and
+// still send a request with the read of its answer. That read does not
+// look at the socket before it waits, so a close the downstream made
+// while the connection idled would be missed if the downstream then sent
+// nothing more: a half-close that keeps reading (a lingering close), or a
+// reset lost on the way. Downstreams close idle connections after
+// seconds (their keep-alive timeout); under load connections idle for
+// milliseconds, and past this bound the request is written and its
+// answer read as usual, so a close is seen at once (and replayed).
+const holdIdleMax = 50 * time.Millisecond
+
+// heldWrite collects a request for sendWithNextRead in a pooled buffer,
+// borrowed only until the connection has written it. Once a request is
+// too long to hold, the rest of it is written as it comes too: the
+// downstream may answer on the head alone (a 401 or 413 before the body),
+// and an answer that came before the held tail was sent would not be
+// waited for.
+type heldWrite struct {
+	conn   net.Conn
+	buf    *[maxHeld]byte
+	n      int
+	direct bool // too long: written as it comes
+}
+
+func (h *heldWrite) start(conn net.Conn) {
+	h.conn, h.buf, h.n, h.direct = conn, heldBufs.Get().(*[maxHeld]byte), 0, false
+}
+
+// sent gives the buffer back (sendOwner).
+func (h *heldWrite) sent() {
+	if h.buf == nil {
+		return
+	}
+	heldBufs.Put(h.buf)
+	h.conn, h.buf, h.n = nil, nil, 0
+}
+
+func (h *heldWrite) Write(p []byte) (int, error) {
+	if h.direct {
+		return h.conn.Write(p)
+	}
+	if h.n+len(p) <= maxHeld {
+		h.n += copy(h.buf[h.n:], p)
+		return len(p), nil
+	}
+	h.direct = true // too long to hold: what was held goes first
+	if h.n > 0 {
+		if _, err := h.conn.Write(h.buf[:h.n]); err != nil {
+			return 0, err
+		}
+		h.n = 0
+	}
+	return h.conn.Write(p)
 }
 
 func (u *Upstream) getReader(r io.Reader) *bufio.Reader {
@@ -346,6 +469,7 @@ func (u *Upstream) getConn(ctx context.Context, addr string, mustPeek bool) (*up
 			c.close()
 			continue
 		}
+		c.mayHold = idle < holdIdleMax
 		return c, true, nil
 	}
 	select {
@@ -366,7 +490,7 @@ func (u *Upstream) getConn(ctx context.Context, addr string, mustPeek bool) (*up
 		return nil, false, err
 	}
 	conn = withRawIO(conn)
-	return &upConn{u: u, addr: addr, conn: conn, src: headLimiter{conn: conn, limit: -1}}, false, nil
+	return &upConn{u: u, addr: addr, conn: conn, src: headLimiter{conn: conn, limit: -1}, mayHold: true}, false, nil
 }
 
 // headLimiter is a connection's reader that refuses to read more than

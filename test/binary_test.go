@@ -238,16 +238,8 @@ func clientFrom(ip string) *http.Client {
 
 func send(t testing.TB, ip, url, key string) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+key)
-	c := clientFrom(ip)
-	defer c.CloseIdleConnections()
-	resp, err := c.Do(req)
-	require.NoError(t, err)
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	code, _ := sendBody(t, ip, url, key)
+	return code
 }
 
 const testKey = "sk-QwErTy0123456789QwErTy0123456789QwErTy01234567"

@@ -86,7 +86,8 @@ func adminLogin(t *testing.T, base string) (*adminclient.ClientWithResponses, ad
 	return c, bearer(res.JSON200.AccessToken)
 }
 
-// sendBody is send returning the body too.
+// sendBody is send returning the body too (which says why a refusal or
+// a 503 was given).
 func sendBody(t testing.TB, ip, url, key string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)

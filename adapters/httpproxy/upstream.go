@@ -117,10 +117,11 @@ type upConn struct {
 	u        *Upstream
 	addr     string
 	conn     net.Conn
-	src      headLimiter   // what br reads from
-	br       *bufio.Reader // borrowed while busy
-	held     heldWrite     // a request sent with the read of its answer
-	mayHold  bool          // new, or idle under holdIdleMax (getConn)
+	src      headLimiter    // what br reads from
+	br       *bufio.Reader  // borrowed while busy
+	held     heldWrite      // a request sent with the read of its answer
+	mayHold  bool           // new, or idle under holdIdleMax (getConn)
+	sender   nextReadSender // conn, when it can send with a read (Linux)
 	idleAt   time.Time
 	released atomic.Bool
 }
@@ -308,8 +309,7 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 // idle under holdIdleMax; see mayHold).
 func (u *Upstream) writeRequest(c *upConn, req *http.Request, readNext bool) error {
 	bw := u.writers.Get().(*bufio.Writer)
-	s, ok := c.conn.(nextReadSender)
-	hold := ok && readNext && c.mayHold && wholeOnceWritten(req)
+	hold := c.sender != nil && readNext && c.mayHold && wholeOnceWritten(req)
 	if hold {
 		c.held.start(c.conn)
 		bw.Reset(&c.held)
@@ -324,7 +324,7 @@ func (u *Upstream) writeRequest(c *upConn, req *http.Request, readNext bool) err
 	u.writers.Put(bw)
 	if hold {
 		if err == nil && c.held.n > 0 {
-			s.sendWithNextRead(c.held.buf[:c.held.n], &c.held)
+			c.sender.sendWithNextRead(c.held.buf[:c.held.n], &c.held)
 		} else {
 			c.held.sent()
 		}
@@ -353,9 +353,7 @@ func (c *upConn) dropHeld() {
 	if c.held.buf == nil {
 		return
 	}
-	if s, ok := c.conn.(nextReadSender); ok {
-		s.sendWithNextRead(nil, nil)
-	}
+	c.sender.sendWithNextRead(nil, nil) // (a held buffer means a sender)
 	c.held.sent()
 }
 
@@ -365,7 +363,7 @@ func wholeOnceWritten(req *http.Request) bool {
 	if req.Body == nil || req.Body == http.NoBody {
 		return true
 	}
-	return req.GetBody != nil && req.ContentLength >= 0 && req.ContentLength <= maxHeld/2
+	return req.GetBody != nil && req.ContentLength >= 0 && req.ContentLength <= wholeBodyMax
 }
 
 // maxHeld bounds what a connection holds to send with its next read;
@@ -491,7 +489,9 @@ func (u *Upstream) getConn(ctx context.Context, addr string, mustPeek bool) (*up
 		return nil, false, err
 	}
 	conn = withRawIO(conn)
-	return &upConn{u: u, addr: addr, conn: conn, src: headLimiter{conn: conn, limit: -1}, mayHold: true}, false, nil
+	c := &upConn{u: u, addr: addr, conn: conn, src: headLimiter{conn: conn, limit: -1}, mayHold: true}
+	c.sender, _ = conn.(nextReadSender)
+	return c, false, nil
 }
 
 // headLimiter is a connection's reader that refuses to read more than

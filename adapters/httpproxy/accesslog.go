@@ -35,9 +35,9 @@ func (a *accessWriter) Write(b []byte) (int, error) {
 
 func (a *accessWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }
 
-// Hijack is here, not only through Unwrap, because ReverseProxy hijacks
-// upgraded connections through http.ResponseController, which finds it
-// either way; a direct type assertion by older code finds it too.
+// Hijack is here, not only through Unwrap: forward (like ReverseProxy)
+// hijacks upgraded connections through http.ResponseController, which
+// finds it either way; a direct type assertion by older code finds it too.
 func (a *accessWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if a.status == 0 {
 		a.status = http.StatusSwitchingProtocols

@@ -9,20 +9,20 @@ import (
 // The direct copy of a streamed answer.
 //
 // A chunked answer from the downstream (SSE, any stream of unknown length)
-// is copied by ReverseProxy event by event: its copy loop reads the body
-// and writes each piece through the writers the Middleware, the access log
-// and the Proxy stack on the response (observedWriter, accessWriter,
-// headWriter), then flushes through http.ResponseController, which finds
-// the response by unwrapping them one by one. None of those layers does
-// anything with body bytes of an answer whose head is out (they count
-// them, at most), yet each event went through all of them.
+// is copied by forward event by event: its copy loop reads the body and
+// writes each piece through the writers the Middleware and the access log
+// stack on the response (observedWriter, accessWriter), then flushes
+// through http.ResponseController, which finds the response by unwrapping
+// them one by one. None of those layers does anything with body bytes of
+// an answer whose head is out (they count them, at most), yet each event
+// would go through all of them.
 //
 // When the Proxy serves on Server and forwards through Upstream, the
 // upstream body writes each piece it reads straight to the Server's
 // response instead (the same Write and flush, so the same framing, write
-// stall deadline and errors) and hands ReverseProxy only the end of the
-// body: trailers, errors and the clean end are then handled by
-// ReverseProxy as before. It applies only where nothing is lost: the
+// stall deadline and errors) and hands forward only the end of the body:
+// trailers, errors and the clean end are then handled by forward as
+// for any other body. It applies only where nothing is lost: the
 // request is the one the connection is answering (same cancellation), the
 // Proxy is its handler, the head is out and the response is chunked.
 
@@ -65,31 +65,9 @@ func (w *response) takesStream() bool {
 	return w.proxied && w.committed && w.chunked && !w.bodyless && !w.hijacked && w.c.werr == nil
 }
 
-// noFlushTimer spares ReverseProxy's copy of a body that will be copied
-// directly its flushing writer: ReverseProxy flushes every write of a
-// stream (text/event-stream, or no length) through a writer that starts
-// with a timer to flush the head, which fires at once on a goroutine of
-// its own (a timer, a wake-up of the poller's thread and a goroutine per
-// stream: 4 % of the CPU a short stream cost). The head is out already
-// and the direct copy flushes every piece itself, so the response is made
-// to read, where ReverseProxy reads it next (flushInterval, after it has
-// copied the head to the client's), as one that needs no flushing. Only
-// once the direct copy is certain: the response takes the stream now.
-func (w *response) noFlushTimer() {
-	b := w.streaming
-	w.streaming = nil
-	if b == nil || b.resp == nil || !w.takesStream() {
-		return
-	}
-	b.resp.ContentLength = 0
-	delete(b.resp.Header, "Content-Type")
-	b.resp = nil
-}
-
 // writeStreamed writes and flushes one piece of a directly copied body.
-// Under fmu: ReverseProxy's copy starts with a flush of its own from a
-// timer's goroutine (its writer would order it with the writes it makes,
-// which a direct copy does not make through it).
+// Under fmu: a flush from another goroutine (a handler's own) must not
+// come between a piece and its flush.
 func (w *response) writeStreamed(p []byte) error {
 	w.fmu.Lock()
 	defer w.fmu.Unlock()
@@ -108,7 +86,7 @@ func (w *response) writeCounted(p []byte) error {
 }
 
 // copyTo copies b to w until the body ends or fails and returns that end
-// as a Read of ReverseProxy's buffer p would: (0, io.EOF) at a clean end,
+// as a Read of forward's buffer p would: (0, io.EOF) at a clean end,
 // trailers read. Called with b.mu held.
 func (b *upBody) copyTo(w *response, p []byte) (int, error) {
 	if !w.takesStream() {

@@ -178,7 +178,7 @@ func bodyIdleHandler(next http.Handler, idle time.Duration) http.Handler {
 		// drained by net/http, and that drain must stay bounded too.
 		next.ServeHTTP(tw, r)
 		if !tw.wrote && b.timedOut.Load() {
-			// The handler gave up without answering (ReverseProxy sees its
+			// The handler gave up without answering (forward, like ReverseProxy, sees its
 			// context cancelled as the connection's read fails, and says
 			// nothing to a client it thinks is gone): answer the 408 here,
 			// or net/http would send an empty 200.
@@ -251,7 +251,7 @@ func (b *idleBody) clear() {
 }
 
 // timeoutWriter answers 408 in the JSON error shape instead of whatever the
-// handler answers after its body was cut (ReverseProxy would say 502).
+// handler answers after its body was cut (forward would say 502).
 type timeoutWriter struct {
 	http.ResponseWriter
 	body    *idleBody

@@ -1,8 +1,8 @@
 // Package httpproxy is Sentinel's HTTP side: a Middleware that works as
 // net/http middleware around any handler (find the client address and the
 // key, ask the Decider, refuse or pass), and a Proxy that puts the
-// Middleware in front of httputil.ReverseProxy to stream allowed requests
-// to the gateway.
+// Middleware in front of its forwarding (forward.go, ReverseProxy's work
+// for less) to stream allowed requests to the gateway.
 package httpproxy
 
 import (
@@ -241,7 +241,7 @@ func (g *Middleware) Wrap(next http.Handler) http.Handler {
 // serve decides, then hands r to next from a small frame: decide's large
 // frame is gone before next runs. Every frame under a streamed answer
 // counts: the deepest point of serving a stream (writing its head, see
-// Proxy's headWriter) must stay within 8 KiB of stack, or the runtime
+// forward's flush of its head) must stay within 8 KiB of stack, or the runtime
 // doubles the serving goroutine's stack to 16 KiB for as long as the
 // stream is open (TestStreamStackFits8KiB).
 func (g *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
@@ -526,8 +526,7 @@ type errorDetail struct {
 }
 
 // writeError answers in the JSON shape New API uses for its own errors,
-// with its length: head and body leave in one write (Proxy's headWriter
-// sends a head without one at once, as for a stream).
+// with its length: head and body leave in one write.
 func writeError(w http.ResponseWriter, status int, code, message string) {
 	body, _ := json.Marshal(errorBody{Error: errorDetail{Message: message, Type: "sentinel_error", Code: code}})
 	body = append(body, '\n')
@@ -541,7 +540,7 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 }
 
 // statusWriter remembers the status code written through it. Unwrap lets
-// http.ResponseController (which ReverseProxy uses to flush and to hijack
+// http.ResponseController (which forward uses to flush and to hijack
 // for WebSocket upgrades) reach the real writer.
 type statusWriter struct {
 	http.ResponseWriter

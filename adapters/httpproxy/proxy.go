@@ -42,11 +42,15 @@ type ProxyOptions struct {
 // else through the Middleware to the downstream gateway, streamed both ways.
 type Proxy struct {
 	guard *Middleware
-	rp    *httputil.ReverseProxy
-	ids   *requestIDs
-	// logged is the Middleware and rp behind the access log, nil without
-	// one: then ServeHTTP calls the Middleware itself, one frame less
-	// under every streamed answer (see headWriter).
+	// rewrite makes the outbound request's URL, Host and client headers
+	// (forward.go calls it where ReverseProxy calls a Rewrite).
+	rewrite   func(*httputil.ProxyRequest)
+	transport http.RoundTripper
+	fwd       http.Handler // forward
+	ids       *requestIDs
+	// logged is the Middleware and forward behind the access log, nil
+	// without one: then ServeHTTP calls the Middleware itself, one frame
+	// less under every streamed answer.
 	logged http.Handler
 	ready  *Readiness
 	log    *slog.Logger
@@ -110,54 +114,44 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 	if h := guard.resolver.Header(); h != "X-Real-Ip" && h != "X-Forwarded-For" {
 		clientHeaders = append(clientHeaders, h)
 	}
-	p.rp = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(&target)
-			wholeBody(pr)
-			if !opts.DownstreamHost {
-				pr.Out.Host = pr.In.Host
+	p.rewrite = func(pr *httputil.ProxyRequest) {
+		pr.SetURL(&target)
+		wholeBody(pr)
+		if !opts.DownstreamHost {
+			pr.Out.Host = pr.In.Host
+		}
+		// The Middleware set the client headers on the inbound request to
+		// the client it decided on. forward dropped X-Forwarded-For from
+		// the outbound one, and drops any header the client named in
+		// Connection (say, X-Real-IP): set them all again.
+		for _, h := range clientHeaders {
+			if v := pr.In.Header[h]; len(v) > 0 {
+				pr.Out.Header[h] = v
 			}
-			// The Middleware set the client headers on the inbound request to
-			// the client it decided on. ReverseProxy dropped X-Forwarded-For
-			// from the outbound one, and drops any header the client named
-			// in Connection (say, X-Real-IP): set them all again.
-			for _, h := range clientHeaders {
-				if v := pr.In.Header[h]; len(v) > 0 {
-					pr.Out.Header[h] = v
-				}
-			}
-			// A trusted proxy in front (TLS terminated there) says what the
-			// client used; anyone else's say is replaced by the connection's.
-			trusted := guard.resolver.FromTrustedProxy(pr.In)
-			if v := pr.In.Header.Values("X-Forwarded-Host"); trusted && len(v) > 0 {
-				pr.Out.Header["X-Forwarded-Host"] = v[len(v)-1:]
-			} else {
-				pr.Out.Header["X-Forwarded-Host"] = []string{pr.In.Host}
-			}
-			switch v := pr.In.Header.Values("X-Forwarded-Proto"); {
-			case trusted && len(v) > 0 && (v[len(v)-1] == "https" || v[len(v)-1] == "http"):
-				pr.Out.Header["X-Forwarded-Proto"] = v[len(v)-1:]
-			case pr.In.TLS != nil:
-				pr.Out.Header["X-Forwarded-Proto"] = protoHTTPS
-			default:
-				pr.Out.Header["X-Forwarded-Proto"] = protoHTTP
-			}
-			restrictUpgrade(pr)
-		},
-		ModifyResponse: verifyUpgrade,
-		Transport:      opts.Transport,
-		// Zero, not -1: ReverseProxy still flushes every write of
-		// text/event-stream and of responses of unknown length (SSE and
-		// chunked streams arrive event by event; see the tests), while a
-		// fixed-length JSON answer is written with one flush at the end.
-		FlushInterval: 0,
-		BufferPool:    bufferPool{},
-		ErrorHandler:  p.downstreamError,
-		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		}
+		// A trusted proxy in front (TLS terminated there) says what the
+		// client used; anyone else's say is replaced by the connection's.
+		trusted := guard.resolver.FromTrustedProxy(pr.In)
+		if v := pr.In.Header.Values("X-Forwarded-Host"); trusted && len(v) > 0 {
+			pr.Out.Header["X-Forwarded-Host"] = v[len(v)-1:]
+		} else {
+			pr.Out.Header["X-Forwarded-Host"] = []string{pr.In.Host}
+		}
+		switch v := pr.In.Header.Values("X-Forwarded-Proto"); {
+		case trusted && len(v) > 0 && (v[len(v)-1] == "https" || v[len(v)-1] == "http"):
+			pr.Out.Header["X-Forwarded-Proto"] = v[len(v)-1:]
+		case pr.In.TLS != nil:
+			pr.Out.Header["X-Forwarded-Proto"] = protoHTTPS
+		default:
+			pr.Out.Header["X-Forwarded-Proto"] = protoHTTP
+		}
+		restrictUpgrade(pr)
 	}
+	p.transport = opts.Transport
+	p.fwd = http.HandlerFunc(p.forward)
 	p.ids = newRequestIDs()
 	if opts.AccessLog {
-		p.logged = withAccessLog(p.log, guard.resolver, guard.Wrap(p.rp))
+		p.logged = withAccessLog(p.log, guard.resolver, guard.Wrap(p.fwd))
 	}
 	return p, nil
 }
@@ -219,47 +213,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sr := serverResponse(w); sr != nil {
 		sr.proxied = true // a chunked answer may skip the writers below (direct.go)
 	}
-	hw := headWriters.Get().(*headWriter)
-	hw.ResponseWriter = w
 	if p.logged != nil {
-		p.logged.ServeHTTP(hw, r)
+		p.logged.ServeHTTP(w, r)
 	} else {
-		p.guard.serve(hw, r, p.rp)
-	}
-	hw.ResponseWriter = nil
-	headWriters.Put(hw)
-}
-
-// headWriter sends the head of a streamed answer (no Content-Length: SSE,
-// chunked) as soon as ReverseProxy writes its status, instead of with the
-// first flushed write of the body. What it saves is stack, not time:
-// net/http's chunkWriter.writeHeader has a 2.8 KB frame, and reached from
-// ReverseProxy's copy loop (copyResponse, copyBuffer, the flushing writer,
-// http.ResponseController) on the serving goroutine it pushed that
-// goroutine's stack past 8 KiB, so the runtime doubled it to 16 KiB; every
-// open stream kept the 16 KiB for as long as it was open. Called from
-// ReverseProxy.ServeHTTP itself, the deepest point stays under 8 KiB.
-// Answers with a length (small JSON) are left alone: their head goes out
-// with the body in one write.
-type headWriter struct {
-	http.ResponseWriter
-}
-
-var headWriters = sync.Pool{New: func() any { return new(headWriter) }}
-
-func (h *headWriter) WriteHeader(code int) {
-	h.ResponseWriter.WriteHeader(code)
-	if code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified {
-		if hd := h.ResponseWriter.Header(); hd.Get("Content-Length") == "" {
-			_ = http.NewResponseController(h.ResponseWriter).Flush()
-			if sr := serverResponse(h.ResponseWriter); sr != nil {
-				sr.noFlushTimer()
-			}
-		}
+		p.guard.serve(w, r, p.fwd)
 	}
 }
-
-func (h *headWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 func (p *Proxy) enter() {
 	p.mu.Lock()
@@ -325,18 +284,7 @@ func (p *Proxy) downstreamError(w http.ResponseWriter, r *http.Request, err erro
 		"The API gateway behind Sentinel is not reachable; try again shortly.")
 }
 
-// bufferPool lends ReverseProxy its 32 KiB copy buffers instead of
-// allocating one per request.
-type bufferPool struct{}
-
+// copyBuffers lend forward its 32 KiB copy buffers.
 const copyBufferSize = 32 << 10
 
 var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
-
-func (bufferPool) Get() []byte { return copyBuffers.Get().(*[copyBufferSize]byte)[:] }
-
-func (bufferPool) Put(b []byte) {
-	if len(b) == copyBufferSize {
-		copyBuffers.Put((*[copyBufferSize]byte)(b)) // back to its array pointer: no allocation
-	}
-}

@@ -26,8 +26,8 @@ func (b *upBody) copyRaw(w *response, p []byte) (bool, error) {
 		return false, nil
 	}
 	var s chunkScanner
-	// pass hands one read's bytes on, under fmu: ReverseProxy may flush
-	// from a timer's goroutine (direct.go).
+	// pass hands one read's bytes on, under fmu (writeStreamed says
+	// why).
 	pass := func(in []byte) (rest []byte, err error) {
 		w.fmu.Lock()
 		defer w.fmu.Unlock()

@@ -59,10 +59,11 @@ func (l Limits) NewServer(h http.Handler, log *slog.Logger) *Server {
 	}
 	s := &Server{handler: bodyIdleHandler(h, l.BodyIdleTimeout), limits: l, log: log,
 		listeners: map[*net.Listener]struct{}{}, conns: map[*serverConn]struct{}{}}
-	// httputil.ReverseProxy aborts an answer it cannot finish (the
-	// downstream cut it) with panic(http.ErrAbortHandler) only when it
-	// finds a server in the context; otherwise it returns, and the client
-	// would get a cut answer that looks complete.
+	// The Proxy's forward, like httputil.ReverseProxy, aborts an answer it
+	// cannot finish (the downstream cut it) with
+	// panic(http.ErrAbortHandler) only when it finds a server in the
+	// context; otherwise it returns, and the client would get a cut answer
+	// that looks complete.
 	s.base = context.WithValue(context.Background(), http.ServerContextKey, &http.Server{})
 	return s
 }
@@ -765,11 +766,9 @@ type response struct {
 	// what was.
 	proxied  bool
 	streamed int64
-	// streaming is the downstream body that will be copied to this
-	// response directly, once its head is out (direct.go).
-	streaming *upBody
-	// fmu orders a flush from another goroutine (ReverseProxy's first,
-	// from a timer) with the pieces of a direct copy.
+	// fmu orders a flush from another goroutine (a handler's; with
+	// httputil.ReverseProxy, its first, from a timer) with the pieces of
+	// a direct copy.
 	fmu      sync.Mutex
 	trailers []string
 	scratch  [20]byte
@@ -781,7 +780,7 @@ func (w *response) reset(c *serverConn, req *http.Request) {
 	}
 	w.c, w.req, w.status, w.declared, w.written = c, req, 0, -1, 0
 	w.wroteHeader, w.committed, w.chunked, w.bodyless, w.closeAfter, w.hijacked = false, false, false, false, false, false
-	w.ownWriteDeadline, w.proxied, w.streamed, w.streaming = false, false, 0, nil
+	w.ownWriteDeadline, w.proxied, w.streamed = false, false, 0
 	w.trailers = w.trailers[:0]
 }
 
@@ -1107,7 +1106,7 @@ var tokenByte = func() (t [256]bool) {
 // hasToken reports whether a comma-separated header holds tok.
 func hasToken(vv []string, tok string) bool {
 	for _, v := range vv {
-		for _, t := range strings.Split(v, ",") {
+		for t := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(t), tok) {
 				return true
 			}

@@ -28,7 +28,7 @@ import (
 // (New API answers it 401 itself); a real WebSocket server then speaks
 // frames, not HTTP, so nothing inside the socket is a request to decide on.
 
-// ErrUpgradeRefused is returned (to the ReverseProxy's ErrorHandler) when
+// ErrUpgradeRefused is returned (to the Proxy's error answer) when
 // the downstream answered 101 to a request that was not a WebSocket
 // upgrade, or with a Sec-WebSocket-Accept that does not match.
 var ErrUpgradeRefused = errors.New("httpproxy: the downstream switched protocols without a valid WebSocket handshake")
@@ -39,7 +39,7 @@ const CodeBadUpgrade = "downstream_bad_upgrade"
 const webSocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // restrictUpgrade removes every upgrade from the outbound request unless it
-// is a well-formed WebSocket upgrade. ReverseProxy has already put back
+// is a well-formed WebSocket upgrade. forward has already put back
 // "Connection: Upgrade" and the client's Upgrade value on pr.Out.
 func restrictUpgrade(pr *httputil.ProxyRequest) {
 	h := pr.Out.Header
@@ -69,9 +69,9 @@ func validWebSocketKey(vs []string) bool {
 	return err == nil && len(b) == 16
 }
 
-// verifyUpgrade is the ReverseProxy's ModifyResponse: a 101 is let through
+// verifyUpgrade is forward's check of a 101: a 101 is let through
 // only as the answer to a WebSocket upgrade, with the Sec-WebSocket-Accept
-// derived from the request's key. ReverseProxy checks ModifyResponse before
+// derived from the request's key. forward checks it before
 // it hijacks the client connection, so an error here means no byte is
 // relayed.
 func verifyUpgrade(res *http.Response) error {

@@ -57,7 +57,7 @@ type UpstreamOptions struct {
 // Parsing is the standard library's (http.Request.Write, http.ReadResponse).
 // 1xx responses reach httptrace's Got1xxResponse, 101 answers return the
 // connection itself as the io.ReadWriteCloser body (as http.Transport
-// does, so httputil.ReverseProxy's upgrade handling works), and
+// does, so forward's and httputil.ReverseProxy's upgrade handling work), and
 // `Expect: 100-continue` bodies are sent without waiting for the 100.
 // https requests go to UpstreamOptions.HTTPS.
 type Upstream struct {
@@ -292,9 +292,7 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 	}
 	b := &upBody{c: c, ctx: ctx, body: resp.Body, stop: stop, written: written, keep: keep}
 	if len(resp.TransferEncoding) == 1 && resp.TransferEncoding[0] == "chunked" {
-		if b.sink = directSink(ctx); b.sink != nil {
-			b.resp, b.sink.streaming = resp, b
-		}
+		b.sink = directSink(ctx)
 	}
 	resp.Body = b
 	return resp, nil
@@ -597,7 +595,6 @@ type upBody struct {
 	// sink is the Server response the body is copied to directly on the
 	// first Read, if any (direct.go).
 	sink *response
-	resp *http.Response // its response, while a direct copy may come
 	mu   sync.Mutex
 	done bool // the exchange has been released
 	eof  bool // ... after a clean end of the body

@@ -54,7 +54,9 @@ type UpstreamOptions struct {
 // idle connections hold no buffers at all (readers and writers are pooled
 // and borrowed only while a connection is busy).
 //
-// Parsing is the standard library's (http.Request.Write, http.ReadResponse).
+// Parsing is the standard library's (http.ReadResponse); requests are
+// written by http.Request.Write, or for the common small ones by
+// writeWhole, which writes the same bytes for less.
 // 1xx responses reach httptrace's Got1xxResponse, 101 answers return the
 // connection itself as the io.ReadWriteCloser body (as http.Transport
 // does, so forward's and httputil.ReverseProxy's upgrade handling work), and
@@ -314,7 +316,10 @@ func (u *Upstream) writeRequest(c *upConn, req *http.Request, readNext bool) err
 	} else {
 		bw.Reset(c.conn)
 	}
-	err := req.Write(bw)
+	wrote, err := writeWhole(bw, req)
+	if !wrote {
+		err = req.Write(bw)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}

@@ -414,7 +414,7 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 	if n > 0 {
 		_ = c.rwc.SetReadDeadline(time.Now().Add(lim.ReadHeaderTimeout))
 	}
-	req, err := http.ReadRequest(br)
+	req, err := readRequest(br)
 	headLeft := c.lr.N
 	c.lr.N = 1<<63 - 1
 	if err != nil {

@@ -54,9 +54,9 @@ type UpstreamOptions struct {
 // idle connections hold no buffers at all (readers and writers are pooled
 // and borrowed only while a connection is busy).
 //
-// Parsing is the standard library's (http.ReadResponse); requests are
-// written by http.Request.Write, or for the common small ones by
-// writeWhole, which writes the same bytes for less.
+// Parsing and writing are the standard library's (http.ReadResponse,
+// http.Request.Write) but for the most common small exchanges, which
+// readResponse and writeWhole handle with the same results for less.
 // 1xx responses reach httptrace's Got1xxResponse, 101 answers return the
 // connection itself as the io.ReadWriteCloser body (as http.Transport
 // does, so forward's and httputil.ReverseProxy's upgrade handling work), and
@@ -243,7 +243,7 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 	for n := 0; ; n++ {
 		var err error
 		c.src.limit = u.opts.MaxResponseHeaderBytes
-		resp, err = http.ReadResponse(c.br, req)
+		resp, err = readResponse(c.br, req)
 		if n == 0 {
 			c.dropHeld()
 		}
@@ -253,7 +253,7 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 		c.src.limit = -1
 		if err != nil {
 			abandon()
-			// (ReadResponse reports an EOF before the status line as
+			// (readResponse reports an EOF before the status line as
 			// io.ErrUnexpectedEOF.)
 			// A request sent with that read fails there, as a write.
 			if reused && n == 0 && nothing && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||

@@ -1,0 +1,356 @@
+package httpproxy
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// The heads of the requests and answers a proxy sees most, parsed from
+// the reader's buffer with one string for all of a head's text, and
+// everything else left to the standard library, nothing of it consumed.
+//
+// http.ReadRequest and http.ReadResponse cost a small exchange about 30
+// allocations (a string per line, per key and per value, the textproto
+// reader, the transfer reader, the body) and 8 % of the proxy's CPU
+// (docs/performance.md, round 7). What is parsed here is what they would
+// make of the same bytes, field for field: the fuzz targets
+// FuzzParseRequestHeadIsReadRequest and FuzzParseHeadIsReadResponse hold
+// them to it. Anything these parsers do not know to read the same way (a
+// head longer than the buffer, obs-folds, bare LFs, chunked bodies,
+// repeated lengths, Pragma, HTTP/1.0, absolute request targets, 1xx,
+// HEAD's answers) goes to the standard library, which also answers every
+// malformed head with its own error.
+
+// readRequest reads a request head from br as http.ReadRequest does.
+func readRequest(br *bufio.Reader) (*http.Request, error) {
+	if br.Buffered() > 0 {
+		buf, _ := br.Peek(br.Buffered())
+		if req, n := parseRequestHead(buf, br); req != nil {
+			br.Discard(n)
+			return req, nil
+		}
+	}
+	return http.ReadRequest(br)
+}
+
+// parseRequestHead parses the request head at the start of buf, the body
+// to be read from br, and returns it with the head's length, or nil where
+// http.ReadRequest is to parse it.
+func parseRequestHead(buf []byte, br *bufio.Reader) (*http.Request, int) {
+	end := bytes.Index(buf, crlfcrlf)
+	if end < 0 {
+		return nil, 0
+	}
+	head := buf[:end]
+	text := string(head)
+	line, h, ok := parseFields(head, text, 0)
+	if !ok {
+		return nil, 0
+	}
+	// "METHOD /origin-form HTTP/1.1"
+	sp := strings.IndexByte(line, ' ')
+	if sp <= 0 || sp+1 > len(line)-len(" HTTP/1.1") || !strings.HasSuffix(line, " HTTP/1.1") {
+		return nil, 0
+	}
+	method, uri := line[:sp], line[sp+1:len(line)-len(" HTTP/1.1")]
+	if !validFieldName(method) || method == http.MethodConnect || len(uri) == 0 || uri[0] != '/' || strings.IndexByte(uri, ' ') >= 0 {
+		return nil, 0
+	}
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		return nil, 0
+	}
+	switch hosts := h["Host"]; {
+	case len(hosts) > 1, h["Transfer-Encoding"] != nil, h["Trailer"] != nil, h["Pragma"] != nil, !plainTokens(h["Connection"]):
+		return nil, 0
+	}
+	length := int64(0)
+	if cl := h["Content-Length"]; len(cl) == 1 {
+		if length = contentLength(cl[0]); length < 0 {
+			return nil, 0
+		}
+	} else if len(cl) > 1 {
+		return nil, 0
+	}
+	req := &http.Request{
+		Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: http.NoBody, ContentLength: length, Host: u.Host, RequestURI: uri,
+		Close: hasToken(h["Connection"], "close"),
+	}
+	if req.Host == "" && len(h["Host"]) > 0 {
+		req.Host = h["Host"][0]
+	}
+	delete(h, "Host") // as http.ReadRequest
+	if length > 0 {
+		req.Body = &fixedBody{r: br, n: length}
+	}
+	return req, end + len(crlfcrlf)
+}
+
+// readResponse reads a response head from br as http.ReadResponse does.
+func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // as http.ReadResponse reports it
+			}
+			return nil, err
+		}
+	}
+	buf, _ := br.Peek(br.Buffered())
+	if resp, n := parseHead(buf, br, req); resp != nil {
+		br.Discard(n)
+		return resp, nil
+	}
+	return http.ReadResponse(br, req)
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// parseHead parses the response head at the start of buf, the body to be
+// read from br, and returns it with the head's length, or nil where
+// http.ReadResponse is to parse it.
+func parseHead(buf []byte, br *bufio.Reader, req *http.Request) (*http.Response, int) {
+	end := bytes.Index(buf, crlfcrlf)
+	if end < 0 || (req != nil && req.Method == http.MethodHead) {
+		return nil, 0
+	}
+	// "HTTP/1.1 ddd" then the end of the line or a space and the reason.
+	head := buf[:end]
+	if len(head) < 12 || string(head[:9]) != "HTTP/1.1 " {
+		return nil, 0
+	}
+	code := 0
+	for _, c := range head[9:12] {
+		if c < '0' || c > '9' {
+			return nil, 0
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
+		return nil, 0 // 1xx, and bodies without a length: ReadResponse's
+	}
+	if len(head) > 12 && head[12] != ' ' && head[12] != '\r' {
+		return nil, 0
+	}
+	text := string(head) // the one string every value and rare key shares
+	status, h, ok := parseFields(head, text, 9)
+	if !ok || !validValue(status) {
+		return nil, 0
+	}
+	switch {
+	case h["Transfer-Encoding"] != nil, h["Trailer"] != nil, h["Pragma"] != nil:
+		return nil, 0 // chunked, declared trailers, Pragma's Cache-Control: ReadResponse's
+	case hasToken(h["Connection"], "close"), !plainTokens(h["Connection"]):
+		return nil, 0
+	}
+	length := int64(-1)
+	if cl := h["Content-Length"]; len(cl) == 1 {
+		length = contentLength(cl[0])
+	} else if len(cl) > 1 {
+		return nil, 0 // repeated: ReadResponse checks they agree
+	}
+	if length < 0 {
+		return nil, 0 // no length: read until the close, ReadResponse's
+	}
+	resp := &http.Response{
+		Status: status, StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, ContentLength: length, Request: req, Body: http.NoBody,
+	}
+	if length > 0 {
+		resp.Body = &fixedBody{r: br, n: length}
+	}
+	return resp, end + len(crlfcrlf)
+}
+
+// parseFields parses a head (without its final empty line) of lines
+// that all end in CRLF: it returns the first line's text from column
+// from, and the header fields, keys canonical, values trimmed, in order.
+// ok is false where textproto would read the lines otherwise or fail
+// (obs-fold, a bare LF, a bad name or value).
+func parseFields(head []byte, text string, from int) (first string, h http.Header, ok bool) {
+	nl := bytes.IndexByte(head, '\n')
+	switch {
+	case nl < 0:
+		return text[from:], http.Header{}, true // the first line alone
+	case nl == 0 || head[nl-1] != '\r':
+		return "", nil, false
+	}
+	first = text[from : nl-1]
+	lines := bytes.Count(head, crlf)
+	h = make(http.Header, lines)
+	strs := make([]string, lines) // first values, as textproto shares them
+	for i, rest := 0, nl+1; rest < len(text); i++ {
+		line := text[rest:]
+		if j := bytes.IndexByte(head[rest:], '\n'); j >= 0 {
+			if j == 0 || head[rest+j-1] != '\r' {
+				return "", nil, false
+			}
+			line = text[rest : rest+j-1]
+			rest += j + 1
+		} else {
+			rest = len(text)
+		}
+		colon := -1
+		for k := 0; k < len(line); k++ {
+			if line[k] == ':' {
+				colon = k
+				break
+			}
+			if !tokenByte[line[k]] {
+				return "", nil, false // obs-fold, a space before the colon, a bad name
+			}
+		}
+		if colon <= 0 {
+			return "", nil, false
+		}
+		v := trimOWS(line[colon+1:])
+		if !validValue(v) {
+			return "", nil, false
+		}
+		k, ok := headKey(line[:colon])
+		if !ok {
+			return "", nil, false
+		}
+		if vv, ok := h[k]; ok {
+			h[k] = append(vv, v)
+		} else {
+			strs[i] = v
+			h[k] = strs[i : i+1 : i+1]
+		}
+	}
+	return first, h, true
+}
+
+var crlf = []byte("\r\n")
+
+// plainTokens reports whether vv holds only tokens, commas and spaces:
+// then hasToken reads it as net/http does.
+func plainTokens(vv []string) bool {
+	for _, v := range vv {
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; !tokenByte[c] && c != ',' && c != ' ' && c != '\t' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// contentLength parses a Content-Length of up to 18 digits, or -1.
+func contentLength(v string) int64 {
+	if v == "" || len(v) > 18 {
+		return -1
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return -1
+		}
+		n = n*10 + int64(v[i]-'0')
+	}
+	return n
+}
+
+// validValue reports whether v holds only what textproto accepts in a
+// field value: visible ASCII, space, tab and obs-text.
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// commonKeys are the response header names gateways send most, so that
+// their keys cost no allocation.
+var commonKeys = func() map[string]string {
+	m := make(map[string]string)
+	for _, k := range []string{
+		"Access-Control-Allow-Credentials", "Access-Control-Allow-Headers", "Access-Control-Allow-Methods",
+		"Access-Control-Allow-Origin", "Access-Control-Expose-Headers", "Access-Control-Max-Age",
+		"Cache-Control", "Connection", "Content-Disposition", "Content-Encoding", "Content-Language",
+		"Content-Length", "Content-Type", "Date", "Etag", "Expires", "Keep-Alive", "Last-Modified",
+		"Location", "Openai-Model", "Openai-Organization", "Openai-Processing-Ms", "Openai-Version",
+		"Retry-After", "Server", "Set-Cookie", "Strict-Transport-Security", "Vary", "Via",
+		"X-Content-Type-Options", "X-Frame-Options", "X-New-Api-Version", "X-Oneapi-Request-Id",
+		"X-Ratelimit-Limit-Requests", "X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Requests",
+		"X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Requests", "X-Ratelimit-Reset-Tokens",
+		"X-Request-Id", "X-Xss-Protection",
+	} {
+		m[k] = k
+	}
+	return m
+}()
+
+// headKey is the canonical form of a header name of token bytes
+// (textproto.CanonicalMIMEHeaderKey's), false when it is too long to
+// canonicalize here.
+func headKey(name string) (string, bool) {
+	var b [64]byte
+	if len(name) > len(b) {
+		return "", false
+	}
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+		upper = c == '-'
+	}
+	k := b[:len(name)]
+	if s, ok := commonKeys[string(k)]; ok {
+		return s, true
+	}
+	if string(k) == name {
+		return name, true // a substring of the head's text
+	}
+	return string(k), true
+}
+
+// fixedBody is a body of a known length read from the connection's
+// reader, as net/http's: io.EOF with its last bytes,
+// io.ErrUnexpectedEOF if the connection ends before.
+type fixedBody struct {
+	r *bufio.Reader
+	n int64
+}
+
+func (b *fixedBody) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.r.Read(p)
+	b.n -= int64(n)
+	switch {
+	case b.n == 0:
+		return n, io.EOF
+	case err == io.EOF:
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (b *fixedBody) Close() error { return nil }

@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,8 +38,9 @@ import (
 // (direct.go) had to work around. docs/performance.md, round 7, has the
 // figures.
 
-// hopHeaders are the hop-by-hop headers RFC 2616 13.5.1 lists (and
-// Proxy-Connection, which libcurl sends), as ReverseProxy removes them.
+// hopHeader reports whether k (canonical) is a hop-by-hop header RFC 2616
+// 13.5.1 lists, or Proxy-Connection, which libcurl sends: those
+// ReverseProxy removes.
 func hopHeader(k string) bool {
 	switch k {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
@@ -58,27 +60,15 @@ func forwardingHeader(k string) bool {
 	return false
 }
 
-// connectionNamed reports whether the Connection values conn name k, a
-// canonical key, as a header of this hop only.
-func connectionNamed(conn []string, k string) bool {
-	for _, f := range conn {
-		for sf := range strings.SplitSeq(f, ",") {
-			if strings.EqualFold(textproto.TrimString(sf), k) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // copyEndToEnd copies the end-to-end headers of src into dst: not the
 // hop-by-hop ones, not those src's Connection names, and not the
 // forwarding ones when outbound. Value slices are shared, capped so that
 // an append to dst copies.
 func copyEndToEnd(dst, src http.Header, outbound bool) {
-	conn := src["Connection"]
+	var named connectionNamed
+	named.read(src["Connection"])
 	for k, vv := range src {
-		if hopHeader(k) || (outbound && forwardingHeader(k)) || (len(conn) > 0 && connectionNamed(conn, k)) {
+		if hopHeader(k) || (outbound && forwardingHeader(k)) || named.has(k) {
 			continue
 		}
 		if old, ok := dst[k]; ok {
@@ -87,6 +77,49 @@ func copyEndToEnd(dst, src http.Header, outbound bool) {
 			dst[k] = vv[:len(vv):len(vv)]
 		}
 	}
+}
+
+// connectionNamed is the set of header names Connection values name, as
+// canonical keys. A few are looked up in a small array (Connection:
+// keep-alive, say); past that in a map, so that a head of thousands of
+// names and thousands of headers costs linear time, not their product.
+type connectionNamed struct {
+	small [4]string
+	n     int
+	many  map[string]struct{}
+}
+
+func (c *connectionNamed) read(conn []string) {
+	for _, f := range conn {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = textproto.TrimString(sf); sf == "" {
+				continue
+			}
+			k := textproto.CanonicalMIMEHeaderKey(sf)
+			switch {
+			case c.has(k):
+			case c.n < len(c.small):
+				c.small[c.n] = k
+				c.n++
+			default:
+				if c.many == nil {
+					c.many = make(map[string]struct{})
+				}
+				c.many[k] = struct{}{}
+			}
+		}
+	}
+}
+
+// has reports whether k, a canonical key, is named.
+func (c *connectionNamed) has(k string) bool {
+	for _, s := range c.small[:c.n] {
+		if s == k {
+			return true
+		}
+	}
+	_, ok := c.many[k]
+	return ok
 }
 
 // upgradeType is the protocol h asks to switch to, if it asks.
@@ -393,7 +426,7 @@ func cleanQueryParams(s string) string {
 		v, _ := url.ParseQuery(s)
 		return v.Encode()
 	}
-	if strings.Count(s, "&")+1 > maxQueryParams {
+	if customMaxQueryParams || strings.Count(s, "&")+1 > maxQueryParams {
 		return reencode(s)
 	}
 	for i := 0; i < len(s); {
@@ -412,8 +445,12 @@ func cleanQueryParams(s string) string {
 	return s
 }
 
-// maxQueryParams is net/url's default bound on a query's parameters.
+// maxQueryParams is net/url's default bound on a query's parameters;
+// with another set (GODEBUG=urlmaxqueryparams=...), every query is
+// re-encoded, as ReverseProxy does.
 const maxQueryParams = 10000
+
+var customMaxQueryParams = strings.Contains(os.Getenv("GODEBUG"), "urlmaxqueryparams=")
 
 func ishex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

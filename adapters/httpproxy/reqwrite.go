@@ -86,7 +86,9 @@ func writeWhole(bw *bufio.Writer, req *http.Request) (bool, error) {
 
 // writesWhole tells the requests writeWhole writes.
 func writesWhole(req *http.Request) bool {
-	if req.URL == nil || req.Method == http.MethodConnect || len(req.TransferEncoding) > 0 || req.Trailer != nil {
+	if req.URL == nil || req.Method == http.MethodConnect || len(req.TransferEncoding) > 0 || req.Trailer != nil ||
+		(req.Close && len(req.Header["Connection"]) > 0) { // net/http reads its tokens its own way then
+
 		return false
 	}
 	if t := httptrace.ContextClientTrace(req.Context()); t != nil &&

@@ -82,7 +82,9 @@ func verifyUpgrade(res *http.Response) error {
 	if req == nil || !strings.EqualFold(strings.TrimSpace(req.Header.Get("Upgrade")), "websocket") {
 		return ErrUpgradeRefused
 	}
-	if !strings.EqualFold(strings.TrimSpace(res.Header.Get("Upgrade")), "websocket") {
+	// As ReverseProxy did: the answer must name the upgrade in
+	// Connection too, and switch to what was asked.
+	if !strings.EqualFold(strings.TrimSpace(upgradeType(res.Header)), "websocket") {
 		return ErrUpgradeRefused
 	}
 	key := strings.TrimSpace(req.Header.Get("Sec-Websocket-Key"))

@@ -1,0 +1,85 @@
+package httpproxy
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestCopyEndToEndDropsWhatConnectionNames(t *testing.T) {
+	src := http.Header{
+		"Connection":      {"keep-alive, X-A", " x-b ,X-A", "x-c,x-d,x-e,,x-f"},
+		"X-A":             {"1"},
+		"X-B":             {"2"},
+		"X-D":             {"4"},
+		"X-F":             {"6"},
+		"X-Kept":          {"7"},
+		"Keep-Alive":      {"timeout=5"},
+		"Te":              {"trailers"},
+		"X-Forwarded-For": {"10.0.0.1"},
+	}
+	out := http.Header{}
+	copyEndToEnd(out, src, true)
+	assert.Equal(t, http.Header{"X-Kept": {"7"}}, out)
+
+	// Answers: what Sentinel set on the response stays, the downstream's
+	// forwarding headers pass.
+	dst := http.Header{"X-Request-Id": {"r1"}, "X-A": {"mine"}}
+	copyEndToEnd(dst, src, false)
+	assert.Equal(t, http.Header{"X-Request-Id": {"r1"}, "X-A": {"mine"}, "X-Kept": {"7"}, "X-Forwarded-For": {"10.0.0.1"}}, dst)
+}
+
+// TestCopyEndToEndWithManyConnectionNames: a head naming thousands of
+// headers in Connection beside thousands of headers drops each named one
+// (and is linear: BenchmarkCopyEndToEndManyConnectionNames).
+func TestCopyEndToEndWithManyConnectionNames(t *testing.T) {
+	src, kept := manyNamed(3000)
+	out := http.Header{}
+	copyEndToEnd(out, src, true)
+	assert.Equal(t, kept, out)
+}
+
+func manyNamed(n int) (src, kept http.Header) {
+	src, kept = http.Header{}, http.Header{}
+	var names []string
+	for i := range n {
+		k := fmt.Sprintf("X-H%d", i)
+		src[k] = []string{"v"}
+		if i%2 == 0 {
+			names = append(names, strings.ToLower(k))
+		} else {
+			kept[k] = []string{"v"}
+		}
+	}
+	src["Connection"] = []string{strings.Join(names, ",")}
+	return src, kept
+}
+
+func BenchmarkCopyEndToEndManyConnectionNames(b *testing.B) {
+	src, _ := manyNamed(6000)
+	b.ReportAllocs()
+	for b.Loop() {
+		copyEndToEnd(make(http.Header, len(src)), src, true)
+	}
+}
+
+func TestVerifyUpgradeWantsConnectionUpgrade(t *testing.T) {
+	req, _ := http.NewRequest(http.MethodGet, "http://gw/ws", nil)
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	key := "dGhlIHNhbXBsZSBub25jZQ=="
+	req.Header.Set("Sec-Websocket-Key", key)
+	answer := func(conn string) *http.Response {
+		h := http.Header{"Upgrade": {"websocket"}, "Sec-Websocket-Accept": {webSocketAccept(key)}}
+		if conn != "" {
+			h["Connection"] = []string{conn}
+		}
+		return &http.Response{StatusCode: http.StatusSwitchingProtocols, Header: h, Request: req}
+	}
+	assert.NoError(t, verifyUpgrade(answer("Upgrade")))
+	assert.ErrorIs(t, verifyUpgrade(answer("")), ErrUpgradeRefused)
+	assert.ErrorIs(t, verifyUpgrade(answer("keep-alive")), ErrUpgradeRefused)
+}

@@ -15,6 +15,26 @@ import (
 // http.ReadResponse and fails t where the two differ: the error, the
 // response's fields, the body and what is left on the connection.
 // It reports whether parseHead took the head itself.
+// drain reads a parsed head's body, its error appended, and what is left
+// on the connection after it.
+func drain(body io.Reader, br *bufio.Reader) (string, string) {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		b = append(b, "|"+err.Error()...)
+	}
+	rest, _ := io.ReadAll(br)
+	return string(b), string(rest)
+}
+
+// buffered is raw behind a reader of size bytes after its first fill,
+// and what the fill holds.
+func buffered(raw string, size int) (*bufio.Reader, []byte) {
+	br := bufio.NewReaderSize(strings.NewReader(raw), size)
+	br.Peek(1)
+	buf, _ := br.Peek(br.Buffered())
+	return br, buf
+}
+
 func sameAsReadResponse(t testing.TB, raw string, method string) (fast bool) {
 	req, _ := http.NewRequest(method, "http://gw/", nil)
 	read := func(parse func(*bufio.Reader, *http.Request) (*http.Response, error)) (*http.Response, string, string, error) {
@@ -23,12 +43,8 @@ func sameAsReadResponse(t testing.TB, raw string, method string) (fast bool) {
 		if err != nil {
 			return nil, "", "", err
 		}
-		body, berr := io.ReadAll(resp.Body)
-		if berr != nil {
-			body = append(body, "|"+berr.Error()...)
-		}
-		rest, _ := io.ReadAll(br)
-		return resp, string(body), string(rest), nil
+		body, rest := drain(resp.Body, br)
+		return resp, body, rest, nil
 	}
 	want, wantBody, wantRest, wantErr := read(http.ReadResponse)
 	got, gotBody, gotRest, gotErr := read(readResponse)
@@ -36,9 +52,7 @@ func sameAsReadResponse(t testing.TB, raw string, method string) (fast bool) {
 		require.Equal(t, wantErr, gotErr, "errors for %q", raw)
 		return false
 	}
-	br := bufio.NewReaderSize(strings.NewReader(raw), 1<<10)
-	br.Peek(1)
-	buf, _ := br.Peek(br.Buffered())
+	br, buf := buffered(raw, 1<<10)
 	r, _ := parseHead(buf, br, req)
 	fast = r != nil
 	require.Equal(t, want.Status, got.Status, "%q", raw)
@@ -131,12 +145,8 @@ func sameAsReadRequest(t testing.TB, raw string) (fast bool) {
 		if err != nil {
 			return nil, "", "", err
 		}
-		body, berr := io.ReadAll(req.Body)
-		if berr != nil {
-			body = append(body, "|"+berr.Error()...)
-		}
-		rest, _ := io.ReadAll(br)
-		return req, string(body), string(rest), nil
+		body, rest := drain(req.Body, br)
+		return req, body, rest, nil
 	}
 	want, wantBody, wantRest, wantErr := read(http.ReadRequest)
 	got, gotBody, gotRest, gotErr := read(readRequest)
@@ -144,9 +154,7 @@ func sameAsReadRequest(t testing.TB, raw string) (fast bool) {
 		require.Equal(t, wantErr, gotErr, "errors for %q", raw)
 		return false
 	}
-	br := bufio.NewReaderSize(strings.NewReader(raw), 4<<10)
-	br.Peek(1)
-	buf, _ := br.Peek(br.Buffered())
+	br, buf := buffered(raw, 4<<10)
 	r, _ := parseRequestHead(buf, br)
 	fast = r != nil
 	require.Equal(t, want.Method, got.Method, "%q", raw)

@@ -154,14 +154,14 @@ func writeSortedHeader(bw *bufio.Writer, h http.Header) {
 // writeFieldValue writes v as Header.Write does: CR and LF as spaces,
 // without leading and trailing spaces and tabs.
 func writeFieldValue(bw *bufio.Writer, v string) {
-	v = strings.Trim(v, " \t")
+	v = trimOWS(v)
 	if strings.ContainsAny(v, "\r\n") {
-		v = strings.Trim(strings.Map(func(r rune) rune {
+		v = trimOWS(strings.Map(func(r rune) rune {
 			if r == '\r' || r == '\n' {
 				return ' '
 			}
 			return r
-		}, v), " \t")
+		}, v))
 	}
 	bw.WriteString(v)
 }

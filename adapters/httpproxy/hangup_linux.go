@@ -1,7 +1,6 @@
 package httpproxy
 
 import (
-	"context"
 	"errors"
 	"net"
 	"sync"
@@ -26,18 +25,18 @@ const (
 // does with a goroutine per connection, done here by one epoll instance
 // (EPOLLRDHUP) for the whole process. Guarded by its connection's mu.
 type hangupWatch struct {
-	c      *serverConn
-	state  int
-	timer  *time.Timer
-	cancel context.CancelFunc
-	raw    syscall.RawConn // nil until first needed; nil for good if there is no socket
-	noRaw  bool
-	id     uint64 // of the current registration: an event names it, not the descriptor
+	c     *serverConn
+	state int
+	timer *time.Timer
+	rctx  *requestContext
+	raw   syscall.RawConn // nil until first needed; nil for good if there is no socket
+	noRaw bool
+	id    uint64 // of the current registration: an event names it, not the descriptor
 }
 
-func (h *hangupWatch) arm(c *serverConn, cancel context.CancelFunc) {
+func (h *hangupWatch) arm(c *serverConn, rctx *requestContext) {
 	c.mu.Lock()
-	h.c, h.cancel, h.state = c, cancel, watchArmed
+	h.c, h.rctx, h.state = c, rctx, watchArmed
 	if h.timer == nil {
 		h.timer = time.AfterFunc(hangupDelay, h.fire)
 	} else {
@@ -78,15 +77,15 @@ func (h *hangupWatch) disarm() {
 	case watchRegistered:
 		hangups().del(h)
 	}
-	h.state, h.cancel = watchIdle, nil
+	h.state, h.rctx = watchIdle, nil
 	c.mu.Unlock()
 }
 
 func (h *hangupWatch) hungUp(id uint64) {
 	c := h.c
 	c.mu.Lock()
-	if h.state == watchRegistered && h.id == id && h.cancel != nil {
-		h.cancel()
+	if h.state == watchRegistered && h.id == id && h.rctx != nil {
+		h.rctx.cancel()
 	}
 	c.mu.Unlock()
 }

@@ -211,9 +211,9 @@ type serverConn struct {
 	accepted time.Time
 	state    atomic.Int32
 	// ctx is the connection's context (the local address in it, as
-	// net/http sets); cancel ends the current request's.
-	ctx    context.Context
-	cancel context.CancelFunc
+	// net/http sets); rctx is the current request's.
+	ctx  context.Context
+	rctx *requestContext
 	// werr is the first write error: the answer is broken, the connection
 	// is not reused, and every later write fails with it.
 	werr error
@@ -310,8 +310,8 @@ func (c *serverConn) flush() error {
 func (c *serverConn) failed(err error) {
 	if c.werr == nil {
 		c.werr = err
-		if c.cancel != nil {
-			c.cancel()
+		if c.rctx != nil {
+			c.rctx.cancel()
 		}
 	}
 }
@@ -341,8 +341,8 @@ func (c *serverConn) serve() {
 		if v := recover(); v != nil { // a fault of the server's own: this connection only
 			c.srv.log.Error("proxy connection failed; closed", "panic", fmt.Sprint(v))
 			c.watch.disarm()
-			if c.cancel != nil {
-				c.cancel()
+			if c.rctx != nil {
+				c.rctx.cancel()
 			}
 			c.rwc.Close()
 			c.srv.forget(c)
@@ -428,9 +428,9 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		return false, false
 	}
 	req.RemoteAddr = c.remote
-	ctx, cancel := context.WithCancel(c.ctx)
-	req = req.WithContext(ctx)
-	c.cancel = cancel
+	rctx := newRequestContext(c.ctx)
+	req = req.WithContext(rctx)
+	c.rctx = rctx
 	w := &c.res
 	w.reset(c, req)
 	// One body per request: a reference kept past the handler (a
@@ -452,7 +452,7 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		c.releaseReader()
 	}
 	w.body = body
-	c.watch.arm(c, cancel)
+	c.watch.arm(c, rctx)
 	ok := c.handle(w, req)
 	hijacked = w.hijacked
 	c.watch.disarm()
@@ -475,8 +475,8 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		body.mu.Unlock()
 		c.answered = ok
 	}
-	cancel()
-	c.cancel = nil
+	rctx.cancel()
+	c.rctx = nil
 	w.req, w.body = nil, nil
 	clear(w.header)
 	return keep, hijacked

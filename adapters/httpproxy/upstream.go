@@ -210,7 +210,7 @@ func closeBody(req *http.Request) {
 // caller closes c.
 func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, reused bool) (*http.Response, error) {
 	// Cancellation closes the connection: whatever blocks on it returns.
-	stop := context.AfterFunc(ctx, func() { c.conn.Close() })
+	watch := watchCancel(ctx, c.conn)
 	streamed := req.Body != nil && req.Body != http.NoBody && (req.ContentLength < 0 || req.ContentLength > 64<<10)
 	var written chan error
 	if streamed {
@@ -220,7 +220,7 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 		written = make(chan error, 1)
 		go func() { written <- u.writeRequest(c, req, false) }()
 	} else if err := u.writeRequest(c, req, true); err != nil {
-		stop()
+		watch.stop()
 		if reused {
 			return nil, fmt.Errorf("%w: %v", errConnBroken, err)
 		}
@@ -233,7 +233,7 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 	// must be done with the connection (and the request body) before
 	// RoundTrip returns.
 	abandon := func() {
-		stop()
+		watch.stop()
 		if written != nil {
 			c.conn.Close()
 			<-written
@@ -281,7 +281,7 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The connection now belongs to the upgraded protocol; it never
 		// returns to the pool. Bytes already buffered are read first.
-		stop()
+		watch.stop()
 		resp.Body = &upgradedBody{c: c, br: c.br}
 		c.br = nil // owned by the body from now on, never pooled again
 		return resp, nil
@@ -289,10 +289,10 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 	keep := !resp.Close && !req.Close
 	if resp.Body == http.NoBody {
 		// Nothing to read (HEAD, 204, 304): the connection is free now.
-		release(c, stop, written, keep)
+		release(c, watch, written, keep)
 		return resp, nil
 	}
-	b := &upBody{c: c, ctx: ctx, body: resp.Body, stop: stop, written: written, keep: keep}
+	b := &upBody{c: c, ctx: ctx, body: resp.Body, watch: watch, written: written, keep: keep}
 	if len(resp.TransferEncoding) == 1 && resp.TransferEncoding[0] == "chunked" {
 		b.sink = directSink(ctx)
 	}
@@ -594,7 +594,7 @@ type upBody struct {
 	c       *upConn
 	ctx     context.Context
 	body    io.ReadCloser
-	stop    func() bool
+	watch   cancelWatch
 	written chan error // nil when the request was written inline
 	keep    bool
 	// sink is the Server response the body is copied to directly on the
@@ -625,7 +625,7 @@ func (b *upBody) Read(p []byte) (int, error) {
 	if err != nil {
 		b.eof = err == io.EOF
 		b.done = true
-		release(b.c, b.stop, b.written, b.eof && b.keep)
+		release(b.c, b.watch, b.written, b.eof && b.keep)
 		if !b.eof && b.ctx.Err() != nil {
 			err = b.ctx.Err() // cancellation closed the connection under the read
 		}
@@ -644,15 +644,15 @@ func (b *upBody) Close() error {
 	defer b.mu.Unlock()
 	if !b.done {
 		b.done = true
-		release(b.c, b.stop, b.written, false)
+		release(b.c, b.watch, b.written, false)
 	}
 	return nil
 }
 
 // release ends an exchange on c: back to the pool when reuse is true and
 // the request was written completely, closed otherwise.
-func release(c *upConn, stop func() bool, written chan error, reuse bool) {
-	if !stop() {
+func release(c *upConn, watch cancelWatch, written chan error, reuse bool) {
+	if !watch.stop() {
 		reuse = false // the context fired and closed the connection
 	}
 	if written != nil {

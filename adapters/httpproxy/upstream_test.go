@@ -466,6 +466,37 @@ func TestConformanceClientGoneCancelsUpstream(t *testing.T) {
 	})
 }
 
+// TestConformanceClientGoneBeforeTheAnswerCancelsUpstream: a client that
+// hangs up while the downstream has not answered yet ends the exchange
+// (the downstream sees its connection closed), as one that hangs up
+// during a stream does.
+func TestConformanceClientGoneBeforeTheAnswerCancelsUpstream(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		arrived, upstreamDone := make(chan struct{}), make(chan struct{})
+		up, _ := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(arrived)
+			<-r.Context().Done() // the proxy closed the upstream connection
+			close(upstreamDone)
+		}))
+		base := e.proxyFor(t, up, nil)
+		c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		require.NoError(t, err)
+		_, err = io.WriteString(c, "GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-"+realKey+"\r\n\r\n")
+		require.NoError(t, err)
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the request never reached the upstream")
+		}
+		c.Close()
+		select {
+		case <-upstreamDone:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the upstream never learned that the client went away")
+		}
+	})
+}
+
 func TestConformanceErrorShapes(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -176,8 +176,8 @@ func (x *exchange) finish() {
 // forward sends in to the downstream and its answer back to w.
 func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 	x := &exchange{w: w}
-	x.trace.Got1xxResponse = x.got1xx
-	out := in.WithContext(httptrace.WithClientTrace(in.Context(), &x.trace))
+	out := new(http.Request)
+	*out = *in // in.WithContext(in.Context())
 	u := *in.URL
 	if u.User != nil {
 		user := *u.User
@@ -223,7 +223,15 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		out.Header["User-Agent"] = noUserAgent // not Go's default
 	}
 
-	res, err := p.transport.RoundTrip(out)
+	var res *http.Response
+	var err error
+	if up, ok := p.transport.(*Upstream); ok && out.URL.Scheme == "http" {
+		res, err = up.roundTrip(out, x) // x hears of the 1xx without an httptrace
+	} else {
+		x.trace.Got1xxResponse = x.got1xx
+		out = out.WithContext(httptrace.WithClientTrace(out.Context(), &x.trace))
+		res, err = p.transport.RoundTrip(out)
+	}
 	x.finish()
 	if err != nil {
 		p.downstreamError(w, out, err)

@@ -150,6 +150,16 @@ var errConnBroken = errors.New("httpproxy: reused connection closed by the downs
 
 // RoundTrip implements http.RoundTripper.
 func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	return u.roundTrip(req, nil)
+}
+
+// informer hears of the 1xx answers before the final one, before any
+// httptrace of the request's context does.
+type informer interface {
+	got1xx(code int, header textproto.MIMEHeader) error
+}
+
+func (u *Upstream) roundTrip(req *http.Request, info informer) (*http.Response, error) {
 	switch req.URL.Scheme {
 	case "https":
 		return u.opts.HTTPS.RoundTrip(req)
@@ -185,7 +195,7 @@ func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			out = &r
 		}
-		resp, err := u.exchange(ctx, c, out, reused)
+		resp, err := u.exchange(ctx, c, out, reused, info)
 		if err == nil {
 			return resp, nil
 		}
@@ -208,7 +218,7 @@ func closeBody(req *http.Request) {
 
 // exchange writes req on c and reads the response head. On error the
 // caller closes c.
-func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, reused bool) (*http.Response, error) {
+func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, reused bool, info informer) (*http.Response, error) {
 	// Cancellation closes the connection: whatever blocks on it returns.
 	watch := watchCancel(ctx, c.conn)
 	streamed := req.Body != nil && req.Body != http.NoBody && (req.ContentLength < 0 || req.ContentLength > 64<<10)
@@ -269,6 +279,12 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 		if n >= maxInformational {
 			abandon()
 			return nil, errors.New("httpproxy: too many 1xx informational responses")
+		}
+		if info != nil {
+			if err := info.got1xx(code, textproto.MIMEHeader(resp.Header)); err != nil {
+				abandon()
+				return nil, err
+			}
 		}
 		if trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {

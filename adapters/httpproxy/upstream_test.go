@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -268,6 +269,47 @@ func TestConformanceInformational(t *testing.T) {
 		defer mu.Unlock()
 		require.Equal(t, []string{"103 </style.css>; rel=preload"}, hints)
 	})
+}
+
+// TestInformationalReachesAHandlersOwnTrace: a handler before the Proxy
+// that traces the downstream request hears of the 1xx too, after the Proxy
+// relayed it (as with ReverseProxy, whose trace composes with it).
+func TestInformationalReachesAHandlersOwnTrace(t *testing.T) {
+	up, _ := recordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		io.WriteString(w, "{}")
+	})
+	u, err := url.Parse(up)
+	require.NoError(t, err)
+	allow := &mock.Decider{DecideFn: func(context.Context, sentinel.Request) (sentinel.Decision, error) {
+		return sentinel.Decision{Allow: true}, nil
+	}}
+	p, err := httpproxy.NewProxy(u, newMiddleware(t, httpproxy.MiddlewareOptions{Decider: allow}), httpproxy.ProxyOptions{})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var seen []string
+	note := func(who string) *httptrace.ClientTrace {
+		return &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			mu.Lock()
+			seen = append(seen, fmt.Sprintf("%s %d %s", who, code, h.Get("Link")))
+			mu.Unlock()
+			return nil
+		}}
+	}
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.ServeHTTP(w, r.WithContext(httptrace.WithClientTrace(r.Context(), note("handler"))))
+	}))
+	defer front.Close()
+	req := authed(t, http.MethodGet, front.URL+"/v1/models", nil)
+	resp, err := http.DefaultClient.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), note("client"))))
+	require.NoError(t, err)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	mu.Lock()
+	defer mu.Unlock()
+	require.ElementsMatch(t, []string{"handler 103 </a.css>; rel=preload", "client 103 </a.css>; rel=preload"}, seen)
 }
 
 func TestConformanceTrailers(t *testing.T) {

@@ -129,7 +129,14 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 	if !known {
 		m.key = s.cacheKey(key)
 	}
-	raw, err := vc.DoCache(ctx, vc.B().Get().Key(m.key).Cache(), s.ttl).ToString()
+	get := m.get
+	if get == (valkey.Cacheable{}) {
+		get = vc.B().Get().Key(m.key).Cache().Pin()
+		if known {
+			s.memo.keepGet(key, m.key, get)
+		}
+	}
+	raw, err := vc.DoCache(ctx, get, s.ttl).ToString()
 	stale := false // Valkey's answer may be older than this process's own write
 	switch {
 	case err == nil:
@@ -142,7 +149,7 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 		}
 		b, tombstone, derr := decodeBinding(key, raw)
 		if derr == nil && !tombstone && b.Version >= m.floor {
-			s.memo.raise(key, memoEntry{key: m.key, raw: raw, b: b, floor: b.Version})
+			s.memo.raise(key, memoEntry{key: m.key, get: get, raw: raw, b: b, floor: b.Version})
 			s.hits.Add(1)
 			return b, nil
 		}
@@ -375,7 +382,11 @@ type memoShard struct {
 }
 
 type memoEntry struct {
-	key     string // Valkey key name
+	key string // Valkey key name
+	// get is the GET of key, built once and pinned (never recycled by
+	// valkey-go, so shared by every lookup: no builder work per request);
+	// zero until first needed.
+	get     valkey.Cacheable
 	raw     string // encoded binding as Valkey last answered, or as this process last wrote it
 	b       sentinel.Binding
 	deleted bool // raw is a tombstone
@@ -426,8 +437,24 @@ func (m *memo) raise(k sentinel.KeyHash, e memoEntry) {
 	m.putLocked(s, k, e)
 }
 
+// keepGet records get, the pinned GET of the Valkey key name key, in k's
+// entry.
+func (m *memo) keepGet(k sentinel.KeyHash, key string, get valkey.Cacheable) {
+	s := &m.shards[k[0]%64]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.m[k]; ok && e.key == key && e.get == (valkey.Cacheable{}) {
+		e.get = get
+		s.m[k] = e
+	}
+}
+
 func (m *memo) putLocked(s *memoShard, k sentinel.KeyHash, e memoEntry) {
-	if _, ok := s.m[k]; !ok && len(s.m) >= memoShardMax {
+	old, ok := s.m[k]
+	if ok && e.get == (valkey.Cacheable{}) && old.key == e.key {
+		e.get = old.get // the same key's GET
+	}
+	if !ok && len(s.m) >= memoShardMax {
 		for old := range s.m {
 			delete(s.m, old)
 			break

@@ -198,8 +198,9 @@ func TestWarmKeysCostNoRoundTrip(t *testing.T) {
 	before := testenv.CommandCalls(t, addr)
 	const reads = 20_000
 	for i := range reads {
-		_, err := s.FindBinding(ctx, keys[i%len(keys)])
+		b, err := s.FindBinding(ctx, keys[i%len(keys)])
 		require.NoError(t, err)
+		require.Equal(t, keys[i%len(keys)], b.Key, "each key's own GET, reused")
 	}
 	after := testenv.CommandCalls(t, addr)
 	require.Zero(t, after["get"]-before["get"], "no GET for warm keys")

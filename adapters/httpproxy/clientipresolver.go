@@ -71,7 +71,7 @@ func (c *ClientIPResolver) resolve(r *http.Request) (netip.Addr, error) {
 	if !c.isTrusted(peer) {
 		return peer, nil
 	}
-	values := r.Header.Values(c.header)
+	values := r.Header[c.header] // canonical (NewClientIPResolver)
 	if len(values) == 0 {
 		return peer, nil // e.g. the load balancer's own health check
 	}

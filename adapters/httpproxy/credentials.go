@@ -15,6 +15,8 @@ import (
 // middleware). Every value of every one is read, whatever the path: a
 // proxy that looks at fewer places than the gateway can be bypassed.
 const (
+	// Canonical, so that the extraction indexes the header map without
+	// canonicalizing each name again per request.
 	headerAuthorization = "Authorization"
 	headerAnthropicKey  = "X-Api-Key"
 	headerGoogleKey     = "X-Goog-Api-Key"
@@ -196,7 +198,7 @@ func (e Extractor) Extract(r *http.Request) (Credentials, error) {
 	var x extraction
 
 	authorization := false
-	for _, v := range r.Header.Values(headerAuthorization) {
+	for _, v := range r.Header[headerAuthorization] {
 		v = stripBearer(v)
 		if v == "midjourney-proxy" {
 			continue // New API then reads mj-api-secret instead
@@ -214,25 +216,25 @@ func (e Extractor) Extract(r *http.Request) (Credentials, error) {
 	// /v1/models; matched without case, so a gateway that folds case is
 	// covered too.
 	anthropic := strings.Contains(lp, "/v1/messages") || strings.Contains(lp, "/v1/models")
-	for _, v := range r.Header.Values(headerAnthropicKey) {
+	for _, v := range r.Header[headerAnthropicKey] {
 		x.add(v, anthropic)
 	}
 	// x-goog-api-key and ?key= on /v1/models, /v1beta/models*,
 	// /v1beta/openai/models: any path holding "/models" or under /v1beta.
 	google := strings.Contains(lp, "/models") || strings.HasPrefix(lp, "/v1beta")
-	for _, v := range r.Header.Values(headerGoogleKey) {
+	for _, v := range r.Header[headerGoogleKey] {
 		x.add(v, google)
 	}
 	if r.URL != nil && r.URL.RawQuery != "" {
 		// No shortcut on the literal "key": "%6Bey" names it too.
 		eachQueryValue(r.URL.RawQuery, queryKey, func(v string) { x.add(v, google) })
 	}
-	for _, v := range r.Header.Values(headerWSProtocol) {
+	for _, v := range r.Header[headerWSProtocol] {
 		x.add(webSocketKey(v, e.WSProtocolKeys), true)
 	}
 	// mj-api-secret is read only when Authorization is empty or
 	// "midjourney-proxy".
-	for _, v := range r.Header.Values(headerMidjourney) {
+	for _, v := range r.Header[headerMidjourney] {
 		x.add(stripBearer(v), !authorization)
 	}
 	x.dropOffPathDuplicates()

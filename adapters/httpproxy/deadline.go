@@ -24,8 +24,8 @@ type decisionContext struct {
 
 var _ context.Context = (*decisionContext)(nil)
 
-func newDecisionContext(parent context.Context, timeout time.Duration) *decisionContext {
-	d := time.Now().Add(timeout)
+func newDecisionContext(parent context.Context, now time.Time, timeout time.Duration) *decisionContext {
+	d := now.Add(timeout)
 	if pd, ok := parent.Deadline(); ok && pd.Before(d) {
 		d = pd
 	}

@@ -9,7 +9,7 @@ import (
 
 func TestDecisionContext(t *testing.T) {
 	t.Run("ends at the deadline", func(t *testing.T) {
-		c := newDecisionContext(context.Background(), 10*time.Millisecond)
+		c := newDecisionContext(context.Background(), time.Now(), 10*time.Millisecond)
 		defer c.release()
 		if _, ok := c.Deadline(); !ok {
 			t.Fatal("no deadline")
@@ -20,7 +20,7 @@ func TestDecisionContext(t *testing.T) {
 		}
 	})
 	t.Run("derived contexts end with it", func(t *testing.T) {
-		c := newDecisionContext(context.Background(), 10*time.Millisecond)
+		c := newDecisionContext(context.Background(), time.Now(), 10*time.Millisecond)
 		defer c.release()
 		d, cancel := context.WithTimeout(c, time.Hour)
 		defer cancel()
@@ -31,7 +31,7 @@ func TestDecisionContext(t *testing.T) {
 	})
 	t.Run("follows its parent", func(t *testing.T) {
 		parent, cancel := context.WithCancel(context.Background())
-		c := newDecisionContext(parent, time.Hour)
+		c := newDecisionContext(parent, time.Now(), time.Hour)
 		defer c.release()
 		if c.Err() != nil {
 			t.Fatalf("Err %v before anything happened", c.Err())
@@ -46,18 +46,18 @@ func TestDecisionContext(t *testing.T) {
 		parent, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		pd, _ := parent.Deadline()
-		c := newDecisionContext(parent, time.Hour)
+		c := newDecisionContext(parent, time.Now(), time.Hour)
 		defer c.release()
 		if d, _ := c.Deadline(); !d.Equal(pd) {
 			t.Fatalf("deadline %v, want the parent's %v", d, pd)
 		}
 	})
 	t.Run("release ends it", func(t *testing.T) {
-		c := newDecisionContext(context.Background(), time.Hour)
+		c := newDecisionContext(context.Background(), time.Now(), time.Hour)
 		done := c.Done()
 		c.release()
 		<-done
-		late := newDecisionContext(context.Background(), time.Hour)
+		late := newDecisionContext(context.Background(), time.Now(), time.Hour)
 		late.release()
 		<-late.Done() // made after release: ended at once
 		if late.Err() == nil {

@@ -83,3 +83,13 @@ func TestVerifyUpgradeWantsConnectionUpgrade(t *testing.T) {
 	assert.ErrorIs(t, verifyUpgrade(answer("")), ErrUpgradeRefused)
 	assert.ErrorIs(t, verifyUpgrade(answer("keep-alive")), ErrUpgradeRefused)
 }
+
+// TestHeaderNamesIndexedDirectlyAreCanonical: the names the hot path
+// indexes header maps with (not through Header.Get) must be canonical, or
+// a request's header would be missed.
+func TestHeaderNamesIndexedDirectlyAreCanonical(t *testing.T) {
+	for _, k := range []string{headerAuthorization, headerAnthropicKey, headerGoogleKey, headerWSProtocol, headerMidjourney,
+		"X-Forwarded-Host", "X-Forwarded-Proto", "Expect", NewClientIPResolver(nil, "x-real-ip").Header()} {
+		assert.Equal(t, http.CanonicalHeaderKey(k), k)
+	}
+}

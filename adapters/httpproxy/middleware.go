@@ -330,8 +330,8 @@ func (g *Middleware) decide(w http.ResponseWriter, r *http.Request) (forward boo
 		}
 	}
 
-	ctx := newDecisionContext(r.Context(), g.opts.DecisionTimeout)
 	t0 := time.Now()
+	ctx := newDecisionContext(r.Context(), t0, g.opts.DecisionTimeout)
 	d, err := g.opts.Decider.Decide(ctx, req)
 	ctx.release()
 	g.obs.Decided(d, err, time.Since(t0))
@@ -408,7 +408,7 @@ func (g *Middleware) resolveOffPath(r *http.Request, c Credentials) (_ Credentia
 		c.OffPath = nil
 		return c, false, nil
 	}
-	ctx := newDecisionContext(r.Context(), g.opts.DecisionTimeout)
+	ctx := newDecisionContext(r.Context(), time.Now(), g.opts.DecisionTimeout)
 	c, err = c.ResolveOffPath(ctx, g.opts.Hasher, BoundIn(g.opts.Lookup))
 	ctx.release()
 	return c, err != nil && !time.Now().Before(ctx.deadline), err

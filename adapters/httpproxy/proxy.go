@@ -132,12 +132,12 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 		// A trusted proxy in front (TLS terminated there) says what the
 		// client used; anyone else's say is replaced by the connection's.
 		trusted := guard.resolver.FromTrustedProxy(pr.In)
-		if v := pr.In.Header.Values("X-Forwarded-Host"); trusted && len(v) > 0 {
+		if v := pr.In.Header["X-Forwarded-Host"]; trusted && len(v) > 0 {
 			pr.Out.Header["X-Forwarded-Host"] = v[len(v)-1:]
 		} else {
 			pr.Out.Header["X-Forwarded-Host"] = []string{pr.In.Host}
 		}
-		switch v := pr.In.Header.Values("X-Forwarded-Proto"); {
+		switch v := pr.In.Header["X-Forwarded-Proto"]; {
 		case trusted && len(v) > 0 && (v[len(v)-1] == "https" || v[len(v)-1] == "http"):
 			pr.Out.Header["X-Forwarded-Proto"] = v[len(v)-1:]
 		case pr.In.TLS != nil:

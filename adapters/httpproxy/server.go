@@ -2,6 +2,7 @@ package httpproxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -411,7 +412,9 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 	if !c.activate() {
 		return false, false
 	}
-	if n > 0 {
+	if n > 0 && !headBuffered(br) {
+		// (A head already whole in the reader is parsed without a read:
+		// no deadline to move for it.)
 		_ = c.rwc.SetReadDeadline(time.Now().Add(lim.ReadHeaderTimeout))
 	}
 	req, err := readRequest(br)
@@ -443,7 +446,7 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		if len(req.TransferEncoding) == 0 {
 			body.length = req.ContentLength
 		}
-		body.expect = req.ProtoAtLeast(1, 1) && strings.EqualFold(req.Header.Get("Expect"), "100-continue")
+		body.expect = req.ProtoAtLeast(1, 1) && strings.EqualFold(firstValue(req.Header["Expect"]), "100-continue")
 		req.Body = body
 	} else {
 		body = &c.noBody
@@ -573,7 +576,7 @@ func checkRequest(req *http.Request) (int, string) {
 			return http.StatusBadRequest, "The request has a header whose name is not valid."
 		}
 	}
-	if e := req.Header.Get("Expect"); e != "" && !strings.EqualFold(e, "100-continue") {
+	if e := firstValue(req.Header["Expect"]); e != "" && !strings.EqualFold(e, "100-continue") {
 		return http.StatusExpectationFailed, "Only the 100-continue expectation is supported."
 	}
 	return 0, ""
@@ -1133,3 +1136,18 @@ type dateText struct {
 }
 
 var cachedDate atomic.Pointer[dateText]
+
+// firstValue is h.Get(k) for a canonical k: the first of vs, or "".
+func firstValue(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// headBuffered reports whether br holds a request head up to its blank
+// line (CRLF CRLF; a head with bare LFs is not looked for).
+func headBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, crlfcrlf)
+}

@@ -256,6 +256,23 @@ func TestServerTimeouts(t *testing.T) {
 	_, err = br.ReadByte()
 	require.ErrorIs(t, err, io.EOF, "an idle keep-alive connection is closed")
 	require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "after the idle timeout, not the header timeout")
+
+	// A kept-alive connection's next head gets the header timeout from
+	// its first byte on, whether it came whole or not.
+	addr, _ = rawServer(t, httpproxy.Limits{ReadHeaderTimeout: 200 * time.Millisecond, IdleTimeout: time.Minute},
+		http.HandlerFunc(echoPath))
+	c, br = dialRaw(t, addr)
+	io.WriteString(c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, body := readAnswer(t, br, http.MethodGet)
+	require.Equal(t, "path=/1", body)
+	io.WriteString(c, "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n") // whole at once
+	_, body = readAnswer(t, br, http.MethodGet)
+	require.Equal(t, "path=/2", body)
+	io.WriteString(c, "GET /3 HTTP/1.1\r\nHost: x\r\n") // never finished
+	start = time.Now()
+	_, err = br.ReadByte()
+	require.ErrorIs(t, err, io.EOF, "the next head that never ends is cut")
+	require.Less(t, time.Since(start), 30*time.Second, "by the header timeout, not the idle one")
 }
 
 // TestServerShutdown: idle connections close at once, a request in flight

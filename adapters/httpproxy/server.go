@@ -424,7 +424,6 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		c.answered = c.badRequest(err, headLeft <= 0)
 		return false, false
 	}
-	_ = c.rwc.SetReadDeadline(time.Time{})
 	if code, msg := checkRequest(req); code != 0 {
 		c.refuse(code, "bad_request", msg)
 		c.answered = true
@@ -442,6 +441,11 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 	// handler sees.
 	var body *reqBody
 	if req.Body != nil && req.Body != http.NoBody {
+		// The body is read without the head's deadline. (Without a body
+		// nothing reads the connection until the next head, whose wait
+		// sets its own deadline, or a Hijack, which clears it: the
+		// head's stays, one deadline move less per request.)
+		_ = c.rwc.SetReadDeadline(time.Time{})
 		body = &reqBody{c: c, src: req.Body, length: -1}
 		if len(req.TransferEncoding) == 0 {
 			body.length = req.ContentLength

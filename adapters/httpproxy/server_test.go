@@ -275,6 +275,27 @@ func TestServerTimeouts(t *testing.T) {
 	require.Less(t, time.Since(start), 30*time.Second, "by the header timeout, not the idle one")
 }
 
+// TestServerSlowAnswersKeepTheConnection: an answer that takes longer
+// than the header timeout, to a request with no body or to one whose body
+// the handler reads late, leaves the connection usable for the next.
+func TestServerSlowAnswersKeepTheConnection(t *testing.T) {
+	addr, _ := rawServer(t, httpproxy.Limits{ReadHeaderTimeout: 100 * time.Millisecond, IdleTimeout: time.Minute},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(300 * time.Millisecond)
+			echoPath(w, r)
+		}))
+	c, br := dialRaw(t, addr)
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, body := readAnswer(t, br, http.MethodGet)
+	require.Equal(t, "path=/slow", body)
+	io.WriteString(c, "POST /late HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+	_, body = readAnswer(t, br, http.MethodPost)
+	require.Equal(t, "path=/late", body)
+	io.WriteString(c, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, body = readAnswer(t, br, http.MethodGet)
+	require.Equal(t, "path=/next", body)
+}
+
 // TestServerShutdown: idle connections close at once, a request in flight
 // is answered (with Connection: close), and Serve returns ErrServerClosed.
 func TestServerShutdown(t *testing.T) {

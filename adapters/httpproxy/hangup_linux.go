@@ -28,20 +28,38 @@ type hangupWatch struct {
 	c     *serverConn
 	state int
 	timer *time.Timer
-	rctx  *requestContext
-	raw   syscall.RawConn // nil until first needed; nil for good if there is no socket
-	noRaw bool
-	id    uint64 // of the current registration: an event names it, not the descriptor
+	// ticking: the timer is set; seq counts the requests armed, seen is
+	// the one armed at the timer's last setting.
+	ticking   bool
+	seq, seen uint64
+	rctx      *requestContext
+	raw       syscall.RawConn // nil until first needed; nil for good if there is no socket
+	noRaw     bool
+	id        uint64 // of the current registration: an event names it, not the descriptor
 }
 
+// arm watches the request rctx belongs to once it has run for
+// hangupDelay. The timer is not moved per request: while requests follow
+// each other on the connection it keeps ticking, and a request watched
+// is one that was already running at the tick before (so, between one
+// and two delays in), not one that began since (seq tells them apart).
 func (h *hangupWatch) arm(c *serverConn, rctx *requestContext) {
-	c.mu.Lock()
-	h.c, h.rctx, h.state = c, rctx, watchArmed
-	if h.timer == nil {
-		h.timer = time.AfterFunc(hangupDelay, h.fire)
-	} else {
-		h.timer.Reset(hangupDelay)
+	if h.c == nil {
+		h.c = c // once, before the timer's goroutine reads it
 	}
+	c.mu.Lock()
+	h.rctx, h.state = rctx, watchArmed
+	h.seq++
+	switch {
+	case h.timer == nil:
+		h.timer = time.AfterFunc(hangupDelay, h.fire)
+	case !h.ticking:
+		h.timer.Reset(hangupDelay)
+	default:
+		c.mu.Unlock()
+		return
+	}
+	h.ticking, h.seen = true, h.seq // a whole delay for this request
 	c.mu.Unlock()
 }
 
@@ -51,8 +69,16 @@ func (h *hangupWatch) fire() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if h.state != watchArmed {
+		h.ticking = false // idle: the next arm starts the timer again
 		return
 	}
+	if h.seen != h.seq {
+		// The request began after the last tick: one more delay.
+		h.seen = h.seq
+		h.timer.Reset(hangupDelay)
+		return
+	}
+	h.ticking = false
 	w := hangups()
 	if h.raw == nil && !h.noRaw {
 		h.raw = rawConn(c.rwc)
@@ -65,16 +91,15 @@ func (h *hangupWatch) fire() {
 	h.state = watchRegistered
 }
 
+// disarm ends the watch of the current request. An armed timer is left to
+// tick once more and stop (no timer move per request).
 func (h *hangupWatch) disarm() {
 	c := h.c
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
-	switch h.state {
-	case watchArmed:
-		h.timer.Stop()
-	case watchRegistered:
+	if h.state == watchRegistered {
 		hangups().del(h)
 	}
 	h.state, h.rctx = watchIdle, nil

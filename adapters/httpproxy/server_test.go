@@ -296,6 +296,36 @@ func TestServerSlowAnswersKeepTheConnection(t *testing.T) {
 	require.Equal(t, "path=/next", body)
 }
 
+// TestServerSeesAHangUpAfterQuickRequests: a client that hangs up while
+// its request waits is seen (the request's context ends) also when quick
+// requests came before it on the connection, so the watch's timer was
+// already running when the waiting request began.
+func TestServerSeesAHangUpAfterQuickRequests(t *testing.T) {
+	gone := make(chan struct{})
+	addr, _ := rawServer(t, httpproxy.Limits{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			<-r.Context().Done()
+			close(gone)
+			return
+		}
+		echoPath(w, r)
+	}))
+	c, br := dialRaw(t, addr)
+	for i := range 3 {
+		fmt.Fprintf(c, "GET /quick%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+		_, body := readAnswer(t, br, http.MethodGet)
+		require.Equal(t, fmt.Sprintf("path=/quick%d", i), body)
+	}
+	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(20 * time.Millisecond) // the request is in the handler
+	c.Close()
+	select {
+	case <-gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hang-up was never seen")
+	}
+}
+
 // TestServerShutdown: idle connections close at once, a request in flight
 // is answered (with Connection: close), and Serve returns ErrServerClosed.
 func TestServerShutdown(t *testing.T) {

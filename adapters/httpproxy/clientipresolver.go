@@ -59,6 +59,9 @@ func (c *ClientIPResolver) Resolve(r *http.Request) (netip.Addr, error) {
 // FromTrustedProxy reports whether r's socket peer is a trusted proxy, whose
 // X-Forwarded-Proto and X-Forwarded-Host are then believed.
 func (c *ClientIPResolver) FromTrustedProxy(r *http.Request) bool {
+	if c == nil || len(c.trusted) == 0 {
+		return false // no proxy is trusted: no address to parse
+	}
 	peer, err := parseHostAddr(r.RemoteAddr)
 	return err == nil && c.isTrusted(peer)
 }

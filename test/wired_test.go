@@ -122,7 +122,7 @@ func TestAdminLifecycleWithRealProxy(t *testing.T) {
 	models := p.URL + "/v1/models"
 
 	// The two listeners keep to their own work.
-	for _, path := range []string{"/admin/api/health", "/Admin/api/login", "/admin/./api/session", "//admin/api/"} {
+	for _, path := range []string{"/admin/api/health", "/Admin/api/login", "/admin/./api/session", "//admin/api/", "/adm%C4%B0n/api/health"} {
 		resp, err := http.Get(p.URL + path)
 		require.NoError(t, err)
 		resp.Body.Close()

@@ -307,6 +307,12 @@ func (sv *services) serveAdmin(ctx context.Context, cfg *config.Config, log *slo
 func notAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Cleaned and case-folded: "/Admin/./api/login" must not slip past.
+		// (Cleaning removes no letters: a path without "admin" in some case
+		// is let through without the allocations.)
+		if !containsFold(r.URL.Path, "admin") {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if p := strings.ToLower(path.Clean("/" + r.URL.Path)); p == adminapi.Prefix || strings.HasPrefix(p, adminapi.Prefix+"/") {
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
 			w.Header().Set("Cache-Control", "no-store")
@@ -316,6 +322,23 @@ func notAdmin(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// containsFold reports whether s may contain sub, an ASCII lower-case
+// word, in any case: true too for any s that is not all ASCII, whose
+// runes strings.ToLower may turn into ASCII letters (U+0130 into "i").
+func containsFold(s, sub string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // runAdminServe is `sentinel-admin serve`: the admin API, its settings

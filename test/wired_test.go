@@ -125,8 +125,10 @@ func TestAdminLifecycleWithRealProxy(t *testing.T) {
 	for _, path := range []string{"/admin/api/health", "/Admin/api/login", "/admin/./api/session", "//admin/api/", "/adm%C4%B0n/api/health"} {
 		resp, err := http.Get(p.URL + path)
 		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		require.Equal(t, http.StatusNotFound, resp.StatusCode, "the proxy listener never serves the admin API: %s", path)
+		require.Contains(t, string(body), "served on the admin address", "refused by Sentinel, not forwarded: %s", path)
 	}
 	// Both listeners answer the probes Compose and load balancers use.
 	for _, u := range []string{p.URL + "/health", p.URL + "/ready", base + "/health", base + "/ready"} {

@@ -26,13 +26,19 @@ import (
 // malformed head with its own error.
 
 // readRequest reads a request head from br as http.ReadRequest does.
-func readRequest(br *bufio.Reader) (*http.Request, error) {
+// beforeRead, if not nil, runs before anything may be read from br's
+// source: a head parsed from what br holds already needs no read (and
+// its caller no read deadline).
+func readRequest(br *bufio.Reader, beforeRead func()) (*http.Request, error) {
 	if br.Buffered() > 0 {
 		buf, _ := br.Peek(br.Buffered())
 		if req, n := parseRequestHead(buf, br); req != nil {
 			br.Discard(n)
 			return req, nil
 		}
+	}
+	if beforeRead != nil {
+		beforeRead()
 	}
 	return http.ReadRequest(br)
 }

@@ -149,7 +149,7 @@ func sameAsReadRequest(t testing.TB, raw string) (fast bool) {
 		return req, body, rest, nil
 	}
 	want, wantBody, wantRest, wantErr := read(http.ReadRequest)
-	got, gotBody, gotRest, gotErr := read(readRequest)
+	got, gotBody, gotRest, gotErr := read(func(br *bufio.Reader) (*http.Request, error) { return readRequest(br, nil) })
 	if wantErr != nil || gotErr != nil {
 		require.Equal(t, wantErr, gotErr, "errors for %q", raw)
 		return false

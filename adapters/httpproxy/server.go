@@ -2,7 +2,6 @@ package httpproxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -412,12 +411,12 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 	if !c.activate() {
 		return false, false
 	}
-	if n > 0 && !headBuffered(br) {
-		// (A head already whole in the reader is parsed without a read:
-		// no deadline to move for it.)
-		_ = c.rwc.SetReadDeadline(time.Now().Add(lim.ReadHeaderTimeout))
+	var headDeadline func()
+	if n > 0 {
+		// Only when the head is not whole in the reader already.
+		headDeadline = func() { _ = c.rwc.SetReadDeadline(time.Now().Add(lim.ReadHeaderTimeout)) }
 	}
-	req, err := readRequest(br)
+	req, err := readRequest(br, headDeadline)
 	headLeft := c.lr.N
 	c.lr.N = 1<<63 - 1
 	if err != nil {
@@ -1147,11 +1146,4 @@ func firstValue(vs []string) string {
 		return ""
 	}
 	return vs[0]
-}
-
-// headBuffered reports whether br holds a request head up to its blank
-// line (CRLF CRLF; a head with bare LFs is not looked for).
-func headBuffered(br *bufio.Reader) bool {
-	b, _ := br.Peek(br.Buffered())
-	return bytes.Contains(b, crlfcrlf)
 }

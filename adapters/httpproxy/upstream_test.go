@@ -13,6 +13,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -251,24 +252,42 @@ func TestConformanceInformational(t *testing.T) {
 			io.WriteString(w, "{}")
 		})
 		base := e.proxyFor(t, up, nil)
-		var mu sync.Mutex
-		var hints []string
-		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
-			mu.Lock()
-			hints = append(hints, fmt.Sprintf("%d %s", code, h.Get("Link")))
-			mu.Unlock()
-			return nil
-		}}
-		req := authed(t, http.MethodGet, base+"/v1/models", nil)
-		resp, err := http.DefaultClient.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
-		require.NoError(t, err)
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		mu.Lock()
-		defer mu.Unlock()
-		require.Equal(t, []string{"103 </style.css>; rel=preload"}, hints)
+		var hints hintLog
+		getTraced(t, base+"/v1/models", hints.trace(""))
+		require.Equal(t, []string{"103 </style.css>; rel=preload"}, hints.all())
 	})
+}
+
+// hintLog records the 1xx answers traces hear of, as "prefix code Link".
+type hintLog struct {
+	mu    sync.Mutex
+	hints []string
+}
+
+func (l *hintLog) trace(prefix string) *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		l.mu.Lock()
+		l.hints = append(l.hints, fmt.Sprintf("%s%d %s", prefix, code, h.Get("Link")))
+		l.mu.Unlock()
+		return nil
+	}}
+}
+
+func (l *hintLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.hints)
+}
+
+// getTraced GETs url with a key under trace and wants a 200.
+func getTraced(t *testing.T, url string, trace *httptrace.ClientTrace) {
+	t.Helper()
+	req := authed(t, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	require.NoError(t, err)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
 // TestInformationalReachesAHandlersOwnTrace: a handler before the Proxy
@@ -287,29 +306,13 @@ func TestInformationalReachesAHandlersOwnTrace(t *testing.T) {
 	}}
 	p, err := httpproxy.NewProxy(u, newMiddleware(t, httpproxy.MiddlewareOptions{Decider: allow}), httpproxy.ProxyOptions{})
 	require.NoError(t, err)
-	var mu sync.Mutex
-	var seen []string
-	note := func(who string) *httptrace.ClientTrace {
-		return &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
-			mu.Lock()
-			seen = append(seen, fmt.Sprintf("%s %d %s", who, code, h.Get("Link")))
-			mu.Unlock()
-			return nil
-		}}
-	}
+	var seen hintLog
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.ServeHTTP(w, r.WithContext(httptrace.WithClientTrace(r.Context(), note("handler"))))
+		p.ServeHTTP(w, r.WithContext(httptrace.WithClientTrace(r.Context(), seen.trace("handler "))))
 	}))
 	defer front.Close()
-	req := authed(t, http.MethodGet, front.URL+"/v1/models", nil)
-	resp, err := http.DefaultClient.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), note("client"))))
-	require.NoError(t, err)
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	mu.Lock()
-	defer mu.Unlock()
-	require.ElementsMatch(t, []string{"handler 103 </a.css>; rel=preload", "client 103 </a.css>; rel=preload"}, seen)
+	getTraced(t, front.URL+"/v1/models", seen.trace("client "))
+	require.ElementsMatch(t, []string{"handler 103 </a.css>; rel=preload", "client 103 </a.css>; rel=preload"}, seen.all())
 }
 
 func TestConformanceTrailers(t *testing.T) {

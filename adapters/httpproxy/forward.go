@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
@@ -158,12 +159,19 @@ func (x *exchange) got1xx(code int, header textproto.MIMEHeader) error {
 	if x.done {
 		return nil
 	}
+	// The 1xx goes out with the downstream's 1xx headers only; what the
+	// handlers before the Proxy set (X-Request-Id) is put back for the
+	// final answer. ReverseProxy clears it; net/http keeps a 1xx's header
+	// in w.Header(), so it is swapped in and out around WriteHeader.
 	h := x.w.Header()
+	kept := maps.Clone(h)
+	clear(h)
 	for k, vv := range header {
-		h[k] = append(h[k], vv...)
+		h[k] = vv
 	}
 	x.w.WriteHeader(code)
-	clear(h) // WriteHeader keeps the header of a 1xx: the final answer's is its own
+	clear(h)
+	maps.Copy(h, kept)
 	return nil
 }
 

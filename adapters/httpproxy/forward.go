@@ -411,7 +411,18 @@ func (p *Proxy) tunnel(w http.ResponseWriter, out *http.Request, res *http.Respo
 	}
 	errc := make(chan error, 2)
 	go relay(errc, conn, backConn) // the downstream's bytes to the client
-	go relay(errc, backConn, conn)
+	go func() {
+		// What the client sent behind its request was read with the head;
+		// it goes first.
+		if n := brw.Reader.Buffered(); n > 0 {
+			ahead, _ := brw.Reader.Peek(n)
+			if _, err := backConn.Write(ahead); err != nil {
+				errc <- err
+				return
+			}
+		}
+		relay(errc, backConn, conn)
+	}()
 	// One side's clean end is passed on as a half-close and the other
 	// side may go on; an error, or an end that cannot be passed on, ends
 	// both (the deferred closes).

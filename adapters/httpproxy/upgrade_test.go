@@ -182,3 +182,28 @@ func TestOnlyWebSocketUpgradesAreForwarded(t *testing.T) {
 		})
 	}
 }
+
+// TestUpgradeRelaysBytesSentWithTheRequest: bytes a client sent right
+// behind its upgrade request, before the 101 (read ahead with the head),
+// reach the downstream once the tunnel is open; they are not dropped.
+func TestUpgradeRelaysBytesSentWithTheRequest(t *testing.T) {
+	fake := newFakeUpgrader(t, acceptFor)
+	s := newStack(t, stackOptions{downstream: "http://" + fake.ln.Addr().String()})
+	c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(5*time.Second)))
+	_, err = io.WriteString(c, "GET /v1/realtime HTTP/1.1\r\nHost: sentinel\r\nAuthorization: Bearer sk-"+realKey+"\r\n"+wsRequestHeaders+"\r\n"+
+		"GET /inside HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	inner, err := http.ReadResponse(br, nil)
+	require.NoError(t, err, "the bytes behind the upgrade request reached the downstream, which answered them")
+	body, _ := io.ReadAll(inner.Body)
+	require.Equal(t, "ok", string(body))
+	_, inside := fake.seen()
+	require.Equal(t, []string{"GET /inside "}, inside)
+}

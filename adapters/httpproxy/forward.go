@@ -181,17 +181,25 @@ func (x *exchange) finish() {
 	x.mu.Unlock()
 }
 
+// forwarding is what forward makes of a request, in one allocation.
+type forwarding struct {
+	x   exchange
+	out http.Request
+	url url.URL
+	pr  httputil.ProxyRequest
+}
+
 // forward sends in to the downstream and its answer back to w.
 func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
-	x := &exchange{w: w}
-	out := new(http.Request)
+	f := &forwarding{x: exchange{w: w}}
+	x, out := &f.x, &f.out
 	*out = *in // in.WithContext(in.Context())
-	u := *in.URL
-	if u.User != nil {
-		user := *u.User
-		u.User = &user
+	f.url = *in.URL
+	if f.url.User != nil {
+		user := *f.url.User
+		f.url.User = &user
 	}
-	out.URL = &u
+	out.URL = &f.url
 	if in.ContentLength == 0 {
 		out.Body = nil // as ReverseProxy: a transport may then retry it
 	}
@@ -224,7 +232,8 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		out.Header["Upgrade"] = []string{upType}
 	}
 	out.URL.RawQuery = cleanQueryParams(out.URL.RawQuery)
-	pr := &httputil.ProxyRequest{In: in, Out: out}
+	pr := &f.pr
+	pr.In, pr.Out = in, out
 	p.rewrite(pr)
 	out = pr.Out
 	if _, ok := out.Header["User-Agent"]; !ok {

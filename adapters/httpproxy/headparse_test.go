@@ -2,6 +2,7 @@ package httpproxy
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -149,14 +150,17 @@ func sameAsReadRequest(t testing.TB, raw string) (fast bool) {
 		return req, body, rest, nil
 	}
 	want, wantBody, wantRest, wantErr := read(http.ReadRequest)
-	got, gotBody, gotRest, gotErr := read(func(br *bufio.Reader) (*http.Request, error) { return readRequest(br, nil) })
+	got, gotBody, gotRest, gotErr := read(func(br *bufio.Reader) (*http.Request, error) {
+		req, _, err := readRequest(br, context.Background(), nil)
+		return req, err
+	})
 	if wantErr != nil || gotErr != nil {
 		require.Equal(t, wantErr, gotErr, "errors for %q", raw)
 		return false
 	}
 	br, buf := buffered(raw, 4<<10)
-	r, _ := parseRequestHead(buf, br)
-	fast = r != nil
+	in, _ := parseRequestHead(buf, br, context.Background())
+	fast = in != nil
 	require.Equal(t, want.Method, got.Method, "%q", raw)
 	require.Equal(t, want.URL, got.URL, "%q", raw)
 	require.Equal(t, want.RequestURI, got.RequestURI)

@@ -416,7 +416,7 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		// Only when the head is not whole in the reader already.
 		headDeadline = func() { _ = c.rwc.SetReadDeadline(time.Now().Add(lim.ReadHeaderTimeout)) }
 	}
-	req, err := readRequest(br, headDeadline)
+	req, rctx, err := readRequest(br, c.ctx, headDeadline)
 	headLeft := c.lr.N
 	c.lr.N = 1<<63 - 1
 	if err != nil {
@@ -429,8 +429,6 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		return false, false
 	}
 	req.RemoteAddr = c.remote
-	rctx := newRequestContext(c.ctx)
-	req = req.WithContext(rctx)
 	c.rctx = rctx
 	w := &c.res
 	w.reset(c, req)

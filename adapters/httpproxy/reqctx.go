@@ -163,8 +163,12 @@ type cancelWatch struct {
 }
 
 func watchCancel(ctx context.Context, c io.Closer) cancelWatch {
-	if rc, ok := ctx.Value(requestContextKey{}).(*requestContext); ok &&
-		ctx.Done() == rc.Done() && rc.onCancel(c) {
+	rc, ok := ctx.(*requestContext) // (its Done channel is made on demand: not asked for here)
+	if !ok {
+		rc, ok = ctx.Value(requestContextKey{}).(*requestContext)
+		ok = ok && ctx.Done() == rc.Done()
+	}
+	if ok && rc.onCancel(c) {
 		return cancelWatch{rc: rc, c: c}
 	}
 	return cancelWatch{afterStop: context.AfterFunc(ctx, func() { c.Close() })}

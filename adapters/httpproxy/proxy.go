@@ -58,11 +58,14 @@ type Proxy struct {
 
 	lastErrLog atomic.Int64 // unix nanos of the last logged downstream error
 	errsSince  atomic.Int64
-	// Guarded requests in flight, upgraded WebSockets included; idle is
-	// closed when the count drops to zero, so Drain can wait on it
-	// together with its context and leave nothing behind on timeout.
-	mu       sync.Mutex
-	inflight int
+	// Guarded requests in flight, upgraded WebSockets included, counted
+	// without a lock (a lock taken twice per request by every core was a
+	// point they all queued at). While a Drain waits (waiting > 0), the
+	// request that brings the count to zero closes idle, which Drain waits
+	// on together with its context, leaving nothing behind on timeout.
+	inflight atomic.Int64
+	waiting  atomic.Int32
+	mu       sync.Mutex // guards idle
 	idle     chan struct{}
 }
 
@@ -220,22 +223,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (p *Proxy) enter() {
-	p.mu.Lock()
-	if p.inflight == 0 {
-		p.idle = make(chan struct{})
-	}
-	p.inflight++
-	p.mu.Unlock()
-}
+func (p *Proxy) enter() { p.inflight.Add(1) }
 
 func (p *Proxy) leave() {
-	p.mu.Lock()
-	p.inflight--
-	if p.inflight == 0 {
-		close(p.idle)
+	// Drain adds to waiting before it reads inflight, and this reads
+	// waiting after its decrement: one of the two sees the other.
+	if p.inflight.Add(-1) == 0 && p.waiting.Load() > 0 {
+		p.mu.Lock()
+		if p.idle != nil {
+			close(p.idle)
+			p.idle = nil
+		}
+		p.mu.Unlock()
 	}
-	p.mu.Unlock()
 }
 
 // Drain waits until every request in flight has finished, WebSocket
@@ -243,12 +243,16 @@ func (p *Proxy) leave() {
 // until ctx is done.
 func (p *Proxy) Drain(ctx context.Context) error {
 	p.mu.Lock()
-	if p.inflight == 0 {
-		p.mu.Unlock()
-		return nil
+	if p.idle == nil {
+		p.idle = make(chan struct{})
 	}
 	idle := p.idle
 	p.mu.Unlock()
+	p.waiting.Add(1)
+	defer p.waiting.Add(-1)
+	if p.inflight.Load() == 0 {
+		return nil
+	}
 	select {
 	case <-idle:
 		return nil

@@ -2,6 +2,7 @@ package httpproxy
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync/atomic"
 )
@@ -87,14 +88,26 @@ func (w *response) writeCounted(p []byte) error {
 
 // copyTo copies b to w until the body ends or fails and returns that end
 // as a Read of forward's buffer p would: (0, io.EOF) at a clean end,
-// trailers read. Called with b.mu held.
+// trailers read. p is nil when copiesDirectly said so: the copy then
+// borrows buffers (lendCopyBuffer) only while bytes move. Called with
+// b.mu held.
 func (b *upBody) copyTo(w *response, p []byte) (int, error) {
 	if !w.takesStream() {
+		if p == nil {
+			return 0, errNoCopyBuffer
+		}
 		return b.body.Read(p)
 	}
 	directCopies.Add(1)
 	if taken, err := b.copyRaw(w, p); taken && err != nil {
 		return 0, err
+	}
+	if p == nil {
+		// What raw reads did not take (the end, trailers; or all of it
+		// where there are none) goes through net/http's reader.
+		lent := lendCopyBuffer()
+		defer giveBackCopyBuffer(lent)
+		p = lent[:]
 	}
 	for {
 		n, err := b.body.Read(p)
@@ -107,6 +120,16 @@ func (b *upBody) copyTo(w *response, p []byte) (int, error) {
 			return 0, err
 		}
 	}
+}
+
+var errNoCopyBuffer = errors.New("httpproxy: an answer to copy directly was not (a bug)")
+
+// copiesDirectly reports whether b's first Read will copy it to its Server
+// response directly (and so needs no buffer of the caller's).
+func (b *upBody) copiesDirectly() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.done && b.sink != nil && b.sink.takesStream()
 }
 
 // streamedBytes is what was copied directly to the Server response under

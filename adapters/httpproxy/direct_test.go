@@ -241,3 +241,49 @@ func TestConformanceMalformedChunkEndsTheAnswer(t *testing.T) {
 		require.NotContains(t, string(body), "abc")
 	})
 }
+
+// TestOpenStreamsHoldNoCopyBuffer: streams open between their events hold
+// no 32 KiB copy buffer on the binaries' engine (it is lent only while an
+// event's bytes move), so a buffer once filled by a large answer does not
+// stay resident under every idle stream. The other engines hold one per
+// stream, as ReverseProxy does.
+func TestOpenStreamsHoldNoCopyBuffer(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		release := make(chan struct{})
+		up, _ := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: first\n\n")
+			http.NewResponseController(w).Flush()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			io.WriteString(w, "data: last\n\n")
+		}))
+		base := e.proxyFor(t, up, nil)
+		before := httpproxy.CopyBuffersOut()
+		const streams = 8
+		bodies := make([]io.ReadCloser, 0, streams)
+		for range streams {
+			resp, err := http.DefaultClient.Do(authed(t, http.MethodPost, base+"/v1/chat/completions", strings.NewReader(`{"stream":true}`)))
+			require.NoError(t, err)
+			line, err := bufio.NewReader(resp.Body).ReadString('\n')
+			require.NoError(t, err)
+			require.Equal(t, "data: first\n", line)
+			bodies = append(bodies, resp.Body)
+		}
+		if e.name == "Server+Upstream" && runtime.GOOS == "linux" {
+			require.Eventually(t, func() bool { return httpproxy.CopyBuffersOut() == before }, 5*time.Second, time.Millisecond,
+				"open streams hold %d copy buffers", httpproxy.CopyBuffersOut()-before)
+		} else {
+			require.Eventually(t, func() bool { return httpproxy.CopyBuffersOut()-before == streams }, 5*time.Second, time.Millisecond)
+		}
+		close(release)
+		for _, b := range bodies {
+			io.Copy(io.Discard, b)
+			b.Close()
+		}
+		require.Eventually(t, func() bool { return httpproxy.CopyBuffersOut() == before }, 5*time.Second, time.Millisecond,
+			"every buffer is given back when the streams end")
+	})
+}

@@ -6,3 +6,6 @@ func DirectCopies() int64 { return directCopies.Load() }
 
 // RawCopies is how many of them were read with raw reads (rawcopy_linux.go).
 func RawCopies() int64 { return rawCopies.Load() }
+
+// CopyBuffersOut is how many 32 KiB copy buffers are lent now.
+func CopyBuffersOut() int64 { return copyBuffersOut.Load() }

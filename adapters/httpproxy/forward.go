@@ -308,9 +308,7 @@ func (p *Proxy) answer(w http.ResponseWriter, in *http.Request, res *http.Respon
 	if stream {
 		_ = rc.Flush()
 	}
-	buf := copyBuffers.Get().(*[copyBufferSize]byte)
-	err := p.copyBody(w, rc, res.Body, buf[:], stream)
-	copyBuffers.Put(buf)
+	err := p.copyBody(w, rc, res.Body, stream)
 	if err != nil {
 		res.Body.Close()
 		if in.Context().Value(http.ServerContextKey) == nil {
@@ -349,8 +347,20 @@ func eventStream(ct []string) bool {
 
 // copyBody copies the answer's body to w, flushing every piece when
 // stream. A body the Server copies directly (direct.go) returns its end
-// on the first Read.
-func (p *Proxy) copyBody(w http.ResponseWriter, rc *http.ResponseController, body io.Reader, buf []byte, stream bool) error {
+// on the first Read, and is given no buffer to hold while the stream is
+// open: it borrows one while bytes move.
+func (p *Proxy) copyBody(w http.ResponseWriter, rc *http.ResponseController, body io.Reader, stream bool) error {
+	var lent *[copyBufferSize]byte
+	defer func() {
+		if lent != nil {
+			giveBackCopyBuffer(lent)
+		}
+	}()
+	var buf []byte
+	if ub, ok := body.(*upBody); !ok || !ub.copiesDirectly() {
+		lent = lendCopyBuffer()
+		buf = lent[:]
+	}
 	for {
 		n, rerr := body.Read(buf)
 		if rerr != nil && rerr != io.EOF && !errors.Is(rerr, context.Canceled) {
@@ -373,6 +383,10 @@ func (p *Proxy) copyBody(w http.ResponseWriter, rc *http.ResponseController, bod
 				return nil
 			}
 			return rerr
+		}
+		if buf == nil { // (a direct copy returns its body's end; should it not, read on)
+			lent = lendCopyBuffer()
+			buf = lent[:]
 		}
 	}
 }

@@ -288,7 +288,21 @@ func (p *Proxy) downstreamError(w http.ResponseWriter, r *http.Request, err erro
 		"The API gateway behind Sentinel is not reachable; try again shortly.")
 }
 
-// copyBuffers lend forward its 32 KiB copy buffers.
+// copyBuffers lend the body copies their 32 KiB buffers (lendCopyBuffer,
+// giveBackCopyBuffer); copyBuffersOut counts those lent, for the tests.
 const copyBufferSize = 32 << 10
 
-var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
+var (
+	copyBuffers    = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
+	copyBuffersOut atomic.Int64
+)
+
+func lendCopyBuffer() *[copyBufferSize]byte {
+	copyBuffersOut.Add(1)
+	return copyBuffers.Get().(*[copyBufferSize]byte)
+}
+
+func giveBackCopyBuffer(b *[copyBufferSize]byte) {
+	copyBuffers.Put(b)
+	copyBuffersOut.Add(-1)
+}

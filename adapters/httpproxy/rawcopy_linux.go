@@ -19,10 +19,11 @@ import (
 // w (chunked, flushed once per read). At the body's last chunk, or at a
 // size line chunkScanner leaves to it, net/http's chunked reader takes
 // over with what is left, for the trailers and the end. It reports
-// whether it took the body; with an error the body failed.
+// whether it took the body; with an error the body failed. With p nil
+// it reads into buffers of copyBuffers, each lent for one wake-up.
 func (b *upBody) copyRaw(w *response, p []byte) (bool, error) {
 	u := innerRaw(b.c.conn)
-	if u == nil || len(p) == 0 {
+	if u == nil {
 		return false, nil
 	}
 	var s chunkScanner
@@ -47,8 +48,17 @@ func (b *upBody) copyRaw(w *response, p []byte) (bool, error) {
 		rawCopies.Add(1)
 		var cerr error // the copy's own end; err is then the poller's
 		err = u.rc.Read(func(fd uintptr) bool {
+			// Without a buffer of the caller's, one is lent for as long as
+			// the socket has bytes and given back before the wait: an
+			// open stream holds none between its events.
+			buf := p
+			if buf == nil {
+				lent := lendCopyBuffer()
+				defer giveBackCopyBuffer(lent)
+				buf = lent[:]
+			}
 			for {
-				n, ready, rerr := u.readFD(fd, p)
+				n, ready, rerr := u.readFD(fd, buf)
 				switch {
 				case !ready:
 					return false
@@ -59,10 +69,10 @@ func (b *upBody) copyRaw(w *response, p []byte) (bool, error) {
 					cerr = rerr
 					return true
 				}
-				if rest, cerr = pass(p[:n]); cerr != nil || rest != nil {
+				if rest, cerr = pass(buf[:n]); cerr != nil || rest != nil {
 					return true
 				}
-				if n < len(p) {
+				if n < len(buf) {
 					return false // the socket is empty: wait until it is readable
 				}
 			}

@@ -7,8 +7,9 @@
 #
 #   BENCH_SENTINEL='env ... (as in Taskfile.yml)' test/bench/rps-ab.sh A_BINARY B_BINARY [ROUNDS] [DURATION]
 #
-# Prints one line per run: name, requests per second, p99, and the
-# proxy's CPU per request (user+system from /proc/PID/stat over the run).
+# Prints one line per run: name, requests per second, p99, the proxy's
+# CPU per request (user+system from /proc/PID/stat over the run), and the
+# hypervisor's steal over the run.
 # Loopback only; every process started is stopped on exit.
 set -uo pipefail
 A=${1:?A binary}
@@ -35,19 +36,27 @@ for port in 18096 18097; do
 	done
 done
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# steal: the share of the machine's CPU time the hypervisor took during a
+# run (/proc/stat). Above a few per cent the run measures the host's other
+# guests as much as the proxy; compare such runs with care.
+cpustat() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat; }
 TCK=$(getconf CLK_TCK)
 one() { # name port pid
 	wrk -t2 -c64 -d2s -H "$AUTH" "http://127.0.0.1:$2/v1/models" >/dev/null 2>&1
 	local t0 out t1
+	local s0 s1
 	t0=$(ticks "$3")
+	s0=$(cpustat)
 	out=$(wrk -t2 -c64 -d"${DURATION}s" --latency -H "$AUTH" "http://127.0.0.1:$2/v1/models")
 	t1=$(ticks "$3")
+	s1=$(cpustat)
 	local rps p99 reqs
 	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
 	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
 	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-	awk -v n="$1" -v r="$rps" -v p="$p99" -v t=$((t1 - t0)) -v q="$reqs" -v k="$TCK" \
-		'BEGIN {printf "%s rps=%s p99=%s cpu_us_per_req=%.1f\n", n, r, p, t / k * 1e6 / q}'
+	awk -v n="$1" -v r="$rps" -v p="$p99" -v t=$((t1 - t0)) -v q="$reqs" -v k="$TCK" -v s0="$s0" -v s1="$s1" \
+		'BEGIN {split(s0, a, " "); split(s1, b, " "); st = (b[1] > a[1]) ? 100 * (b[2] - a[2]) / (b[1] - a[1]) : 0
+		printf "%s rps=%s p99=%s cpu_us_per_req=%.1f steal=%.0f%%\n", n, r, p, t / k * 1e6 / q, st}'
 }
 for _ in $(seq "$ROUNDS"); do
 	one A 18096 "$PA"

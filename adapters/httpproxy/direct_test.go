@@ -287,3 +287,60 @@ func TestOpenStreamsHoldNoCopyBuffer(t *testing.T) {
 			"every buffer is given back when the streams end")
 	})
 }
+
+// TestOpenStreamsHoldNoReaderBuffer: on Linux, where the stream is read
+// with raw reads, an open stream between its events holds no buffer of
+// Upstream's response readers either (shelveReader); it takes one again
+// for the body's end, so trailers still arrive and the connection is
+// reused after the stream.
+func TestOpenStreamsHoldNoReaderBuffer(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("raw reads are Linux's")
+	}
+	release := make(chan struct{})
+	up, _ := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Trailer", "X-Checksum")
+		io.WriteString(w, "data: first\n\n")
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		io.WriteString(w, "data: last\n\n")
+		w.Header().Set("X-Checksum", "abc123")
+	}))
+	u := httpproxy.NewUpstream(httpproxy.UpstreamOptions{})
+	base := proxyOn(t, up, u, nil, false)
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	const streams = 8
+	resps := make([]*http.Response, 0, streams)
+	readers := make([]*bufio.Reader, 0, streams)
+	for range streams {
+		resp, err := client.Do(authed(t, http.MethodPost, base+"/v1/chat/completions", strings.NewReader(`{"stream":true}`)))
+		require.NoError(t, err)
+		br := bufio.NewReader(resp.Body)
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, "data: first\n", line)
+		resps, readers = append(resps, resp), append(readers, br)
+	}
+	require.Eventually(t, func() bool { return u.ReadersOut() == 0 }, 5*time.Second, time.Millisecond,
+		"open streams hold %d reader buffers", u.ReadersOut())
+	close(release)
+	for i, resp := range resps {
+		rest, err := io.ReadAll(readers[i])
+		require.NoError(t, err)
+		require.Equal(t, "\ndata: last\n\n", string(rest))
+		require.Equal(t, "abc123", resp.Trailer.Get("X-Checksum"))
+		resp.Body.Close()
+	}
+	require.Zero(t, u.ReadersOut(), "the streams' readers went back to the pool")
+	// The downstream connections went back to the pool in working order.
+	resp, err := client.Do(authed(t, http.MethodGet, base+"/v1/models", nil))
+	require.NoError(t, err)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}

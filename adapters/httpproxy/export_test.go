@@ -9,3 +9,6 @@ func RawCopies() int64 { return rawCopies.Load() }
 
 // CopyBuffersOut is how many 32 KiB copy buffers are lent now.
 func CopyBuffersOut() int64 { return copyBuffersOut.Load() }
+
+// ReadersOut is how many response readers u has lent now.
+func (u *Upstream) ReadersOut() int64 { return u.readersOut.Load() }

@@ -46,6 +46,8 @@ func (b *upBody) copyRaw(w *response, p []byte) (bool, error) {
 	}
 	if rest == nil {
 		rawCopies.Add(1)
+		b.c.shelveReader() // the reads below bypass it
+		defer b.c.unshelveReader()
 		var cerr error // the copy's own end; err is then the poller's
 		err = u.rc.Read(func(fd uintptr) bool {
 			// Without a buffer of the caller's, one is lent for as long as

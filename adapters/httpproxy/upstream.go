@@ -75,6 +75,8 @@ type Upstream struct {
 
 	readers sync.Pool
 	writers sync.Pool
+	// readersOut counts the readers borrowed from readers, for the tests.
+	readersOut atomic.Int64
 }
 
 var _ http.RoundTripper = (*Upstream)(nil)
@@ -121,6 +123,7 @@ type upConn struct {
 	conn     net.Conn
 	src      headLimiter    // what br reads from
 	br       *bufio.Reader  // borrowed while busy
+	shelved  bool           // br's buffer is back in the pool (shelveReader)
 	held     heldWrite      // a request sent with the read of its answer
 	mayHold  bool           // new, or idle under holdIdleMax (getConn)
 	sender   nextReadSender // conn, when it can send with a read (Linux)
@@ -447,6 +450,7 @@ func (h *heldWrite) Write(p []byte) (int, error) {
 }
 
 func (u *Upstream) getReader(r io.Reader) *bufio.Reader {
+	u.readersOut.Add(1)
 	br := u.readers.Get().(*bufio.Reader)
 	br.Reset(r)
 	return br
@@ -455,6 +459,32 @@ func (u *Upstream) getReader(r io.Reader) *bufio.Reader {
 func (u *Upstream) putReader(br *bufio.Reader) {
 	br.Reset(nil)
 	u.readers.Put(br)
+	u.readersOut.Add(-1)
+}
+
+// shelveReader gives the buffer of c's reader back to the pool while a
+// raw copy reads the socket itself and the reader holds nothing
+// (rawcopy_linux.go): an open stream then holds no reader buffer between
+// its events. The reader itself keeps its place, on a minimal buffer,
+// because net/http's chunked reader holds it for the body's end;
+// unshelveReader gives it a pooled buffer again before that end is read.
+func (c *upConn) shelveReader() {
+	if c.shelved || c.br == nil || c.br.Buffered() > 0 {
+		return
+	}
+	lent := new(bufio.Reader)
+	*lent = *c.br // the pooled buffer goes back in a reader of its own
+	c.u.putReader(lent)
+	*c.br = *bufio.NewReaderSize(&c.src, 16)
+	c.shelved = true
+}
+
+func (c *upConn) unshelveReader() {
+	if !c.shelved {
+		return
+	}
+	*c.br = *c.u.getReader(&c.src) // (that reader's struct is dropped; its buffer is c.br's now)
+	c.shelved = false
 }
 
 // peekAfter is how long a connection must have been idle before a

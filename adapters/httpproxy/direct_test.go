@@ -250,38 +250,19 @@ func TestConformanceMalformedChunkEndsTheAnswer(t *testing.T) {
 func TestOpenStreamsHoldNoCopyBuffer(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		release := make(chan struct{})
-		up, _ := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/event-stream")
-			io.WriteString(w, "data: first\n\n")
-			http.NewResponseController(w).Flush()
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-			io.WriteString(w, "data: last\n\n")
-		}))
-		base := e.proxyFor(t, up, nil)
+		base := e.proxyFor(t, heldStreams(t, release), nil)
 		before := httpproxy.CopyBuffersOut()
-		const streams = 8
-		bodies := make([]io.ReadCloser, 0, streams)
-		for range streams {
-			resp, err := http.DefaultClient.Do(authed(t, http.MethodPost, base+"/v1/chat/completions", strings.NewReader(`{"stream":true}`)))
-			require.NoError(t, err)
-			line, err := bufio.NewReader(resp.Body).ReadString('\n')
-			require.NoError(t, err)
-			require.Equal(t, "data: first\n", line)
-			bodies = append(bodies, resp.Body)
-		}
+		const n = 8
+		streams := openHeldStreams(t, http.DefaultClient, base, n)
 		if e.name == "Server+Upstream" && runtime.GOOS == "linux" {
 			require.Eventually(t, func() bool { return httpproxy.CopyBuffersOut() == before }, 5*time.Second, time.Millisecond,
 				"open streams hold %d copy buffers", httpproxy.CopyBuffersOut()-before)
 		} else {
-			require.Eventually(t, func() bool { return httpproxy.CopyBuffersOut()-before == streams }, 5*time.Second, time.Millisecond)
+			require.Eventually(t, func() bool { return httpproxy.CopyBuffersOut()-before == n }, 5*time.Second, time.Millisecond)
 		}
 		close(release)
-		for _, b := range bodies {
-			io.Copy(io.Discard, b)
-			b.Close()
+		for _, s := range streams {
+			s.finish(t)
 		}
 		require.Eventually(t, func() bool { return httpproxy.CopyBuffersOut() == before }, 5*time.Second, time.Millisecond,
 			"every buffer is given back when the streams end")
@@ -298,6 +279,31 @@ func TestOpenStreamsHoldNoReaderBuffer(t *testing.T) {
 		t.Skip("raw reads are Linux's")
 	}
 	release := make(chan struct{})
+	u := httpproxy.NewUpstream(httpproxy.UpstreamOptions{})
+	base := proxyOn(t, heldStreams(t, release), u, nil, false)
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	streams := openHeldStreams(t, client, base, 8)
+	require.Eventually(t, func() bool { return u.ReadersOut() == 0 }, 5*time.Second, time.Millisecond,
+		"open streams hold %d reader buffers", u.ReadersOut())
+	close(release)
+	for _, s := range streams {
+		s.finish(t)
+	}
+	require.Zero(t, u.ReadersOut(), "the streams' readers went back to the pool")
+	// The downstream connections went back to the pool in working order.
+	resp, err := client.Do(authed(t, http.MethodGet, base+"/v1/models", nil))
+	require.NoError(t, err)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// heldStreams serves streams that send a first event, wait for release
+// (or the request's end), then send the last one and an X-Checksum
+// trailer; it returns the downstream's URL.
+func heldStreams(t *testing.T, release <-chan struct{}) string {
+	t.Helper()
 	up, _ := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Trailer", "X-Checksum")
@@ -310,37 +316,38 @@ func TestOpenStreamsHoldNoReaderBuffer(t *testing.T) {
 		io.WriteString(w, "data: last\n\n")
 		w.Header().Set("X-Checksum", "abc123")
 	}))
-	u := httpproxy.NewUpstream(httpproxy.UpstreamOptions{})
-	base := proxyOn(t, up, u, nil, false)
-	client := &http.Client{Transport: &http.Transport{}}
-	defer client.CloseIdleConnections()
-	const streams = 8
-	resps := make([]*http.Response, 0, streams)
-	readers := make([]*bufio.Reader, 0, streams)
-	for range streams {
+	return up
+}
+
+// heldStream is a stream of heldStreams read to its first event.
+type heldStream struct {
+	resp *http.Response
+	br   *bufio.Reader
+}
+
+// openHeldStreams opens n streams through base with client.
+func openHeldStreams(t *testing.T, client *http.Client, base string, n int) []heldStream {
+	t.Helper()
+	streams := make([]heldStream, 0, n)
+	for range n {
 		resp, err := client.Do(authed(t, http.MethodPost, base+"/v1/chat/completions", strings.NewReader(`{"stream":true}`)))
 		require.NoError(t, err)
 		br := bufio.NewReader(resp.Body)
 		line, err := br.ReadString('\n')
 		require.NoError(t, err)
 		require.Equal(t, "data: first\n", line)
-		resps, readers = append(resps, resp), append(readers, br)
+		streams = append(streams, heldStream{resp, br})
 	}
-	require.Eventually(t, func() bool { return u.ReadersOut() == 0 }, 5*time.Second, time.Millisecond,
-		"open streams hold %d reader buffers", u.ReadersOut())
-	close(release)
-	for i, resp := range resps {
-		rest, err := io.ReadAll(readers[i])
-		require.NoError(t, err)
-		require.Equal(t, "\ndata: last\n\n", string(rest))
-		require.Equal(t, "abc123", resp.Trailer.Get("X-Checksum"))
-		resp.Body.Close()
-	}
-	require.Zero(t, u.ReadersOut(), "the streams' readers went back to the pool")
-	// The downstream connections went back to the pool in working order.
-	resp, err := client.Do(authed(t, http.MethodGet, base+"/v1/models", nil))
+	return streams
+}
+
+// finish reads the rest of s, wants the last event and the trailer, and
+// closes it.
+func (s heldStream) finish(t *testing.T) {
+	t.Helper()
+	rest, err := io.ReadAll(s.br)
 	require.NoError(t, err)
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "\ndata: last\n\n", string(rest))
+	require.Equal(t, "abc123", s.resp.Trailer.Get("X-Checksum"))
+	s.resp.Body.Close()
 }

@@ -67,3 +67,31 @@ func TestDrainUnderChurn(t *testing.T) {
 	defer cancel()
 	require.NoError(t, p.Drain(ctx))
 }
+
+// TestDrainIgnoresAStaleZero: a request that brought the count to zero
+// but has not yet looked for a waiting Drain when another request comes
+// in and a Drain starts waiting for it must not end that Drain.
+func TestDrainIgnoresAStaleZero(t *testing.T) {
+	p := &Proxy{}
+	done := make(chan error, 1)
+	p.testHookLeft = func() {
+		p.testHookLeft = nil
+		p.enter() // B comes in behind A's zero
+		go func() { done <- p.Drain(context.Background()) }()
+		require.Eventually(t, func() bool { return p.waiting.Load() == 1 }, 5*time.Second, time.Millisecond)
+	}
+	p.enter() // A
+	p.leave() // A's zero, then the hook, then its look at the Drain
+	select {
+	case err := <-done:
+		t.Fatalf("Drain returned (%v) with B in flight", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	p.leave() // B
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Drain still waits after B left")
+	}
+}

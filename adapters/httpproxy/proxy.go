@@ -67,6 +67,9 @@ type Proxy struct {
 	waiting  atomic.Int32
 	mu       sync.Mutex // guards idle
 	idle     chan struct{}
+	// testHookLeft, when a test sets it, runs in leave between the count
+	// reaching zero and the look for a waiting Drain.
+	testHookLeft func()
 }
 
 // NewTransport returns the transport tuned for proxying to one gateway:
@@ -227,14 +230,22 @@ func (p *Proxy) enter() { p.inflight.Add(1) }
 
 func (p *Proxy) leave() {
 	// Drain adds to waiting before it reads inflight, and this reads
-	// waiting after its decrement: one of the two sees the other.
-	if p.inflight.Add(-1) == 0 && p.waiting.Load() > 0 {
-		p.mu.Lock()
-		if p.idle != nil {
-			close(p.idle)
-			p.idle = nil
+	// waiting after its decrement: one of the two sees the other. The
+	// count is read again under the lock: a request that came in since
+	// (and that a Drain may have seen in flight) closes idle when it
+	// leaves, not this one.
+	if p.inflight.Add(-1) == 0 {
+		if p.testHookLeft != nil {
+			p.testHookLeft()
 		}
-		p.mu.Unlock()
+		if p.waiting.Load() > 0 {
+			p.mu.Lock()
+			if p.idle != nil && p.inflight.Load() == 0 {
+				close(p.idle)
+				p.idle = nil
+			}
+			p.mu.Unlock()
+		}
 	}
 }
 

@@ -93,7 +93,10 @@ func (w *response) writeCounted(p []byte) error {
 // b.mu held.
 func (b *upBody) copyTo(w *response, p []byte) (int, error) {
 	if !w.takesStream() {
-		if p == nil {
+		if p == nil { // copiesDirectly said yes; since then a write failed
+			if err := w.c.werr; err != nil {
+				return 0, err
+			}
 			return 0, errNoCopyBuffer
 		}
 		return b.body.Read(p)

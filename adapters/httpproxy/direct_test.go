@@ -251,6 +251,9 @@ func TestOpenStreamsHoldNoCopyBuffer(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		release := make(chan struct{})
 		base := e.proxyFor(t, heldStreams(t, release), nil)
+		// (Earlier tests' answers may still be ending.)
+		require.Eventually(t, func() bool { return httpproxy.CopyBuffersOut() == 0 }, 5*time.Second, time.Millisecond,
+			"%d copy buffers still lent before the test", httpproxy.CopyBuffersOut())
 		before := httpproxy.CopyBuffersOut()
 		const n = 8
 		streams := openHeldStreams(t, http.DefaultClient, base, n)

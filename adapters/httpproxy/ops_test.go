@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httptrace"
 	"net/netip"
-	"net/textproto"
 	"regexp"
 	"strings"
 	"sync"
@@ -309,40 +307,4 @@ func TestWithHealth(t *testing.T) {
 			require.Equal(t, tc.status, rec.Code)
 		})
 	}
-}
-
-// TestRequestIDSurvivesEarlyHints: a 103 relayed before the final answer
-// carries the downstream's hints, and the final answer still carries the
-// request id (and the other headers handlers before the Proxy set), not
-// only what the downstream's final head says.
-func TestRequestIDSurvivesEarlyHints(t *testing.T) {
-	s := newStack(t, stackOptions{})
-	s.Up.setHandler(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Link", "</style.css>; rel=preload")
-		w.WriteHeader(http.StatusEarlyHints)
-		w.Header().Del("Link")
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, "{}")
-	})
-	var mu sync.Mutex
-	var hints []http.Header
-	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
-		mu.Lock()
-		hints = append(hints, http.Header(h).Clone())
-		mu.Unlock()
-		return nil
-	}}
-	req := get(t, s.URL, "/v1/models", "Authorization", "Bearer sk-"+realKey)
-	resp, err := clientFrom(t, "127.0.0.1").Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
-	require.NoError(t, err)
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Regexp(t, generatedID, resp.Header.Get("X-Request-Id"), "the final answer keeps its request id")
-	require.Empty(t, resp.Header.Values("Link"), "the hint's headers stay on the 103")
-	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
-	mu.Lock()
-	defer mu.Unlock()
-	require.Len(t, hints, 1)
-	require.Equal(t, []string{"</style.css>; rel=preload"}, hints[0].Values("Link"))
 }

@@ -23,7 +23,7 @@ import (
 // it reads into buffers of copyBuffers, each lent for one wake-up.
 func (b *upBody) copyRaw(w *response, p []byte) (bool, error) {
 	u := innerRaw(b.c.conn)
-	if u == nil {
+	if u == nil || (p != nil && len(p) == 0) {
 		return false, nil
 	}
 	var s chunkScanner

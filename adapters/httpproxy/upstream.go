@@ -457,9 +457,12 @@ func (u *Upstream) getReader(r io.Reader) *bufio.Reader {
 }
 
 func (u *Upstream) putReader(br *bufio.Reader) {
+	u.readersOut.Add(-1)
+	if br.Size() != u.opts.ReadBufferSize {
+		return // a shelved reader's minimal buffer never joins the pool
+	}
 	br.Reset(nil)
 	u.readers.Put(br)
-	u.readersOut.Add(-1)
 }
 
 // shelveReader gives the buffer of c's reader back to the pool while a

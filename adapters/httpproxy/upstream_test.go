@@ -258,6 +258,44 @@ func TestConformanceInformational(t *testing.T) {
 	})
 }
 
+// TestConformanceInformationalKeepsTheRequestID: a 103 relayed before
+// the final answer carries the downstream's hints, and the final answer
+// still carries the request id the Proxy set (and whatever else handlers
+// before forward set), not only what the downstream's final head says.
+func TestConformanceInformationalKeepsTheRequestID(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		up, _ := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Link", "</style.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Header().Del("Link")
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, "{}")
+		}))
+		base := e.proxyFor(t, up, nil)
+		var mu sync.Mutex
+		var hints []http.Header
+		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			mu.Lock()
+			hints = append(hints, http.Header(h).Clone())
+			mu.Unlock()
+			return nil
+		}}
+		req := authed(t, http.MethodGet, base+"/v1/models", nil)
+		resp, err := http.DefaultClient.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Regexp(t, `^[0-9a-f]{32}$`, resp.Header.Get("X-Request-Id"), "the final answer keeps its request id")
+		require.Empty(t, resp.Header.Values("Link"), "the hint's headers stay on the 103")
+		require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, hints, 1)
+		require.Equal(t, []string{"</style.css>; rel=preload"}, hints[0].Values("Link"))
+	})
+}
+
 // hintLog records the 1xx answers traces hear of, as "prefix code Link".
 type hintLog struct {
 	mu    sync.Mutex

@@ -245,29 +245,24 @@ func TestConformanceMalformedChunkEndsTheAnswer(t *testing.T) {
 // TestOpenStreamsHoldNoCopyBuffer: streams open between their events hold
 // no 32 KiB copy buffer on the binaries' engine (it is lent only while an
 // event's bytes move), so a buffer once filled by a large answer does not
-// stay resident under every idle stream. The other engines hold one per
-// stream, as ReverseProxy does.
+// stay resident under every idle stream. (The net/http engines hold one
+// per stream, as ReverseProxy does; the count is the package's, so they
+// are not counted here: an earlier test's late answer moves it.)
 func TestOpenStreamsHoldNoCopyBuffer(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, e engine) {
-		release := make(chan struct{})
-		base := e.proxyFor(t, heldStreams(t, release), nil)
-		// The count is the package's: earlier tests' answers may still be
-		// ending (wait for them), and a late one may lend meanwhile (so the
-		// other engines' count is a floor).
-		waitLent(t, "before the test", func(n int64) bool { return n == 0 })
-		const n = 8
-		streams := openHeldStreams(t, http.DefaultClient, base, n)
-		if e.name == "Server+Upstream" && runtime.GOOS == "linux" {
-			waitLent(t, "while the streams are open", func(lent int64) bool { return lent == 0 })
-		} else {
-			waitLent(t, "while the streams are open", func(lent int64) bool { return lent >= n })
-		}
-		close(release)
-		for _, s := range streams {
-			s.finish(t)
-		}
-		waitLent(t, "after the streams ended", func(n int64) bool { return n == 0 })
-	})
+	if runtime.GOOS != "linux" {
+		t.Skip("raw reads are Linux's")
+	}
+	release := make(chan struct{})
+	base := proxyFor(t, heldStreams(t, release), httpproxy.NewUpstream(httpproxy.UpstreamOptions{}), nil)
+	// Earlier tests' answers may still be ending.
+	waitLent(t, "before the test", func(n int64) bool { return n == 0 })
+	streams := openHeldStreams(t, http.DefaultClient, base, 8)
+	waitLent(t, "while the streams are open", func(n int64) bool { return n == 0 })
+	close(release)
+	for _, s := range streams {
+		s.finish(t)
+	}
+	waitLent(t, "after the streams ended", func(n int64) bool { return n == 0 })
 }
 
 // waitLent waits up to 5 s for the count of lent copy buffers to satisfy

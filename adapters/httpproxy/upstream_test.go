@@ -2,6 +2,7 @@ package httpproxy_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -622,4 +623,41 @@ func TestConformanceHTTPSDownstream(t *testing.T) {
 			require.Equal(t, modelsBody, string(body))
 		})
 	}
+}
+
+// TestConformanceBodyStillFlowsAfterTheAnswersHead: a downstream may
+// answer (a stream's head and first event) before it has read the request
+// body, and read it after; the body still reaches it whole. On a net/http
+// server the Proxy asks for full duplex: without it, the flush of the
+// answer's head consumed what was left of the body from under the
+// transport still sending it, which then closed the downstream connection
+// and cut the stream (seen as a flaky stream test under load).
+func TestConformanceBodyStillFlowsAfterTheAnswersHead(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		up, _ := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.NewResponseController(w).EnableFullDuplex()
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: first\n\n")
+			http.NewResponseController(w).Flush()
+			n, err := io.Copy(io.Discard, r.Body)
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(w, "data: got %d\n\n", n)
+		}))
+		base := e.proxyFor(t, up, nil)
+		// Larger than a transport's write buffer, smaller than what
+		// net/http's server consumes of an unread body (256 KiB).
+		body := bytes.Repeat([]byte("x"), 200<<10)
+		client := &http.Client{Timeout: 10 * time.Second} // a cut stream may leave the upload hanging
+		defer client.CloseIdleConnections()
+		for range 20 { // a race: the cut came in about a third of single tries
+			resp, err := client.Do(authed(t, http.MethodPost, base+"/v1/chat/completions", bytes.NewReader(body)))
+			require.NoError(t, err)
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err, "the stream was cut (read %q)", got)
+			require.Equal(t, fmt.Sprintf("data: first\n\ndata: got %d\n\n", len(body)), string(got))
+		}
+	})
 }

@@ -211,14 +211,11 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		b := &outboundBody{in: in.Body}
 		out.Body = b
 		defer b.Close()
-		if serverResponse(w) == nil {
-			// On a net/http server the first write of the answer's head
-			// would otherwise consume what is left of the body, from under
-			// a transport still sending it (and then the downstream
-			// connection is closed and a stream cut). Server is full
-			// duplex as it is.
-			_ = http.NewResponseController(w).EnableFullDuplex()
-		}
+		// On a net/http server the first write of the answer's head would
+		// otherwise consume what is left of the body, from under a
+		// transport still sending it (and then the downstream connection
+		// is closed and a stream cut). Server is full duplex as it is.
+		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
 	if in.Trailer != nil {
 		out.Trailer = in.Trailer.Clone()

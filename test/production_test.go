@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	vk "github.com/valkey-io/valkey-go"
 
 	sentinel "github.com/keyipsentinel/sentinel"
 	"github.com/keyipsentinel/sentinel/adapters/postgres"
@@ -332,4 +334,60 @@ func TestBothCut(t *testing.T) {
 			t.Logf("recovered %v after the cut", time.Since(cutAt))
 		})
 	}
+}
+
+// TestPostgresCutRightAfterStart: a proxy clears the shared cache when
+// its change feed starts listening (changes made while no feed listened
+// were not heard). A binding made while that clearing ran used to be
+// cleared with it, so a PostgreSQL outage right after a start decided a
+// known key by the failsafe mode: CI saw TestPostgresCut's 127.0.0.2
+// answered 200 under failsafe open. The cache holds enough entries here
+// for the clearing to take a while.
+func TestPostgresCutRightAfterStart(t *testing.T) {
+	d := newDeployment(t, "")
+	fillBindingSpace(t, d, 50_000)
+	r := &faultRig{d: d, up: newUpstream(t), knownKey: testKey}
+	pgURL, err := url.Parse(d.pgDSN)
+	require.NoError(t, err)
+	r.pg = relay.Start(t, pgURL.Host)
+	r.p = start(t, "sentinel-proxy", t.TempDir(), d.env(r.up.URL, r.pg.Addr(), "", "SENTINEL_FAILSAFE_MODE", "closed"))
+	require.Equal(t, http.StatusOK, r.call(t, "127.0.0.1", r.knownKey))
+	r.pg.Cut()
+	deadline := time.Now().Add(4 * time.Second)
+	for time.Now().Before(deadline) { // through the cut, every answer comes from the cache
+		code, body := sendBody(t, "127.0.0.1", r.p.URL+"/v1/models", r.knownKey)
+		require.Equal(t, http.StatusOK, code, "answer: %s", body)
+		code, body = sendBody(t, "127.0.0.2", r.p.URL+"/v1/models", r.knownKey)
+		require.Equal(t, http.StatusForbidden, code, "answer: %s", body)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// fillBindingSpace writes n entries into the cache's binding space under
+// d's prefix (none of them a binding any test uses), removed again when
+// the test ends.
+func fillBindingSpace(t *testing.T, d *deployment, n int) {
+	t.Helper()
+	c, err := vk.NewClient(vk.ClientOption{InitAddress: []string{d.redisAddr}, DisableCache: true})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	ctx := context.Background()
+	keys := make([]string, 0, n)
+	for i := range n {
+		keys = append(keys, fmt.Sprintf("%sb:filler-%06d", d.prefix, i))
+	}
+	for batch := range slices.Chunk(keys, 1000) {
+		cmds := make(vk.Commands, 0, len(batch))
+		for _, k := range batch {
+			cmds = append(cmds, c.B().Set().Key(k).Value("1|filler").Ex(time.Hour).Build())
+		}
+		for _, res := range c.DoMulti(ctx, cmds...) {
+			require.NoError(t, res.Error())
+		}
+	}
+	t.Cleanup(func() {
+		for batch := range slices.Chunk(keys, 1000) {
+			c.Do(context.Background(), c.B().Unlink().Key(batch...).Build())
+		}
+	})
 }

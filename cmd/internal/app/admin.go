@@ -375,9 +375,7 @@ func runAdminServe(ctx context.Context, cfg *config.Config, log *slog.Logger) er
 		g.Go(func() error { return serveMetrics(gctx, metricsLn, m, log) })
 	}
 	sv.start(gctx, g)
-	if st.Feed != nil {
-		g.Go(func() error { return st.Feed.Run(gctx, st.Invalidator) })
-	}
+	st.follow(gctx, gctx, g, log)
 	g.Go(func() error { return sv.serveAdmin(gctx, cfg, log, st, hasher) })
 	return g.Wait()
 }

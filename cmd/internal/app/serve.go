@@ -130,14 +130,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 		bg.Go(func() error { return serveMetrics(bgCtx, metricsLn, m, log) })
 	}
 	sv.start(bgCtx, bg)
-	if st.Feed != nil {
-		bg.Go(func() error {
-			if err := st.Feed.Run(bgCtx, st.Invalidator); err != nil {
-				return fmt.Errorf("follow binding changes: %w", err)
-			}
-			return nil
-		})
-	}
+	st.follow(bgCtx, ctx, bg, log) // before serving: see follow
 
 	limits := httpproxy.Limits{
 		MaxHeaderBytes: cfg.MaxHeaderBytes, ReadHeaderTimeout: cfg.ReadHeaderTimeout,

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	sentinel "github.com/keyipsentinel/sentinel"
 	"github.com/keyipsentinel/sentinel/adapters/httpproxy"
@@ -28,7 +31,7 @@ type stores struct {
 	// Feed follows the authority's binding changes into Invalidator: the
 	// in-process cache, or the Valkey cache, which repairs its entries
 	// (set-if-newer) so a change made in the authority by anything reaches
-	// every proxy. The caller runs Feed.Run, and stops it before Close.
+	// every proxy. The caller runs it with follow, and stops it before Close.
 	Feed        sentinel.BindingChangeFeed
 	Invalidator sentinel.BindingInvalidator
 	closers     []func()
@@ -53,6 +56,57 @@ func (s *stores) Close() {
 // a change made by another process sharing the file reaches this one's
 // cache within it.
 const changeFeedInterval = 250 * time.Millisecond
+
+// feedSyncWait bounds how long a process waits at start for its change
+// feed's first clearing of the cache (follow).
+const feedSyncWait = 30 * time.Second
+
+// follow runs the change feed in g (with runCtx) and returns once the
+// feed has listened and cleared the cache, which it does first thing:
+// changes made while no feed listened were not heard. Serving before that
+// clearing ends would lose what is cached meanwhile: a binding made by the
+// first requests was cleared with the rest, so a PostgreSQL outage right
+// after a start decided a known key by the failsafe mode. The wait ends
+// early when waitCtx is done or the feed stops, and after feedSyncWait
+// (an authority that went away since it was opened) with a warning.
+func (s *stores) follow(runCtx, waitCtx context.Context, g *errgroup.Group, log *slog.Logger) {
+	if s.Feed == nil {
+		return
+	}
+	inv := &firstClear{BindingInvalidator: s.Invalidator, done: make(chan struct{})}
+	stopped := make(chan struct{})
+	g.Go(func() error {
+		defer close(stopped)
+		if err := s.Feed.Run(runCtx, inv); err != nil {
+			return fmt.Errorf("follow binding changes: %w", err)
+		}
+		return nil
+	})
+	began := time.Now()
+	t := time.NewTimer(feedSyncWait)
+	defer t.Stop()
+	select {
+	case <-inv.done:
+		log.Debug("binding change feed listening; cache cleared", "took", time.Since(began).Round(time.Millisecond))
+	case <-stopped:
+	case <-waitCtx.Done():
+	case <-t.C:
+		log.Warn("the binding change feed has not cleared the cache yet; serving without waiting longer "+
+			"(it clears the cache once it listens)", "waited", feedSyncWait)
+	}
+}
+
+// firstClear tells when its invalidator's first InvalidateAll has returned.
+type firstClear struct {
+	sentinel.BindingInvalidator
+	once sync.Once
+	done chan struct{}
+}
+
+func (f *firstClear) InvalidateAll() {
+	f.BindingInvalidator.InvalidateAll()
+	f.once.Do(func() { close(f.done) })
+}
 
 // startupWait is how long the proxy waits for PostgreSQL at start, so a
 // deployment that starts everything at once does not need ordering.

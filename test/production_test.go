@@ -222,7 +222,12 @@ type faultRig struct {
 
 func newFaultRig(t *testing.T, failsafe string) *faultRig {
 	t.Helper()
-	d := newDeployment(t, "")
+	return newFaultRigOn(t, newDeployment(t, ""), failsafe)
+}
+
+// newFaultRigOn is newFaultRig on a deployment the test prepared.
+func newFaultRigOn(t *testing.T, d *deployment, failsafe string) *faultRig {
+	t.Helper()
 	r := &faultRig{d: d, up: newUpstream(t), knownKey: testKey}
 	pgURL, err := url.Parse(d.pgDSN)
 	require.NoError(t, err)
@@ -346,12 +351,7 @@ func TestBothCut(t *testing.T) {
 func TestPostgresCutRightAfterStart(t *testing.T) {
 	d := newDeployment(t, "")
 	fillBindingSpace(t, d, 50_000)
-	r := &faultRig{d: d, up: newUpstream(t), knownKey: testKey}
-	pgURL, err := url.Parse(d.pgDSN)
-	require.NoError(t, err)
-	r.pg = relay.Start(t, pgURL.Host)
-	r.p = start(t, "sentinel-proxy", t.TempDir(), d.env(r.up.URL, r.pg.Addr(), "", "SENTINEL_FAILSAFE_MODE", "closed"))
-	require.Equal(t, http.StatusOK, r.call(t, "127.0.0.1", r.knownKey))
+	r := newFaultRigOn(t, d, "closed")
 	r.pg.Cut()
 	deadline := time.Now().Add(4 * time.Second)
 	for time.Now().Before(deadline) { // through the cut, every answer comes from the cache

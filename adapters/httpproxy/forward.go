@@ -80,6 +80,36 @@ func copyEndToEnd(dst, src http.Header, outbound bool) {
 	}
 }
 
+// endToEndInPlace removes from h what copyEndToEnd would not copy out of
+// it, but for the forwarding headers: outbound, only Forwarded, since the
+// Rewrite sets the three X-Forwarded ones anew in any case (reading the
+// client's first, from this same map, where a trusted proxy sent them),
+// and X-Forwarded-For is the Middleware's already. It reports false,
+// having changed nothing, for an outbound h whose Connection names
+// anything but hop-by-hop headers: the names may be the client headers
+// the Rewrite puts back from the inbound request, which must then keep
+// them (copyEndToEnd into a new map).
+func endToEndInPlace(h http.Header, outbound bool) bool {
+	var named connectionNamed
+	named.read(h["Connection"])
+	if outbound {
+		if named.many != nil {
+			return false
+		}
+		for _, k := range named.small[:named.n] {
+			if !hopHeader(k) && k != "Close" {
+				return false
+			}
+		}
+	}
+	for k := range h {
+		if hopHeader(k) || (outbound && k == "Forwarded") || named.has(k) {
+			delete(h, k)
+		}
+	}
+	return true
+}
+
 // connectionNamed is the set of header names Connection values name, as
 // canonical keys. A few are looked up in a small array (Connection:
 // keep-alive, say); past that in a map, so that a head of thousands of
@@ -227,9 +257,17 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		p.downstreamError(w, in, fmt.Errorf("client tried to switch to invalid protocol %q", upType))
 		return
 	}
-	out.Header = make(http.Header, len(in.Header)+4)
-	copyEndToEnd(out.Header, in.Header, true)
-	if hasToken(in.Header["Te"], "trailers") {
+	te := hasToken(in.Header["Te"], "trailers")
+	if directSink(in.Context()) != nil && endToEndInPlace(in.Header, true) {
+		// The Server's own request, which nothing reads the header of
+		// once it is forwarded: its map becomes the outbound one, one map
+		// and its copy less per request.
+		out.Header = in.Header
+	} else {
+		out.Header = make(http.Header, len(in.Header)+4)
+		copyEndToEnd(out.Header, in.Header, true)
+	}
+	if te {
 		out.Header["Te"] = []string{"trailers"}
 	}
 	if upType != "" {
@@ -293,8 +331,13 @@ func (b *outboundBody) Close() error {
 
 // answer writes res, the downstream's final answer, to w.
 func (p *Proxy) answer(w http.ResponseWriter, in *http.Request, res *http.Response) {
-	h := w.Header()
-	copyEndToEnd(h, res.Header, false)
+	var h http.Header
+	if sr := directSink(in.Context()); sr != nil && !sr.wroteHeader && endToEndInPlace(res.Header, false) {
+		h = sr.adoptHeader(res.Header)
+	} else {
+		h = w.Header()
+		copyEndToEnd(h, res.Header, false)
+	}
 	// A transport gives the trailers it was told of in res.Trailer, not
 	// as a Trailer header: announce them again.
 	announced := len(res.Trailer)

@@ -36,13 +36,18 @@ func TestHostAndForwardedHeaders(t *testing.T) {
 			})
 			var mu sync.Mutex
 			var host, fwdHost, proto string
+			var forwarded []string
 			s.Up.setHandler(func(w http.ResponseWriter, r *http.Request) {
 				mu.Lock()
 				host, fwdHost, proto = r.Host, strings.Join(r.Header.Values("X-Forwarded-Host"), ","), strings.Join(r.Header.Values("X-Forwarded-Proto"), ",")
+				forwarded = r.Header.Values("Forwarded")
 				mu.Unlock()
 			})
 			req := get(t, s.URL, "/api/status")
 			req.Host = "api.example.com"
+			// RFC 7239's header, which no client or proxy here is trusted
+			// with: dropped as ReverseProxy drops it.
+			req.Header.Set("Forwarded", "for=203.0.113.9;proto=https;host=evil.example")
 			if c.sendFwdHost != "" {
 				req.Header.Set("X-Forwarded-Host", c.sendFwdHost)
 			}
@@ -60,6 +65,7 @@ func TestHostAndForwardedHeaders(t *testing.T) {
 			require.Equal(t, wantHost, host)
 			require.Equal(t, c.wantFwdHost, fwdHost)
 			require.Equal(t, c.wantProto, proto)
+			require.Empty(t, forwarded, "the client's Forwarded header")
 		})
 	}
 }

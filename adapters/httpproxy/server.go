@@ -278,7 +278,9 @@ func (c *serverConn) writer() *bufio.Writer {
 	if !c.res.ownWriteDeadline {
 		// Moved at most once a second: a poller deadline change is not
 		// free, and a stall is then cut after 59 to 60 s.
-		if now := time.Now(); now.Sub(c.wdSet) > time.Second {
+		// (time.Since reads only the monotonic clock: half a time.Now.)
+		if time.Since(c.wdSet) > time.Second {
+			now := time.Now()
 			c.wdSet = now
 			_ = c.rwc.SetWriteDeadline(now.Add(writeStallTimeout))
 		}
@@ -1137,18 +1139,18 @@ func hasToken(vv []string, tok string) bool {
 
 // httpDate is the Date header's value, formatted once a second.
 func httpDate() string {
-	now := time.Now()
-	sec := now.Unix()
-	if d := cachedDate.Load(); d != nil && d.sec == sec {
-		return d.text
+	if d := cachedDate.Load(); d != nil && time.Since(d.at) < d.left {
+		return d.text // within the second it was formatted in (monotonic clock only)
 	}
-	d := &dateText{sec: sec, text: now.UTC().Format(http.TimeFormat)}
+	now := time.Now()
+	d := &dateText{at: now, left: time.Second - time.Duration(now.Nanosecond()), text: now.UTC().Format(http.TimeFormat)}
 	cachedDate.Store(d)
 	return d.text
 }
 
 type dateText struct {
-	sec  int64
+	at   time.Time     // when text was formatted
+	left time.Duration // from at to the end of its second
 	text string
 }
 

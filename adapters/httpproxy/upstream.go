@@ -127,7 +127,7 @@ type upConn struct {
 	held     heldWrite      // a request sent with the read of its answer
 	mayHold  bool           // new, or idle under holdIdleMax (getConn)
 	sender   nextReadSender // conn, when it can send with a read (Linux)
-	idleAt   time.Time
+	idleAt   time.Duration  // monoNow when it was put idle
 	released atomic.Bool
 }
 
@@ -499,11 +499,17 @@ func (c *upConn) unshelveReader() {
 // with a body cannot be replayed: it always peeks.
 const peekAfter = time.Second
 
+// monoNow is the monotonic clock's time since the process started: what
+// the pool's idle ages are measured in, read for half a time.Now.
+func monoNow() time.Duration { return time.Since(monoStart) }
+
+var monoStart = time.Now()
+
 // getConn returns an idle connection to addr that is still open (checked
 // always when mustPeek, else after peekAfter idle), or a new one once a
 // slot is free.
 func (u *Upstream) getConn(ctx context.Context, addr string, mustPeek bool) (*upConn, bool, error) {
-	now := time.Now()
+	now := monoNow()
 	for {
 		u.mu.Lock()
 		list := u.idle[addr]
@@ -515,7 +521,7 @@ func (u *Upstream) getConn(ctx context.Context, addr string, mustPeek bool) (*up
 		list[len(list)-1] = nil
 		u.idle[addr] = list[:len(list)-1]
 		u.mu.Unlock()
-		idle := now.Sub(c.idleAt)
+		idle := now - c.idleAt
 		if idle > u.opts.IdleTimeout || ((mustPeek || idle >= peekAfter) && peerClosed(c.conn)) {
 			c.close()
 			continue
@@ -588,12 +594,12 @@ func (u *Upstream) putIdle(c *upConn) {
 	}
 	u.putReader(c.br)
 	c.br = nil
-	c.idleAt = time.Now()
+	c.idleAt = monoNow()
 	u.mu.Lock()
 	list := u.idle[c.addr]
 	// Drop connections idle too long from the cold end of the list.
 	var expired []*upConn
-	for len(list) > 0 && c.idleAt.Sub(list[0].idleAt) > u.opts.IdleTimeout {
+	for len(list) > 0 && c.idleAt-list[0].idleAt > u.opts.IdleTimeout {
 		expired = append(expired, list[0])
 		list = list[1:]
 	}

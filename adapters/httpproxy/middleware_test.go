@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,4 +222,35 @@ func TestKeyErrors(t *testing.T) {
 			require.Equal(t, sentinel.EINVALID, sentinel.ErrorCode(err))
 		})
 	}
+}
+
+// A connection's requests may carry different keys (a front proxy's
+// connection carries many clients'; a client may switch keys): each is
+// decided on as its own, though the Server keeps the last key's hash.
+func TestKeysChangingOnOneConnection(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	keyA := "sk-" + realKey
+	keyB := "sk-" + realKey[:len(realKey)-1] + "x" // same length, last byte differs
+	status, _ := call(t, "127.0.0.2", get(t, s.URL, "/v1/models", "Authorization", "Bearer "+keyA))
+	require.Equal(t, http.StatusOK, status, "key A binds to 127.0.0.2")
+
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}}
+	var dials atomic.Int32
+	tr := &http.Transport{MaxConnsPerHost: 1, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	for i, c := range []struct {
+		key  string
+		want int
+	}{{keyB, http.StatusOK}, {keyA, http.StatusForbidden}, {keyB, http.StatusOK}, {keyB, http.StatusOK}, {keyA, http.StatusForbidden}} {
+		resp, err := client.Do(get(t, s.URL, "/v1/models", "Authorization", "Bearer "+c.key))
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(t, c.want, resp.StatusCode, "request %d", i)
+	}
+	require.EqualValues(t, 1, dials.Load(), "all on one connection")
 }

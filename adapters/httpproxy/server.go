@@ -235,6 +235,8 @@ type serverConn struct {
 	res response
 	// noBody stands for the body of a request without one.
 	noBody reqBody
+	// lastKey is the key the last request was decided on (Middleware.hash).
+	lastKey connKey
 }
 
 var (

@@ -156,6 +156,7 @@ func runServe(ctx context.Context, b Binary, cfg *config.Config, log *slog.Logge
 	}
 	ln = limits.Listener(ln)
 	_ = adaptProcs(ctx, log) // one P while the load is light (procs.go)
+	_ = paceGC(ctx, log)     // fewer collections under bursts of small requests (gcpace.go)
 	srv := limits.NewServer(notAdmin(proxy), log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

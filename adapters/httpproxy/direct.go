@@ -43,7 +43,12 @@ func directSink(ctx context.Context) *response {
 		return nil
 	}
 	w := &c.res
-	if !w.proxied || w.req == nil || w.req.Context().Done() != ctx.Done() {
+	if !w.proxied || w.req == nil {
+		return nil
+	}
+	// The request's own context, most often: then without Done, which
+	// makes the request's channel for the comparison.
+	if rc := w.req.Context(); rc != ctx && rc.Done() != ctx.Done() {
 		return nil
 	}
 	return w

@@ -55,6 +55,7 @@ func readRequest(br *bufio.Reader, parent context.Context, beforeRead func()) (*
 // WithContext makes, the context, the body).
 type inbound struct {
 	req  http.Request
+	url  url.URL
 	ctx  requestContext
 	body fixedBody
 }
@@ -82,9 +83,13 @@ func parseRequestHead(buf []byte, br *bufio.Reader, parent context.Context) (*in
 	if !validFieldName(method) || method == http.MethodConnect || len(uri) == 0 || uri[0] != '/' || strings.IndexByte(uri, ' ') >= 0 {
 		return nil, 0
 	}
-	u, err := url.ParseRequestURI(uri)
-	if err != nil {
-		return nil, 0
+	u, ok := plainRequestURI(uri)
+	if !ok {
+		pu, err := url.ParseRequestURI(uri)
+		if err != nil {
+			return nil, 0
+		}
+		u = *pu
 	}
 	switch hosts := h["Host"]; {
 	case len(hosts) > 1, h["Transfer-Encoding"] != nil, h["Trailer"] != nil, h["Pragma"] != nil, !plainTokens(h["Connection"]):
@@ -98,11 +103,11 @@ func parseRequestHead(buf []byte, br *bufio.Reader, parent context.Context) (*in
 	} else if len(cl) > 1 {
 		return nil, 0
 	}
-	in := &inbound{ctx: requestContext{Context: parent}}
+	in := &inbound{url: u, ctx: requestContext{Context: parent}}
 	var zero http.Request
 	in.req = *zero.WithContext(&in.ctx) // (inlined: its copy stays on the stack)
 	req := &in.req
-	req.Method, req.URL, req.Proto, req.ProtoMajor, req.ProtoMinor = method, u, "HTTP/1.1", 1, 1
+	req.Method, req.URL, req.Proto, req.ProtoMajor, req.ProtoMinor = method, &in.url, "HTTP/1.1", 1, 1
 	req.Header, req.Body, req.ContentLength, req.Host, req.RequestURI = h, http.NoBody, length, u.Host, uri
 	req.Close = hasToken(h["Connection"], "close")
 	if req.Host == "" && len(h["Host"]) > 0 {
@@ -135,6 +140,40 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
+
+// plainRequestURI is url.ParseRequestURI(uri) for the URIs clients send
+// most: an absolute path of bytes that need no escaping, and a query of
+// visible bytes. ok is false for any other, which ParseRequestURI then
+// parses (an escaped path sets RawPath, "//" starts an authority, a
+// control byte is an error). FuzzPlainRequestURI holds it to
+// ParseRequestURI's result.
+func plainRequestURI(uri string) (u url.URL, ok bool) {
+	path, query, hasQuery := strings.Cut(uri, "?")
+	if len(path) == 0 || path[0] != '/' || strings.HasPrefix(path, "//") {
+		return u, false
+	}
+	for i := 0; i < len(path); i++ {
+		if !plainPathByte[path[i]] {
+			return u, false
+		}
+	}
+	for i := 0; i < len(query); i++ {
+		if c := query[i]; c <= ' ' || c >= 0x7f {
+			return u, false
+		}
+	}
+	u.Path, u.RawQuery = path, query
+	u.ForceQuery = hasQuery && query == ""
+	return u, true
+}
+
+// plainPathByte holds the bytes url.URL keeps unescaped in a path.
+var plainPathByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.~$&+,/:;=@", byte(c)) >= 0
+	}
+	return t
+}()
 
 // answerHead is a response parsed from a buffer and its body's reader, in
 // one allocation.

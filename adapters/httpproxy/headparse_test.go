@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -231,4 +232,20 @@ func FuzzParseRequestHeadIsReadRequest(f *testing.F) {
 	f.Add("POST /v1/chat/completions?a=b HTTP/1.1\r\nhost: h\r\ncontent-length: 2\r\nConnection: close\r\n\r\n{}")
 	f.Add("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
 	f.Fuzz(func(t *testing.T, raw string) { sameAsReadRequest(t, raw) })
+}
+
+func FuzzPlainRequestURI(f *testing.F) {
+	for _, s := range []string{"/v1/models", "/v1/chat/completions?key=sk-1&x=%20", "/a?", "/a??", "/a?b?c", "//evil.example/x",
+		"/%41", "/a b", "/caf\xc3\xa9", "/a#b", "/a?b#c", "/a!b", "/$&+,:;=@", "/a?\x7f", "/a\x00", "*", "/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		got, ok := plainRequestURI(uri)
+		if !ok {
+			return
+		}
+		want, err := url.ParseRequestURI(uri)
+		require.NoError(t, err, "%q", uri)
+		require.Equal(t, *want, got, "%q", uri)
+	})
 }

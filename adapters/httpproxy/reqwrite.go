@@ -155,7 +155,7 @@ func writeSortedHeader(bw *bufio.Writer, h http.Header) {
 // without leading and trailing spaces and tabs.
 func writeFieldValue(bw *bufio.Writer, v string) {
 	v = trimOWS(v)
-	if strings.ContainsAny(v, "\r\n") {
+	if hasLineBreak(v) {
 		v = trimOWS(strings.Map(func(r rune) rune {
 			if r == '\r' || r == '\n' {
 				return ' '

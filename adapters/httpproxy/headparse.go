@@ -70,7 +70,7 @@ func parseRequestHead(buf []byte, br *bufio.Reader, parent context.Context) (*in
 	}
 	head := buf[:end]
 	text := string(head)
-	line, h, ok := parseFields(head, text, 0)
+	line, h, set, ok := parseFields(head, text, 0)
 	if !ok {
 		return nil, 0
 	}
@@ -91,12 +91,12 @@ func parseRequestHead(buf []byte, br *bufio.Reader, parent context.Context) (*in
 		}
 		u = *pu
 	}
-	switch hosts := h["Host"]; {
-	case len(hosts) > 1, h["Transfer-Encoding"] != nil, h["Trailer"] != nil, h["Pragma"] != nil, !plainTokens(h["Connection"]):
+	hosts, conn := set.get(h, fHost, "Host"), set.get(h, fConnection, "Connection")
+	if len(hosts) > 1 || set&(fTransferEncoding|fTrailer|fPragma) != 0 || !plainTokens(conn) {
 		return nil, 0
 	}
 	length := int64(0)
-	if cl := h["Content-Length"]; len(cl) == 1 {
+	if cl := set.get(h, fContentLength, "Content-Length"); len(cl) == 1 {
 		if length = contentLength(cl[0]); length < 0 {
 			return nil, 0
 		}
@@ -109,11 +109,13 @@ func parseRequestHead(buf []byte, br *bufio.Reader, parent context.Context) (*in
 	req := &in.req
 	req.Method, req.URL, req.Proto, req.ProtoMajor, req.ProtoMinor = method, &in.url, "HTTP/1.1", 1, 1
 	req.Header, req.Body, req.ContentLength, req.Host, req.RequestURI = h, http.NoBody, length, u.Host, uri
-	req.Close = hasToken(h["Connection"], "close")
-	if req.Host == "" && len(h["Host"]) > 0 {
-		req.Host = h["Host"][0]
+	req.Close = hasToken(conn, "close")
+	if req.Host == "" && len(hosts) > 0 {
+		req.Host = hosts[0]
 	}
-	delete(h, "Host") // as http.ReadRequest
+	if hosts != nil {
+		delete(h, "Host") // as http.ReadRequest
+	}
 	if length > 0 {
 		in.body = fixedBody{r: br, n: length}
 		req.Body = &in.body
@@ -209,18 +211,19 @@ func parseHead(buf []byte, br *bufio.Reader, req *http.Request) (*http.Response,
 		return nil, 0
 	}
 	text := string(head) // the one string every value and rare key shares
-	status, h, ok := parseFields(head, text, 9)
+	status, h, set, ok := parseFields(head, text, 9)
 	if !ok || !validValue(status) {
 		return nil, 0
 	}
+	conn := set.get(h, fConnection, "Connection")
 	switch {
-	case h["Transfer-Encoding"] != nil, h["Trailer"] != nil, h["Pragma"] != nil:
+	case set&(fTransferEncoding|fTrailer|fPragma) != 0:
 		return nil, 0 // chunked, declared trailers, Pragma's Cache-Control: ReadResponse's
-	case hasToken(h["Connection"], "close"), !plainTokens(h["Connection"]):
+	case hasToken(conn, "close"), !plainTokens(conn):
 		return nil, 0
 	}
 	length := int64(-1)
-	if cl := h["Content-Length"]; len(cl) == 1 {
+	if cl := set.get(h, fContentLength, "Content-Length"); len(cl) == 1 {
 		length = contentLength(cl[0])
 	} else if len(cl) > 1 {
 		return nil, 0 // repeated: ReadResponse checks they agree
@@ -239,28 +242,73 @@ func parseHead(buf []byte, br *bufio.Reader, req *http.Request) (*http.Response,
 	return &a.resp, end + len(crlfcrlf)
 }
 
+// fieldSet tells which of the fields the parsers look at a head holds:
+// the lookups of those it does not hold (most, most of the time) are
+// skipped.
+type fieldSet uint8
+
+const (
+	fHost fieldSet = 1 << iota
+	fConnection
+	fContentLength
+	fTransferEncoding
+	fTrailer
+	fPragma
+)
+
+func fieldOf(k string) fieldSet {
+	switch k {
+	case "Host":
+		return fHost
+	case "Connection":
+		return fConnection
+	case "Content-Length":
+		return fContentLength
+	case "Transfer-Encoding":
+		return fTransferEncoding
+	case "Trailer":
+		return fTrailer
+	case "Pragma":
+		return fPragma
+	}
+	return 0
+}
+
+// get is h[k] where set says whether h holds k.
+func (set fieldSet) get(h http.Header, f fieldSet, k string) []string {
+	if set&f == 0 {
+		return nil
+	}
+	return h[k]
+}
+
 // parseFields parses a head (without its final empty line) of lines
 // that all end in CRLF: it returns the first line's text from column
-// from, and the header fields, keys canonical, values trimmed, in order.
-// ok is false where textproto would read the lines otherwise or fail
-// (obs-fold, a bare LF, a bad name or value).
-func parseFields(head []byte, text string, from int) (first string, h http.Header, ok bool) {
+// from, and the header fields, keys canonical, values trimmed, in order,
+// with the set of fieldSet's fields among them. ok is false where
+// textproto would read the lines otherwise or fail (obs-fold, a bare LF,
+// a bad name or value).
+func parseFields(head []byte, text string, from int) (first string, h http.Header, set fieldSet, ok bool) {
 	nl := bytes.IndexByte(head, '\n')
 	switch {
 	case nl < 0:
-		return text[from:], http.Header{}, true // the first line alone
+		return text[from:], http.Header{}, 0, true // the first line alone
 	case nl == 0 || head[nl-1] != '\r':
-		return "", nil, false
+		return "", nil, 0, false
 	}
 	first = text[from : nl-1]
 	lines := bytes.Count(head, crlf)
 	h = make(http.Header, lines)
-	strs := make([]string, lines) // first values, as textproto shares them
+	strs := make([]string, lines) // the values, one per line: a key's first is shared as textproto shares it
+	// The keys of the first lines, so that a key's first line costs one
+	// map operation, not a lookup and an assignment: a repeated key (rare)
+	// is seen by the map's length, and its values are found again here.
+	var keys [32]string
 	for i, rest := 0, nl+1; rest < len(text); i++ {
 		line := text[rest:]
 		if j := bytes.IndexByte(head[rest:], '\n'); j >= 0 {
 			if j == 0 || head[rest+j-1] != '\r' {
-				return "", nil, false
+				return "", nil, 0, false
 			}
 			line = text[rest : rest+j-1]
 			rest += j + 1
@@ -274,28 +322,45 @@ func parseFields(head []byte, text string, from int) (first string, h http.Heade
 				break
 			}
 			if !tokenByte[line[k]] {
-				return "", nil, false // obs-fold, a space before the colon, a bad name
+				return "", nil, 0, false // obs-fold, a space before the colon, a bad name
 			}
 		}
 		if colon <= 0 {
-			return "", nil, false
+			return "", nil, 0, false
 		}
 		v := trimOWS(line[colon+1:])
 		if !validValue(v) {
-			return "", nil, false
+			return "", nil, 0, false
 		}
 		k, ok := headKey(line[:colon])
 		if !ok {
-			return "", nil, false
+			return "", nil, 0, false
 		}
-		if vv, ok := h[k]; ok {
-			h[k] = append(vv, v)
-		} else {
-			strs[i] = v
+		set |= fieldOf(k)
+		strs[i] = v
+		switch {
+		case i < len(keys):
+			keys[i] = k
+			n := len(h)
 			h[k] = strs[i : i+1 : i+1]
+			if len(h) == n { // repeated: its earlier values, then this one
+				vv := make([]string, 0, 2)
+				for j, kj := range keys[:i+1] {
+					if kj == k {
+						vv = append(vv, strs[j])
+					}
+				}
+				h[k] = vv
+			}
+		default:
+			if vv, ok := h[k]; ok {
+				h[k] = append(vv, v)
+			} else {
+				h[k] = strs[i : i+1 : i+1]
+			}
 		}
 	}
-	return first, h, true
+	return first, h, set, true
 }
 
 var crlf = []byte("\r\n")

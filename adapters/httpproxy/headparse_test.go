@@ -3,8 +3,10 @@ package httpproxy
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"testing"
@@ -248,4 +250,34 @@ func FuzzPlainRequestURI(f *testing.F) {
 		require.NoError(t, err, "%q", uri)
 		require.Equal(t, *want, got, "%q", uri)
 	})
+}
+
+// Repeated keys keep every value in order, before and past the lines
+// whose keys parseFields remembers (32), as textproto reads them.
+func TestParseFieldsRepeatedKeys(t *testing.T) {
+	for _, n := range []int{3, 31, 32, 33, 40, 70} {
+		var b strings.Builder
+		b.WriteString("HTTP/1.1 200 OK\r\n")
+		for i := range n {
+			switch i % 5 {
+			case 0:
+				fmt.Fprintf(&b, "Set-Cookie: c%d=v\r\n", i)
+			case 1:
+				fmt.Fprintf(&b, "x-many: %d\r\n", i)
+			default:
+				fmt.Fprintf(&b, "X-Own-%d: v%d\r\n", i, i)
+			}
+		}
+		b.WriteString("Content-Length: 0\r\n")
+		head := b.String()
+		r := textproto.NewReader(bufio.NewReader(strings.NewReader(head + "\r\n")))
+		_, err := r.ReadLine() // the status line; ReadMIMEHeader reads the rest
+		require.NoError(t, err)
+		want, err := r.ReadMIMEHeader()
+		require.NoError(t, err)
+		_, got, set, ok := parseFields([]byte(head[:len(head)-2]), head[:len(head)-2], 9)
+		require.True(t, ok, "%d lines", n)
+		require.Equal(t, http.Header(want), got, "%d lines", n)
+		require.Equal(t, fContentLength, set)
+	}
 }

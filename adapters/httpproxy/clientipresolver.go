@@ -62,12 +62,21 @@ func (c *ClientIPResolver) FromTrustedProxy(r *http.Request) bool {
 	if c == nil || len(c.trusted) == 0 {
 		return false // no proxy is trusted: no address to parse
 	}
-	peer, err := parseHostAddr(r.RemoteAddr)
+	peer, err := remotePeer(r)
 	return err == nil && c.isTrusted(peer)
 }
 
+// remotePeer is r's RemoteAddr parsed: under the Server, once per
+// connection (unless a handler changed RemoteAddr).
+func remotePeer(r *http.Request) (netip.Addr, error) {
+	if c, _ := r.Context().Value(serverConnKey{}).(*serverConn); c != nil && c.peer.IsValid() && r.RemoteAddr == c.remote {
+		return c.peer, nil
+	}
+	return parseHostAddr(r.RemoteAddr)
+}
+
 func (c *ClientIPResolver) resolve(r *http.Request) (netip.Addr, error) {
-	peer, err := parseHostAddr(r.RemoteAddr)
+	peer, err := remotePeer(r)
 	if err != nil {
 		return netip.Addr{}, sentinel.Errorf(sentinel.EINVALID, "cannot read the peer address %q", clip(r.RemoteAddr))
 	}

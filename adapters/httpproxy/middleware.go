@@ -466,7 +466,16 @@ func sameToken(a, b sentinel.Token) bool {
 }
 
 func (g *Middleware) setClientHeaders(r *http.Request, addr netip.Addr) {
-	v := []string{addr.String()}
+	var s string
+	if c, _ := r.Context().Value(serverConnKey{}).(*serverConn); c != nil && addr == c.peer {
+		if c.peerText == "" {
+			c.peerText = addr.String()
+		}
+		s = c.peerText // the connection's own peer, formatted once
+	} else {
+		s = addr.String()
+	}
+	v := []string{s}
 	r.Header["X-Real-Ip"] = v
 	r.Header["X-Forwarded-For"] = v
 	if h := g.resolver.Header(); h != "X-Real-Ip" && h != "X-Forwarded-For" {

@@ -254,3 +254,30 @@ func TestKeysChangingOnOneConnection(t *testing.T) {
 	}
 	require.EqualValues(t, 1, dials.Load(), "all on one connection")
 }
+
+// Under the Server the peer address is parsed once per connection; a
+// handler in front that rewrites RemoteAddr (a library user's own
+// real-IP middleware) still decides which client the headers name.
+func TestClientHeadersFollowARewrittenRemoteAddr(t *testing.T) {
+	live := sentinel.MustLiveSettings(sentinel.DefaultSettings())
+	binder, err := sentinel.NewBinder(memory.NewBindingStore(memory.BindingStoreOptions{}), sentinel.BinderOptions{Settings: live})
+	require.NoError(t, err)
+	m := newMiddleware(t, httpproxy.MiddlewareOptions{Decider: binder, Settings: live})
+	inner := m.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("X-Real-Ip"))
+	}))
+	base := serveOn(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/rewritten" {
+			r.RemoteAddr = "203.0.113.7:4000"
+		}
+		inner.ServeHTTP(w, r)
+	}), false)
+	client := clientFrom(t, "127.0.0.3")
+	for _, c := range []struct{ path, want string }{{"/", "127.0.0.3"}, {"/rewritten", "203.0.113.7"}, {"/", "127.0.0.3"}} {
+		resp, err := client.Get(base + c.path)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, c.want, string(b), c.path)
+	}
+}

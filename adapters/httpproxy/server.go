@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	sentinel "github.com/keyipsentinel/sentinel"
 )
 
 // Server serves an http.Handler over HTTP/1.1 on plain TCP connections:
@@ -237,6 +240,10 @@ type serverConn struct {
 	noBody reqBody
 	// lastKey is the key the last request was decided on (Middleware.hash).
 	lastKey connKey
+	// peer is the address remote names, parsed once (remotePeer), and
+	// peerText its text as the client headers carry it, made on first use.
+	peer     netip.Addr
+	peerText string
 }
 
 var (
@@ -338,7 +345,11 @@ func (c *serverConn) close() {
 }
 
 func (c *serverConn) serve() {
-	c.remote = c.rwc.RemoteAddr().String()
+	ra := c.rwc.RemoteAddr()
+	c.remote = ra.String()
+	if ta, ok := ra.(*net.TCPAddr); ok {
+		c.peer = sentinel.NormalizeAddr(ta.AddrPort().Addr())
+	}
 	c.lr.R = c.rwc
 	c.ctx = context.WithValue(context.WithValue(c.srv.base, http.LocalAddrContextKey, c.rwc.LocalAddr()), serverConnKey{}, c)
 	defer func() {

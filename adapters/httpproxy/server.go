@@ -222,6 +222,10 @@ type serverConn struct {
 	werr error
 	// wdSet is when the write stall deadline was last moved.
 	wdSet time.Time
+	// idleSet is when (monoNow) serveOne set the idle deadline that is
+	// the read deadline now, zero when another is. Atomic: a body's reader
+	// and a handler's ResponseController move the deadline too.
+	idleSet atomic.Int64
 	// answered: the last request read was answered (linger on close).
 	answered bool
 	// lr bounds what br may read of a request head.
@@ -283,6 +287,19 @@ var writeStallTimeout = time.Minute
 // writer returns the connection's writer, taking one from the pool, and
 // gives the coming write writeStallTimeout to make progress (unless the
 // handler set a write deadline itself).
+// setReadDeadline sets the connection's read deadline, which is then not
+// serveOne's idle deadline any more.
+func (c *serverConn) setReadDeadline(t time.Time) error {
+	c.idleSet.Store(0)
+	return c.rwc.SetReadDeadline(t)
+}
+
+// idleSlack is how much earlier than wait after the last request an
+// idle connection may be closed: the idle deadline is moved at most once
+// per slack (a poller timer update per request was 1 % of a small
+// request's CPU), a sixteenth of the wait and at most a second.
+func idleSlack(wait time.Duration) time.Duration { return min(wait/16, time.Second) }
+
 func (c *serverConn) writer() *bufio.Writer {
 	if !c.res.ownWriteDeadline {
 		// Moved at most once a second: a poller deadline change is not
@@ -403,7 +420,7 @@ func (c *serverConn) linger() {
 	if !ok || cw.CloseWrite() != nil {
 		return
 	}
-	_ = c.rwc.SetReadDeadline(time.Now().Add(lingerTime))
+	_ = c.setReadDeadline(time.Now().Add(lingerTime))
 	_, _ = io.CopyN(io.Discard, c.rwc, 1<<20)
 }
 
@@ -417,7 +434,12 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		c.state.Store(connIdle)
 	}
 	c.answered = false
-	_ = c.rwc.SetReadDeadline(time.Now().Add(wait))
+	if set := c.idleSet.Load(); n == 0 || set == 0 || monoNow()-time.Duration(set) > idleSlack(wait) {
+		_ = c.setReadDeadline(time.Now().Add(wait))
+		if n > 0 {
+			c.idleSet.Store(max(1, int64(monoNow())))
+		}
+	} // else the idle deadline an earlier request set moments ago stands
 	br := c.reader()
 	c.lr.N = int64(lim.MaxHeaderBytes) + 4096 // net/http's slack for the request line
 	if _, err := br.Peek(1); err != nil {
@@ -429,7 +451,7 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 	var headDeadline func()
 	if n > 0 {
 		// Only when the head is not whole in the reader already.
-		headDeadline = func() { _ = c.rwc.SetReadDeadline(time.Now().Add(lim.ReadHeaderTimeout)) }
+		headDeadline = func() { _ = c.setReadDeadline(time.Now().Add(lim.ReadHeaderTimeout)) }
 	}
 	req, rctx, err := readRequest(br, c.ctx, headDeadline)
 	headLeft := c.lr.N
@@ -457,7 +479,7 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		// nothing reads the connection until the next head, whose wait
 		// sets its own deadline, or a Hijack, which clears it: the
 		// head's stays, one deadline move less per request.)
-		_ = c.rwc.SetReadDeadline(time.Time{})
+		_ = c.setReadDeadline(time.Time{})
 		body = &reqBody{c: c, src: req.Body, length: -1}
 		if len(req.TransferEncoding) == 0 {
 			body.length = req.ContentLength
@@ -486,7 +508,7 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		// connection is not reused. It still lingers: the answer is out.
 		inFlight := !body.mu.TryLock()
 		if inFlight {
-			_ = c.rwc.SetReadDeadline(aLongTimeAgo)
+			_ = c.setReadDeadline(aLongTimeAgo)
 			body.mu.Lock()
 		}
 		body.closed.Store(true)
@@ -549,9 +571,9 @@ func (c *serverConn) finishBody(w *response) bool {
 	case w.req.ContentLength > maxDiscard:
 		return false // too much to read for nothing
 	}
-	_ = c.rwc.SetReadDeadline(time.Now().Add(c.srv.limits.BodyIdleTimeout))
+	_ = c.setReadDeadline(time.Now().Add(c.srv.limits.BodyIdleTimeout))
 	n, err := io.CopyN(io.Discard, b.src, maxDiscard+1)
-	_ = c.rwc.SetReadDeadline(time.Time{})
+	_ = c.setReadDeadline(time.Time{})
 	b.eof = errors.Is(err, io.EOF)
 	return n <= maxDiscard && b.eof
 }
@@ -669,7 +691,7 @@ func (b *reqBody) Read(p []byte) (int, error) {
 		}
 	}
 	if b.idle > 0 {
-		if err := b.c.rwc.SetReadDeadline(time.Now().Add(b.idle)); err != nil {
+		if err := b.c.setReadDeadline(time.Now().Add(b.idle)); err != nil {
 			return 0, err
 		}
 	}
@@ -677,7 +699,7 @@ func (b *reqBody) Read(p []byte) (int, error) {
 	if err != nil {
 		b.timedOut = errors.Is(err, os.ErrDeadlineExceeded)
 		if b.idle > 0 && !b.timedOut {
-			_ = b.c.rwc.SetReadDeadline(time.Time{}) // the body is over: a long answer is not cut
+			_ = b.c.setReadDeadline(time.Time{}) // the body is over: a long answer is not cut
 		}
 	}
 	if err == io.EOF {
@@ -1054,7 +1076,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // SetReadDeadline sets the connection's read deadline (http.ResponseController).
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error { return w.c.setReadDeadline(t) }
 
 // SetWriteDeadline sets the connection's write deadline (http.ResponseController).
 func (w *response) SetWriteDeadline(t time.Time) error {

@@ -378,3 +378,23 @@ func TestUpstreamEarlyAnswerDoesNotWaitForTheBody(t *testing.T) {
 	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 	require.Equal(t, "too big\n", body)
 }
+
+// TestServerIdleTimeoutCountsFromTheLastRequest: the idle deadline is not
+// moved on every request, but a connection busy now and then is never cut
+// sooner than IdleTimeout after its last answer less the slack (here
+// 25 ms), and one left idle is closed.
+func TestServerIdleTimeoutCountsFromTheLastRequest(t *testing.T) {
+	addr, _ := rawServer(t, httpproxy.Limits{IdleTimeout: 400 * time.Millisecond, ReadHeaderTimeout: time.Second},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	c, br := dialRaw(t, addr)
+	for i := range 4 {
+		_, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		require.NoError(t, err)
+		resp, _ := readAnswer(t, br, http.MethodGet)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "request %d, each 250 ms after the last", i)
+		time.Sleep(250 * time.Millisecond)
+	}
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err := br.ReadByte()
+	require.ErrorIs(t, err, io.EOF, "idle past IdleTimeout: closed")
+}

@@ -140,6 +140,28 @@ func (b *upBody) copiesDirectly() bool {
 	return !b.done && b.sink != nil && b.sink.takesStream()
 }
 
+// headerOf reports whether w's Header is sr's: w is sr, or writers of
+// this package around it, which all pass Header through (a writer of
+// anyone else's may keep a header of its own).
+func headerOf(w http.ResponseWriter, sr *response) bool {
+	for {
+		switch x := w.(type) {
+		case *response:
+			return x == sr
+		case *observedWriter:
+			w = x.ResponseWriter
+		case *statusWriter:
+			w = x.ResponseWriter
+		case *accessWriter:
+			w = x.ResponseWriter
+		case *timeoutWriter:
+			w = x.ResponseWriter
+		default:
+			return false
+		}
+	}
+}
+
 // streamedBytes is what was copied directly to the Server response under
 // w (0 when there is none).
 func streamedBytes(w http.ResponseWriter) int64 {

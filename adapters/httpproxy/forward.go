@@ -332,7 +332,7 @@ func (b *outboundBody) Close() error {
 // answer writes res, the downstream's final answer, to w.
 func (p *Proxy) answer(w http.ResponseWriter, in *http.Request, res *http.Response) {
 	var h http.Header
-	if sr := directSink(in.Context()); sr != nil && !sr.wroteHeader && endToEndInPlace(res.Header, false) {
+	if sr := directSink(in.Context()); sr != nil && !sr.wroteHeader && headerOf(w, sr) && endToEndInPlace(res.Header, false) {
 		h = sr.adoptHeader(res.Header)
 	} else {
 		h = w.Header()

@@ -40,6 +40,11 @@ type ProxyOptions struct {
 
 // Proxy is the reverse proxy: GET /health answered locally, everything
 // else through the Middleware to the downstream gateway, streamed both ways.
+//
+// Under Server, a forwarded request's header map becomes the outbound
+// request's (no copy): after the Proxy it lacks the hop-by-hop headers
+// and Forwarded, and holds the forwarding headers the downstream got.
+// The downstream answer's header map becomes the answer's likewise.
 type Proxy struct {
 	guard *Middleware
 	// rewrite makes the outbound request's URL, Host and client headers

@@ -284,9 +284,6 @@ func (c *serverConn) releaseReader() {
 // the stream lasts. A var for the tests.
 var writeStallTimeout = time.Minute
 
-// writer returns the connection's writer, taking one from the pool, and
-// gives the coming write writeStallTimeout to make progress (unless the
-// handler set a write deadline itself).
 // setReadDeadline sets the connection's read deadline, which is then not
 // serveOne's idle deadline any more.
 func (c *serverConn) setReadDeadline(t time.Time) error {
@@ -300,6 +297,9 @@ func (c *serverConn) setReadDeadline(t time.Time) error {
 // request's CPU), a sixteenth of the wait and at most a second.
 func idleSlack(wait time.Duration) time.Duration { return min(wait/16, time.Second) }
 
+// writer returns the connection's writer, taking one from the pool, and
+// gives the coming write writeStallTimeout to make progress (unless the
+// handler set a write deadline itself).
 func (c *serverConn) writer() *bufio.Writer {
 	if !c.res.ownWriteDeadline {
 		// Moved at most once a second: a poller deadline change is not

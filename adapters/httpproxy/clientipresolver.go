@@ -69,7 +69,7 @@ func (c *ClientIPResolver) FromTrustedProxy(r *http.Request) bool {
 // remotePeer is r's RemoteAddr parsed: under the Server, once per
 // connection (unless a handler changed RemoteAddr).
 func remotePeer(r *http.Request) (netip.Addr, error) {
-	if c, _ := r.Context().Value(serverConnKey{}).(*serverConn); c != nil && c.peer.IsValid() && r.RemoteAddr == c.remote {
+	if c := connOf(r.Context()); c != nil && c.peer.IsValid() && r.RemoteAddr == c.remote {
 		return c.peer, nil
 	}
 	return parseHostAddr(r.RemoteAddr)

@@ -35,10 +35,17 @@ type serverConnKey struct{}
 // them read with raw reads (rawcopy_linux.go); for the tests.
 var directCopies, rawCopies atomic.Int64
 
+// connOf is the Server connection a request with context ctx came on,
+// or nil outside a Server.
+func connOf(ctx context.Context) *serverConn {
+	c, _ := ctx.Value(serverConnKey{}).(*serverConn)
+	return c
+}
+
 // directSink is the Server response that the body of a request with
 // context ctx may be copied to directly, or nil.
 func directSink(ctx context.Context) *response {
-	c, _ := ctx.Value(serverConnKey{}).(*serverConn)
+	c := connOf(ctx)
 	if c == nil {
 		return nil
 	}
@@ -54,16 +61,30 @@ func directSink(ctx context.Context) *response {
 	return w
 }
 
-// serverResponse is the Server response under w when w is one, or the
-// body timeout's writer around one (which changes nothing of an answer
-// whose head is out but for a 408 it answered instead, and that has a
-// length, so it is never streamed directly); nil otherwise.
+// serverResponse is the Server response under w when w is one, or this
+// package's writers around one, which all pass Header and the answer's
+// head and body through: the body timeout's (which changes nothing of an
+// answer whose head is out but for a 408 it answered instead, and that
+// has a length, so it is never streamed directly) and the Middleware's
+// and the access log's. nil otherwise: a writer of anyone else's may keep
+// a header of its own.
 func serverResponse(w http.ResponseWriter) *response {
-	if tw, ok := w.(*timeoutWriter); ok {
-		w = tw.ResponseWriter
+	for {
+		switch x := w.(type) {
+		case *response:
+			return x
+		case *timeoutWriter:
+			w = x.ResponseWriter
+		case *observedWriter:
+			w = x.ResponseWriter
+		case *statusWriter:
+			w = x.ResponseWriter
+		case *accessWriter:
+			w = x.ResponseWriter
+		default:
+			return nil
+		}
 	}
-	sr, _ := w.(*response)
-	return sr
 }
 
 // takesStream reports whether w can take a streamed body directly now.
@@ -138,28 +159,6 @@ func (b *upBody) copiesDirectly() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return !b.done && b.sink != nil && b.sink.takesStream()
-}
-
-// headerOf reports whether w's Header is sr's: w is sr, or writers of
-// this package around it, which all pass Header through (a writer of
-// anyone else's may keep a header of its own).
-func headerOf(w http.ResponseWriter, sr *response) bool {
-	for {
-		switch x := w.(type) {
-		case *response:
-			return x == sr
-		case *observedWriter:
-			w = x.ResponseWriter
-		case *statusWriter:
-			w = x.ResponseWriter
-		case *accessWriter:
-			w = x.ResponseWriter
-		case *timeoutWriter:
-			w = x.ResponseWriter
-		default:
-			return false
-		}
-	}
 }
 
 // streamedBytes is what was copied directly to the Server response under

@@ -258,7 +258,8 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		return
 	}
 	te := hasToken(in.Header["Te"], "trailers")
-	if directSink(in.Context()) != nil && endToEndInPlace(in.Header, true) {
+	sr := directSink(in.Context())
+	if sr != nil && endToEndInPlace(in.Header, true) {
 		// The Server's own request, which nothing reads the header of
 		// once it is forwarded: its map becomes the outbound one, one map
 		// and its copy less per request.
@@ -306,7 +307,7 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		p.tunnel(w, out, res)
 		return
 	}
-	p.answer(w, in, res)
+	p.answer(w, in, res, sr)
 }
 
 // outboundBody is the client's request body as the transport reads it.
@@ -329,10 +330,11 @@ func (b *outboundBody) Close() error {
 	return nil
 }
 
-// answer writes res, the downstream's final answer, to w.
-func (p *Proxy) answer(w http.ResponseWriter, in *http.Request, res *http.Response) {
+// answer writes res, the downstream's final answer, to w; sr is the
+// Server response the request is answered on (directSink), or nil.
+func (p *Proxy) answer(w http.ResponseWriter, in *http.Request, res *http.Response, sr *response) {
 	var h http.Header
-	if sr := directSink(in.Context()); sr != nil && !sr.wroteHeader && headerOf(w, sr) && endToEndInPlace(res.Header, false) {
+	if sr != nil && !sr.wroteHeader && serverResponse(w) == sr && endToEndInPlace(res.Header, false) {
 		h = sr.adoptHeader(res.Header)
 	} else {
 		h = w.Header()

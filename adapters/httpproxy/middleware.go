@@ -288,7 +288,8 @@ func (g *Middleware) decide(w http.ResponseWriter, r *http.Request, start time.T
 			"Sentinel could not determine the client IP address: "+sentinel.ErrorMessage(err))
 		return false, nil
 	}
-	g.setClientHeaders(r, addr)
+	conn := connOf(r.Context()) // nil outside a Server
+	g.setClientHeaders(r, conn, addr)
 
 	creds, err := g.opts.Extractor.Extract(r)
 	if err == nil && len(creds.OffPath) > 0 {
@@ -306,7 +307,7 @@ func (g *Middleware) decide(w http.ResponseWriter, r *http.Request, start time.T
 		g.stats.unkeyed.Add(1)
 		return true, nil
 	}
-	req := sentinel.Request{Key: g.hash(r, creds.Token), Addr: addr, Token: creds.Token,
+	req := sentinel.Request{Key: g.hash(conn, creds.Token), Addr: addr, Token: creds.Token,
 		WroteSK: creds.WroteSK(), LookupOnly: !g.opts.BindAnyRoute && !KeyRoute(r.URL.Path)}
 	if err != nil {
 		reason, msg := sentinel.ReasonMultipleKeys, "The request carries more than one different API key (in Authorization, "+
@@ -431,9 +432,8 @@ func (g *Middleware) recovered() {
 // of its keep-alive connection (every SDK's pool), which then pays the
 // HMAC (about 1.5 % of a small request's CPU) once. The key is compared in
 // constant time: behind a front proxy one connection carries many
-// clients' requests.
-func (g *Middleware) hash(r *http.Request, t sentinel.Token) sentinel.KeyHash {
-	c, _ := r.Context().Value(serverConnKey{}).(*serverConn)
+// clients' requests. c is the request's Server connection, or nil.
+func (g *Middleware) hash(c *serverConn, t sentinel.Token) sentinel.KeyHash {
 	if c == nil {
 		return g.opts.Hasher.Hash(t)
 	}
@@ -465,9 +465,11 @@ func sameToken(a, b sentinel.Token) bool {
 	return v == 0
 }
 
-func (g *Middleware) setClientHeaders(r *http.Request, addr netip.Addr) {
+// setClientHeaders sets the client headers to addr; c is the Server
+// connection r came on, or nil.
+func (g *Middleware) setClientHeaders(r *http.Request, c *serverConn, addr netip.Addr) {
 	var s string
-	if c, _ := r.Context().Value(serverConnKey{}).(*serverConn); c != nil && addr == c.peer {
+	if c != nil && addr == c.peer {
 		if c.peerText == "" {
 			c.peerText = addr.String()
 		}

@@ -62,10 +62,8 @@ func (p *gcPolicy) next(allocPerSec, live float64) (int, bool) {
 	return want, true
 }
 
-var gcSamples = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/live:bytes"}}
-
 // readHeap returns the bytes allocated since the start and the live heap
-// as the last collection left it.
+// as the last collection left it, read into s.
 func readHeap(s []metrics.Sample) (allocs, live uint64, ok bool) {
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
@@ -80,8 +78,7 @@ func paceGC(ctx context.Context, log *slog.Logger) bool {
 	if os.Getenv("GOGC") != "" {
 		return false
 	}
-	s := make([]metrics.Sample, len(gcSamples))
-	copy(s, gcSamples)
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/live:bytes"}}
 	last, _, ok := readHeap(s)
 	if !ok {
 		return false

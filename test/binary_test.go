@@ -107,7 +107,12 @@ func startCmd(t *testing.T, binary, dir string, env map[string]string, args ...s
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"APP_HOST=127.0.0.1", fmt.Sprintf("APP_PORT=%d", freePort(t)),
 		"ADMIN_HOST=127.0.0.1", fmt.Sprintf("ADMIN_PORT=%d", freePort(t)),
-		"SENTINEL_METRICS_ADDR=127.0.0.1:0"} // any free port; tests that scrape set their own
+		// A port of freePort's too, not :0: the binary binds its metrics
+		// listener first, and the kernel may hand it the APP_PORT that
+		// freePort just closed (the proxy then failed to listen: "address
+		// already in use", a CI run of TestProxyBinariesRunWithTheirRuntimeSetting).
+		// Tests that scrape set their own.
+		fmt.Sprintf("SENTINEL_METRICS_ADDR=127.0.0.1:%d", freePort(t))}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

@@ -83,28 +83,19 @@ func paceGC(ctx context.Context, log *slog.Logger) bool {
 	if !ok {
 		return false
 	}
-	go func() {
-		var p gcPolicy
-		t := time.NewTicker(gcInterval)
-		defer t.Stop()
-		lastAt := time.Now()
-		for {
-			select {
-			case <-ctx.Done():
-				if p.cur > gcBase {
-					debug.SetGCPercent(gcBase)
-				}
-				return
-			case now := <-t.C:
-				allocs, live, _ := readHeap(s)
-				rate := float64(allocs-last) / now.Sub(lastAt).Seconds()
-				last, lastAt = allocs, now
-				if n, changed := p.next(rate, float64(live)); changed {
-					debug.SetGCPercent(n)
-					log.Debug("GOGC follows the allocation rate", "gogc", n, "alloc_mb_per_sec", rate/1e6, "live_mb", float64(live)/1e6)
-				}
-			}
+	var p gcPolicy
+	every(ctx, gcInterval, func(elapsed time.Duration) {
+		allocs, live, _ := readHeap(s)
+		rate := float64(allocs-last) / elapsed.Seconds()
+		last = allocs
+		if n, changed := p.next(rate, float64(live)); changed {
+			debug.SetGCPercent(n)
+			log.Debug("GOGC follows the allocation rate", "gogc", n, "alloc_mb_per_sec", rate/1e6, "live_mb", float64(live)/1e6)
 		}
-	}()
+	}, func() {
+		if p.cur > gcBase {
+			debug.SetGCPercent(gcBase)
+		}
+	})
 	return true
 }

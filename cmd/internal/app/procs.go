@@ -73,34 +73,47 @@ func adaptProcs(ctx context.Context, log *slog.Logger) bool {
 	if max < 2 || !ok {
 		return false
 	}
+	p := newProcsPolicy(max)
+	every(ctx, procsInterval, func(elapsed time.Duration) {
+		cpu, _ := processCPU()
+		used := float64(cpu-last) / float64(elapsed)
+		last = cpu
+		n, changed := p.next(used)
+		if !changed {
+			return
+		}
+		if n == p.max {
+			runtime.SetDefaultGOMAXPROCS() // Go's own default again, kept current by the runtime
+		} else {
+			runtime.GOMAXPROCS(n)
+		}
+		log.Debug("GOMAXPROCS follows the load", "gomaxprocs", runtime.GOMAXPROCS(0), "cores_used", used)
+	}, func() {
+		if p.cur != p.max {
+			runtime.SetDefaultGOMAXPROCS()
+		}
+	})
+	return true
+}
+
+// every runs tick every interval, given the time since the last tick (or
+// the start), on a goroutine of its own until ctx ends, and then stop:
+// the loop of the runtime's two load-following settings (GOMAXPROCS here,
+// GOGC in gcpace.go).
+func every(ctx context.Context, interval time.Duration, tick func(elapsed time.Duration), stop func()) {
 	go func() {
-		p := newProcsPolicy(max)
-		t := time.NewTicker(procsInterval)
+		t := time.NewTicker(interval)
 		defer t.Stop()
-		lastAt := time.Now()
+		last := time.Now()
 		for {
 			select {
 			case <-ctx.Done():
-				if p.cur != p.max {
-					runtime.SetDefaultGOMAXPROCS()
-				}
+				stop()
 				return
 			case now := <-t.C:
-				cpu, _ := processCPU()
-				used := float64(cpu-last) / float64(now.Sub(lastAt))
-				last, lastAt = cpu, now
-				n, changed := p.next(used)
-				if !changed {
-					continue
-				}
-				if n == p.max {
-					runtime.SetDefaultGOMAXPROCS() // Go's own default again, kept current by the runtime
-				} else {
-					runtime.GOMAXPROCS(n)
-				}
-				log.Debug("GOMAXPROCS follows the load", "gomaxprocs", runtime.GOMAXPROCS(0), "cores_used", used)
+				tick(now.Sub(last))
+				last = now
 			}
 		}
 	}()
-	return true
 }

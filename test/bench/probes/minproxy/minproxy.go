@@ -66,8 +66,8 @@ func (c *Checker) Allow(head []byte, addr string) bool {
 	return true
 }
 
-// Outbound appends to out the head (of length n, its blank line included)
-// with the forwarding headers before its end.
+// Outbound appends to out the request head (its blank line included) with
+// the forwarding headers for addr put in before the blank line.
 func Outbound(out, head []byte, addr string) []byte {
 	out = append(out, head[:len(head)-2]...)
 	out = append(out, "X-Forwarded-For: "...)

@@ -15,7 +15,9 @@
 # CPU per request (user+system from /proc/PID/stat over the run, with its
 # direct children), the upstream's, and the hypervisor's steal over the
 # run; then the mean of each side and the median, lowest and highest of
-# the pairs' B/A ratios of rps and of CPU per request.
+# the pairs' B/A ratios of rps and of CPU per request; and the rps ratio's
+# median over the pairs in which neither run saw more than STEAL_MAX % steal
+# (default 3): the hypervisor's steal is what moves a pair most.
 # Loopback only; every process started is stopped on exit.
 set -uo pipefail
 A=${1:?A binary}
@@ -95,14 +97,18 @@ for _ in $(seq "$ROUNDS"); do
 	one A "${PORT_OF[A]}" "${PID_OF[A]}"
 	one B "${PORT_OF[B]}" "${PID_OF[B]}"
 done | tee "$RUNS"
-awk '
+awk -v smax="${STEAL_MAX:-3}" '
 	{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] + 0 } }
-	$1 == "A" { ar = v["rps"]; ac = v["cpu_us_per_req"]; sa += ar; ca += ac; n++ }
-	$1 == "B" { rr[n] = v["rps"] / ar; cr[n] = v["cpu_us_per_req"] / ac; sb += v["rps"]; cb += v["cpu_us_per_req"] }
+	$1 == "A" { ar = v["rps"]; ac = v["cpu_us_per_req"]; as = v["steal"]; sa += ar; ca += ac; n++ }
+	$1 == "B" { rr[n] = v["rps"] / ar; cr[n] = v["cpu_us_per_req"] / ac; sb += v["rps"]; cb += v["cpu_us_per_req"]
+		if (as <= smax && v["steal"] <= smax) { qr[++q] = rr[n] } }
 	function med(x, m,   i, j, t) { for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
 		return (m % 2) ? x[(m + 1) / 2] : (x[m / 2] + x[m / 2 + 1]) / 2 }
 	END { if (n == 0) exit 1
 		printf "mean A rps=%.0f cpu_us_per_req=%.1f | mean B rps=%.0f cpu_us_per_req=%.1f\n", sa / n, ca / n, sb / n, cb / n
 		m = n; lo = hi = rr[1]; for (i = 1; i <= m; i++) { lo = rr[i] < lo ? rr[i] : lo; hi = rr[i] > hi ? rr[i] : hi }
 		printf "B/A over %d pairs: rps median %.3f (lowest %.3f, highest %.3f)", m, med(rr, m), lo, hi
-		printf ", CPU per request median %.3f\n", med(cr, m) }' "$RUNS"
+		printf ", CPU per request median %.3f\n", med(cr, m)
+		if (q == 0) { printf "no pair ran with steal at most %d %% on both sides\n", smax; exit }
+		lo = hi = qr[1]; for (i = 1; i <= q; i++) { lo = qr[i] < lo ? qr[i] : lo; hi = qr[i] > hi ? qr[i] : hi }
+		printf "B/A over the %d pairs with steal at most %d %% on both sides: rps median %.3f (lowest %.3f, highest %.3f)\n", q, smax, med(qr, q), lo, hi }' "$RUNS"

@@ -61,6 +61,15 @@ func directSink(ctx context.Context) *response {
 	return w
 }
 
+// contentType is the Content-Type w's answer goes out with, read
+// without making a Server response parse fields it holds raw.
+func contentType(w http.ResponseWriter) string {
+	if r := serverResponse(w); r != nil && r.raw.ok {
+		return r.raw.ctype
+	}
+	return firstValue(w.Header()["Content-Type"]) // (a canonical key: no Get)
+}
+
 // serverResponse is the Server response under w when w is one, or this
 // package's writers around one, which all pass Header and the answer's
 // head and body through: the body timeout's (which changes nothing of an

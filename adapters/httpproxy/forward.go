@@ -181,6 +181,17 @@ type exchange struct {
 	w     http.ResponseWriter
 	mu    sync.Mutex
 	done  bool
+	// wantRaw: the answer goes to the Server's response straight, which
+	// can send the downstream's fields on as they came (raw).
+	wantRaw bool
+	raw     rawHead
+}
+
+func (x *exchange) answerRaw() *rawHead {
+	if !x.wantRaw {
+		return nil
+	}
+	return &x.raw
 }
 
 func (x *exchange) got1xx(code int, header textproto.MIMEHeader) error {
@@ -287,6 +298,7 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 	var res *http.Response
 	var err error
 	if up, ok := p.transport.(*Upstream); ok && out.URL.Scheme == "http" {
+		x.wantRaw = sr != nil && !sr.wroteHeader && serverResponse(w) == sr
 		res, err = up.roundTrip(out, x) // x hears of the 1xx without an httptrace
 	} else {
 		x.trace.Got1xxResponse = x.got1xx
@@ -307,7 +319,7 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		p.tunnel(w, out, res)
 		return
 	}
-	p.answer(w, in, res, sr)
+	p.answer(w, in, res, sr, &x.raw)
 }
 
 // outboundBody is the client's request body as the transport reads it.
@@ -331,14 +343,28 @@ func (b *outboundBody) Close() error {
 }
 
 // answer writes res, the downstream's final answer, to w; sr is the
-// Server response the request is answered on (directSink), or nil.
-func (p *Proxy) answer(w http.ResponseWriter, in *http.Request, res *http.Response, sr *response) {
+// Server response the request is answered on (directSink), or nil; raw
+// holds res's fields where the Upstream read them without a map (then
+// res.Header is nil).
+func (p *Proxy) answer(w http.ResponseWriter, in *http.Request, res *http.Response, sr *response, raw *rawHead) {
+	if raw.ok && !sr.adoptRaw(raw) {
+		res.Header, raw.ok = raw.header(), false
+	}
 	var h http.Header
-	if sr != nil && !sr.wroteHeader && serverResponse(w) == sr && endToEndInPlace(res.Header, false) {
+	var ctype string
+	switch {
+	case raw.ok:
+		// Sent on as they came: nothing below reads or adds a field of
+		// the downstream's (trailers only follow a chunked answer).
+		ctype = raw.ctype
+	case sr != nil && !sr.wroteHeader && serverResponse(w) == sr && endToEndInPlace(res.Header, false):
 		h = sr.adoptHeader(res.Header)
-	} else {
+	default:
 		h = w.Header()
 		copyEndToEnd(h, res.Header, false)
+	}
+	if !raw.ok {
+		ctype = firstValue(res.Header["Content-Type"])
 	}
 	// A transport gives the trailers it was told of in res.Trailer, not
 	// as a Trailer header: announce them again.
@@ -352,7 +378,7 @@ func (p *Proxy) answer(w http.ResponseWriter, in *http.Request, res *http.Respon
 	}
 	// An event stream or an answer of unknown length is flushed piece by
 	// piece, its head at once: a model's first token may be seconds away.
-	stream := res.ContentLength == -1 || eventStream(res.Header["Content-Type"])
+	stream := res.ContentLength == -1 || eventStream(ctype)
 	w.WriteHeader(res.StatusCode)
 	rc := http.NewResponseController(w)
 	if stream {
@@ -387,11 +413,11 @@ func (p *Proxy) answer(w http.ResponseWriter, in *http.Request, res *http.Respon
 }
 
 // eventStream reports whether a Content-Type is text/event-stream.
-func eventStream(ct []string) bool {
-	if len(ct) == 0 {
+func eventStream(ct string) bool {
+	if ct == "" {
 		return false
 	}
-	mt, _, _ := strings.Cut(ct[0], ";")
+	mt, _, _ := strings.Cut(ct, ";")
 	return strings.EqualFold(textproto.TrimString(mt), "text/event-stream")
 }
 

@@ -15,10 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// sameAsReadResponse reads raw with readResponse and with
-// http.ReadResponse and fails t where the two differ: the error, the
-// response's fields, the body and what is left on the connection.
-// It reports whether parseHead took the head itself.
 // drain reads a parsed head's body, its error appended, and what is left
 // on the connection after it.
 func drain(body io.Reader, br *bufio.Reader) (string, string) {
@@ -39,7 +35,13 @@ func buffered(raw string, size int) (*bufio.Reader, []byte) {
 	return br, buf
 }
 
-func sameAsReadResponse(t testing.TB, raw string, method string) (fast bool) {
+// sameAsReadResponse reads raw with readResponse and with
+// http.ReadResponse and fails t where the two differ: the error, the
+// response's fields, the body and what is left on the connection.
+// It reports whether parseHead took the head itself, and whether it
+// took it without a map when asked to (rawHead), which it checks the
+// same way.
+func sameAsReadResponse(t testing.TB, raw string, method string) (fast, unparsed bool) {
 	req, _ := http.NewRequest(method, "http://gw/", nil)
 	read := func(parse func(*bufio.Reader, *http.Request) (*http.Response, error)) (*http.Response, string, string, error) {
 		br := bufio.NewReaderSize(strings.NewReader(raw), 1<<10)
@@ -51,14 +53,45 @@ func sameAsReadResponse(t testing.TB, raw string, method string) (fast bool) {
 		return resp, body, rest, nil
 	}
 	want, wantBody, wantRest, wantErr := read(http.ReadResponse)
-	got, gotBody, gotRest, gotErr := read(readResponse)
+	got, gotBody, gotRest, gotErr := read(func(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+		return readResponse(br, req, nil)
+	})
 	if wantErr != nil || gotErr != nil {
 		require.Equal(t, wantErr, gotErr, "errors for %q", raw)
-		return false
+		return false, false
 	}
 	br, buf := buffered(raw, 1<<10)
-	r, _ := parseHead(buf, br, req)
+	r, _ := parseHead(buf, br, req, nil)
 	fast = r != nil
+	var rh rawHead
+	br, buf = buffered(raw, 1<<10)
+	if r, n := parseHead(buf, br, req, &rh); rh.ok {
+		unparsed = true
+		br.Discard(n)
+		require.True(t, fast, "held raw only where the map would be made here too: %q", raw)
+		require.Nil(t, r.Header)
+		require.Equal(t, want.Header, rh.header(), "%q", raw)
+		for k := range want.Header {
+			require.False(t, hopHeader(k), "%s held raw in %q", k, raw)
+		}
+		require.Equal(t, want.Status, r.Status)
+		require.Equal(t, want.StatusCode, r.StatusCode)
+		require.Equal(t, want.ContentLength, r.ContentLength)
+		require.Equal(t, want.ContentLength, rh.n)
+		require.Equal(t, firstValue(want.Header["Content-Type"]), rh.ctype)
+		_, date := want.Header["Date"]
+		require.Equal(t, date, rh.date)
+		body, rest := drain(r.Body, br)
+		require.Equal(t, wantBody, body, "body of %q", raw)
+		require.Equal(t, wantRest, rest, "what is left of %q", raw)
+	} else if r != nil {
+		require.NotNil(t, r.Header, "%q", raw)
+		hop := false
+		for k := range r.Header {
+			hop = hop || hopHeader(k)
+		}
+		require.True(t, hop, "a map made where raw was asked for holds a hop-by-hop field: %q", raw)
+	}
 	require.Equal(t, want.Status, got.Status, "%q", raw)
 	require.Equal(t, want.StatusCode, got.StatusCode)
 	require.Equal(t, want.Proto, got.Proto)
@@ -72,7 +105,7 @@ func sameAsReadResponse(t testing.TB, raw string, method string) (fast bool) {
 	require.Equal(t, want.Body == http.NoBody, got.Body == http.NoBody)
 	require.Equal(t, wantBody, gotBody, "body of %q", raw)
 	require.Equal(t, wantRest, gotRest, "what is left of %q", raw)
-	return fast
+	return fast, unparsed
 }
 
 func TestReadResponseIsHTTPReadResponse(t *testing.T) {
@@ -80,45 +113,50 @@ func TestReadResponseIsHTTPReadResponse(t *testing.T) {
 	for _, c := range []struct {
 		name, raw, method string
 		fast              bool
+		unparsed          bool // also held raw (rawHead) when asked
 	}{
-		{"gateway JSON", "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nDate: Wed, 02 Dec 2026 00:00:00 GMT\r\nContent-Length: 27\r\n\r\n" + models, "GET", true},
-		{"next answer left alone", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n", "GET", true},
-		{"empty body", "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n", "GET", true},
-		{"status without reason", "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", "GET", true},
-		{"status line alone", "HTTP/1.1 200 OK\r\n\r\n", "GET", false},
-		{"keys canonicalized", "HTTP/1.1 200 OK\r\ncontent-length: 1\r\nx-weird-KEY: a\r\nX-RateLimit-Remaining-Tokens: 9\r\n\r\nx", "GET", true},
-		{"repeated keys in order", "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nVary: x\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n", "GET", true},
-		{"values trimmed", "HTTP/1.1 200 OK\r\nX-A: \t a b \t\r\nX-B:\r\nX-C:c\r\nContent-Length: 0\r\n\r\n", "GET", true},
-		{"obs-text kept", "HTTP/1.1 200 OK\r\nX-A: caf\xc3\xa9\r\nContent-Length: 0\r\n\r\n", "GET", true},
-		{"Connection keep-alive", "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n", "GET", true},
-		{"Connection close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", "GET", false},
-		{"body cut short", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "GET", true},
-		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "GET", false},
-		{"event stream", "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\ndata:\r\n0\r\n\r\n", "POST", false},
-		{"trailer declared", "HTTP/1.1 200 OK\r\nTrailer: X\r\nContent-Length: 0\r\n\r\n", "GET", false},
-		{"pragma", "HTTP/1.1 200 OK\r\nPragma: no-cache\r\nContent-Length: 0\r\n\r\n", "GET", false},
-		{"until close", "HTTP/1.1 200 OK\r\n\r\nall of it", "GET", false},
-		{"HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", "HEAD", false},
-		{"204", "HTTP/1.1 204 No Content\r\n\r\n", "GET", false},
-		{"304", "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", "GET", false},
-		{"100 then 200", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "GET", false},
-		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", "GET", false},
-		{"obs-fold", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n", "GET", false},
-		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\n\n", "GET", false},
-		{"bare LF in a line", "HTTP/1.1 200 OK\r\nX-A: a\nContent-Length: 0\r\n\r\n", "GET", false},
-		{"space before colon", "HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 0\r\n\r\n", "GET", false},
-		{"control in a value", "HTTP/1.1 200 OK\r\nX-A: a\x01\r\nContent-Length: 0\r\n\r\n", "GET", false},
-		{"two lengths agreeing", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", "GET", false},
-		{"two lengths differing", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy", "GET", false},
-		{"bad length", "HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\nx", "GET", false},
-		{"empty length", "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n", "GET", false},
-		{"bad status", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", "GET", false},
-		{"no head end in the buffer", "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 2000) + "\r\nContent-Length: 0\r\n\r\n", "GET", false},
-		{"nothing", "", "GET", false},
-		{"cut in the head", "HTTP/1.1 200 OK\r\nContent-Le", "GET", false},
+		{"gateway JSON", "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nDate: Wed, 02 Dec 2026 00:00:00 GMT\r\nContent-Length: 27\r\n\r\n" + models, "GET", true, true},
+		{"next answer left alone", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n", "GET", true, true},
+		{"empty body", "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n", "GET", true, true},
+		{"status without reason", "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", "GET", true, true},
+		{"status line alone", "HTTP/1.1 200 OK\r\n\r\n", "GET", false, false},
+		{"keys canonicalized", "HTTP/1.1 200 OK\r\ncontent-length: 1\r\nx-weird-KEY: a\r\nX-RateLimit-Remaining-Tokens: 9\r\n\r\nx", "GET", true, true},
+		{"repeated keys in order", "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nVary: x\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n", "GET", true, true},
+		{"values trimmed", "HTTP/1.1 200 OK\r\nX-A: \t a b \t\r\nX-B:\r\nX-C:c\r\nContent-Length: 0\r\n\r\n", "GET", true, true},
+		{"obs-text kept", "HTTP/1.1 200 OK\r\nX-A: caf\xc3\xa9\r\nContent-Length: 0\r\n\r\n", "GET", true, true},
+		{"a hop-by-hop field: a map", "HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nContent-Length: 0\r\n\r\n", "GET", true, false},
+		{"Proxy-Authenticate: a map", "HTTP/1.1 407 Proxy Authentication Required\r\nproxy-authenticate: Basic\r\nContent-Length: 0\r\n\r\n", "GET", true, false},
+		{"Connection keep-alive", "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n", "GET", true, false},
+		{"Connection close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", "GET", false, false},
+		{"body cut short", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "GET", true, true},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "GET", false, false},
+		{"event stream", "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\ndata:\r\n0\r\n\r\n", "POST", false, false},
+		{"trailer declared", "HTTP/1.1 200 OK\r\nTrailer: X\r\nContent-Length: 0\r\n\r\n", "GET", false, false},
+		{"pragma", "HTTP/1.1 200 OK\r\nPragma: no-cache\r\nContent-Length: 0\r\n\r\n", "GET", false, false},
+		{"until close", "HTTP/1.1 200 OK\r\n\r\nall of it", "GET", false, false},
+		{"HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", "HEAD", false, false},
+		{"204", "HTTP/1.1 204 No Content\r\n\r\n", "GET", false, false},
+		{"304", "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", "GET", false, false},
+		{"100 then 200", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "GET", false, false},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", "GET", false, false},
+		{"obs-fold", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n", "GET", false, false},
+		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\n\n", "GET", false, false},
+		{"bare LF in a line", "HTTP/1.1 200 OK\r\nX-A: a\nContent-Length: 0\r\n\r\n", "GET", false, false},
+		{"space before colon", "HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 0\r\n\r\n", "GET", false, false},
+		{"control in a value", "HTTP/1.1 200 OK\r\nX-A: a\x01\r\nContent-Length: 0\r\n\r\n", "GET", false, false},
+		{"two lengths agreeing", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", "GET", false, false},
+		{"two lengths differing", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy", "GET", false, false},
+		{"bad length", "HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\nx", "GET", false, false},
+		{"empty length", "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n", "GET", false, false},
+		{"bad status", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", "GET", false, false},
+		{"no head end in the buffer", "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 2000) + "\r\nContent-Length: 0\r\n\r\n", "GET", false, false},
+		{"nothing", "", "GET", false, false},
+		{"cut in the head", "HTTP/1.1 200 OK\r\nContent-Le", "GET", false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			assert.Equal(t, c.fast, sameAsReadResponse(t, c.raw, c.method), "parsed by parseHead")
+			fast, unparsed := sameAsReadResponse(t, c.raw, c.method)
+			assert.Equal(t, c.fast, fast, "parsed by parseHead")
+			assert.Equal(t, c.unparsed, unparsed, "held raw")
 		})
 	}
 }
@@ -275,7 +313,7 @@ func TestParseFieldsRepeatedKeys(t *testing.T) {
 		require.NoError(t, err)
 		want, err := r.ReadMIMEHeader()
 		require.NoError(t, err)
-		_, got, set, ok := parseFields([]byte(head[:len(head)-2]), head[:len(head)-2], 9)
+		_, got, set, ok := parseFields(head[:len(head)-2], 9)
 		require.True(t, ok, "%d lines", n)
 		require.Equal(t, http.Header(want), got, "%d lines", n)
 		require.Equal(t, fContentLength, set)

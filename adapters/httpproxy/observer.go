@@ -178,7 +178,7 @@ func (o *observedWriter) WriteHeader(code int) {
 	if o.status == 0 && code >= 200 {
 		o.status = code
 		o.obs.FirstByte(time.Since(o.start))
-		if strings.HasPrefix(firstValue(o.Header()["Content-Type"]), "text/event-stream") { // (a canonical key: no Get)
+		if strings.HasPrefix(contentType(o.ResponseWriter), "text/event-stream") {
 			o.stream = true
 			o.obs.StreamOpened()
 		}

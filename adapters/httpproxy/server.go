@@ -813,6 +813,10 @@ type response struct {
 	fmu      sync.Mutex
 	trailers []string
 	scratch  [20]byte
+	// raw: the downstream answer's fields, to be sent after header's as
+	// they came (adoptRaw); parsed into header the moment anything asks
+	// for the Header.
+	raw rawHead
 }
 
 func (w *response) reset(c *serverConn, req *http.Request) {
@@ -823,9 +827,37 @@ func (w *response) reset(c *serverConn, req *http.Request) {
 	w.wroteHeader, w.committed, w.chunked, w.bodyless, w.closeAfter, w.hijacked = false, false, false, false, false, false
 	w.ownWriteDeadline, w.proxied, w.streamed = false, false, 0
 	w.trailers = w.trailers[:0]
+	w.raw = rawHead{}
 }
 
-func (w *response) Header() http.Header { return w.header }
+// Header is the answer's header; fields adopted raw are in it from the
+// first call on, as adoptHeader would have put them.
+func (w *response) Header() http.Header {
+	if w.raw.ok {
+		w.raw.ok = false
+		w.adoptHeader(w.raw.header())
+	}
+	return w.header
+}
+
+// adoptRaw makes raw, a downstream answer's fields read without a map,
+// the answer's fields after those the handlers set so far (the request
+// id), as adoptHeader does h's; false, having done nothing, if the
+// handlers set one of the fields the Server reads the framing or the
+// Date from, or the head is out. The fields are parsed only if something
+// asks for the Header before the head is written.
+func (w *response) adoptRaw(raw *rawHead) bool {
+	if w.wroteHeader || w.committed {
+		return false
+	}
+	for k := range w.header {
+		if fieldOf(k) != 0 {
+			return false
+		}
+	}
+	w.raw = *raw
+	return true
+}
 
 // adoptHeader makes h, a downstream answer's header that nothing else
 // holds, the answer's header, with what the handlers set so far (the
@@ -934,7 +966,9 @@ func (w *response) commit(final bool) {
 	delete(h, "Transfer-Encoding")
 	// The length is read from the head as it goes out, so the framing
 	// written is the framing kept (never a length and chunks together).
-	if cl := h["Content-Length"]; len(cl) > 0 {
+	if w.raw.ok {
+		w.declared = w.raw.n // (adoptRaw: h holds no Content-Length)
+	} else if cl := h["Content-Length"]; len(cl) > 0 {
 		if v, err := strconv.ParseInt(cl[0], 10, 64); err == nil && v >= 0 && len(cl) == 1 {
 			w.declared = v
 		} else {
@@ -972,12 +1006,16 @@ func (w *response) commit(final bool) {
 	} else {
 		delete(h, "Trailer")
 	}
-	if _, ok := h["Date"]; !ok {
+	if _, ok := h["Date"]; !ok && !(w.raw.ok && w.raw.date) {
 		h["Date"] = []string{httpDate()}
 	}
 	bw := c.writer()
 	writeStatusLine(bw, w.status, w.scratch[:0])
 	writeHeaders(bw, h)
+	if w.raw.ok {
+		bw.WriteString(w.raw.lines)
+		bw.WriteString("\r\n")
+	}
 	if w.chunked {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}

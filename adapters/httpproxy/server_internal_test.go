@@ -53,3 +53,31 @@ func TestStalledReaderIsCut(t *testing.T) {
 		t.Fatal("the server still writes to a client that stopped reading")
 	}
 }
+
+// An answer's fields adopted raw are the Header's the moment anything
+// asks for it, after what the handlers set, as adoptHeader puts them;
+// the observer reads the Content-Type without that. adoptRaw leaves the
+// fields to the map where the handlers set one the framing is read from.
+func TestAdoptRawParsedOnlyWhenAsked(t *testing.T) {
+	raw := rawHead{ok: true, lines: "content-type: text/event-stream\r\nX-Request-Id: gw-1\r\nContent-Length: 0", ctype: "text/event-stream", n: 0}
+	w := &response{header: http.Header{"X-Request-Id": {"r1"}}}
+	require.True(t, w.adoptRaw(&raw))
+	o := &observedWriter{ResponseWriter: w}
+	require.Equal(t, "text/event-stream", contentType(o))
+	require.True(t, w.raw.ok, "the observer's read parses nothing")
+	require.Equal(t, http.Header{
+		"X-Request-Id":   {"r1", "gw-1"},
+		"Content-Type":   {"text/event-stream"},
+		"Content-Length": {"0"},
+	}, o.Header())
+	require.False(t, w.raw.ok, "parsed once, then the map is the answer's")
+	require.Equal(t, "text/event-stream", contentType(o))
+
+	for _, set := range []string{"Content-Length", "Content-Type", "Date", "Connection", "Trailer"} {
+		w := &response{header: http.Header{set: {"x"}}}
+		require.False(t, w.adoptRaw(&raw), set)
+		require.False(t, w.raw.ok, set)
+	}
+	w = &response{header: http.Header{}, wroteHeader: true}
+	require.False(t, w.adoptRaw(&raw), "not once the status is set")
+}

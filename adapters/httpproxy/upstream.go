@@ -160,6 +160,9 @@ func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 // httptrace of the request's context does.
 type informer interface {
 	got1xx(code int, header textproto.MIMEHeader) error
+	// answerRaw is where the final answer's fields are to be read
+	// without a header map (rawHead), or nil.
+	answerRaw() *rawHead
 }
 
 func (u *Upstream) roundTrip(req *http.Request, info informer) (*http.Response, error) {
@@ -253,10 +256,14 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 		}
 	}
 	var resp *http.Response
+	var raw *rawHead
+	if info != nil {
+		raw = info.answerRaw()
+	}
 	for n := 0; ; n++ {
 		var err error
 		c.src.limit = u.opts.MaxResponseHeaderBytes
-		resp, err = readResponse(c.br, req)
+		resp, err = readResponse(c.br, req, raw)
 		if n == 0 {
 			c.dropHeld()
 		}

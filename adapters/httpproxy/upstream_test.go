@@ -661,3 +661,69 @@ func TestConformanceBodyStillFlowsAfterTheAnswersHead(t *testing.T) {
 		}
 	})
 }
+
+// TestConformanceAnswerFieldsPassedOn: a downstream's answer reaches the
+// client with every field it sent (repeated ones in order, values as
+// sent), the proxy's X-Request-Id before the downstream's own, and a Date
+// added only where the downstream sent none; on a keep-alive connection,
+// answer after answer. The binaries' engine sends such a head's field
+// lines on as they came, never parsed into a map (rawHead): the lines
+// are found on the wire byte for byte, names in the downstream's case.
+func TestConformanceAnswerFieldsPassedOn(t *testing.T) {
+	heads := []string{
+		"HTTP/1.1 200 OK\r\ncontent-type:  text/event-stream \r\nX-Custom: a\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Request-Id: gw-1\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 201 Created\r\nDate: Wed, 02 Dec 2026 00:00:00 GMT\r\nContent-Length: 2\r\n\r\nok",
+	}
+	down := serveTCP(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			if _, err := io.WriteString(c, heads[i%len(heads)]); err != nil {
+				return
+			}
+		}
+	})
+	forEachEngine(t, func(t *testing.T, e engine) {
+		base := e.proxyFor(t, "http://"+down, nil)
+		c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+		var wire bytes.Buffer
+		br := bufio.NewReader(io.TeeReader(c, &wire))
+		for round := range 2 {
+			for i := range heads {
+				_, err := io.WriteString(c, "GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-"+realKey+"\r\n\r\n")
+				require.NoError(t, err)
+				resp, err := http.ReadResponse(br, nil)
+				require.NoError(t, err, "round %d, answer %d", round, i)
+				body, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				ids := resp.Header.Values("X-Request-Id")
+				require.Len(t, ids, 1+strings.Count(heads[i], "X-Request-Id"), "%v", resp.Header)
+				require.Regexp(t, `^[0-9a-f]{32}$`, ids[0], "the proxy's id first")
+				require.Len(t, resp.Header.Values("Date"), 1, "one Date, the downstream's where it sent one")
+				if i == 0 {
+					require.Equal(t, http.StatusOK, resp.StatusCode)
+					require.Equal(t, "hello", string(body))
+					require.Equal(t, "gw-1", ids[1])
+					require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+					require.Equal(t, "a", resp.Header.Get("X-Custom"))
+					require.Equal(t, []string{"a=1", "b=2"}, resp.Header.Values("Set-Cookie"))
+				} else {
+					require.Equal(t, http.StatusCreated, resp.StatusCode)
+					require.Equal(t, "ok", string(body))
+					require.Equal(t, "Wed, 02 Dec 2026 00:00:00 GMT", resp.Header.Get("Date"))
+				}
+			}
+		}
+		if e.name == "Server+Upstream" {
+			require.Contains(t, wire.String(), "\r\ncontent-type:  text/event-stream \r\nX-Custom: a\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Request-Id: gw-1\r\nContent-Length: 5\r\n",
+				"the downstream's field lines sent on as they came")
+		}
+	})
+}

@@ -112,7 +112,31 @@ func NewBindingStore(c *Client, inner sentinel.BindingStore, ttl time.Duration) 
 	s.memo.init()
 	c.onCatchUp(s.retryPending)
 	c.onCatchUp(s.watchRestart)
+	c.onInvalidation(s.invalidated)
 	return s
+}
+
+// invalidated hears of the cached keys Valkey invalidated (nil: all):
+// their memo entries are confirmed by Valkey's answer again before they
+// are used (memo.stale).
+func (s *BindingStore) invalidated(keys []string) {
+	if keys == nil {
+		s.memo.staleAll()
+		return
+	}
+	space := s.c.opts.Prefix + bindingSpace
+	for _, name := range keys {
+		hex, ok := strings.CutPrefix(name, space)
+		if !ok {
+			continue // another space: the client tracks only this one
+		}
+		k, err := sentinel.ParseKeyHash(hex)
+		if err != nil {
+			s.memo.staleAll() // not a name this store writes: trust none
+			return
+		}
+		s.memo.stale(k)
+	}
 }
 
 func (s *BindingStore) cacheKey(k sentinel.KeyHash) string {
@@ -125,7 +149,14 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 	if !ok {
 		return s.find(ctx, key)
 	}
-	m, known := s.memo.get(key)
+	m, gen, known := s.memo.get(key)
+	if known && m.checked == gen && !m.deleted {
+		// Valkey's answer was this entry's, and no invalidation of the
+		// key (or of everything: a lost connection) has come since: the
+		// client-side copy DoCache would read is the same.
+		s.hits.Add(1)
+		return m.b, nil
+	}
 	if !known {
 		m.key = s.cacheKey(key)
 	}
@@ -142,6 +173,7 @@ func (s *BindingStore) FindBinding(ctx context.Context, key sentinel.KeyHash) (s
 	case err == nil:
 		if known && raw == m.raw {
 			if !m.deleted {
+				s.memo.confirm(key, raw, gen)
 				s.hits.Add(1)
 				return m.b, nil // the decoded copy of exactly what Valkey holds
 			}
@@ -379,6 +411,10 @@ type memo struct {
 type memoShard struct {
 	mu sync.RWMutex
 	m  map[sentinel.KeyHash]memoEntry
+	// gen counts the invalidations of the shard's keys (and of all):
+	// an entry whose checked is gen is what Valkey's client-side cache
+	// holds, with nothing invalidated since. Starts at 1.
+	gen uint64
 }
 
 type memoEntry struct {
@@ -392,6 +428,9 @@ type memoEntry struct {
 	deleted bool // raw is a tombstone
 	floor   int64
 	wrote   time.Time // when this process wrote raw (publish); zero when read from Valkey
+	// checked is the shard's gen when a DoCache answered raw; 0 (never a
+	// gen) until then and for a state this process wrote.
+	checked uint64
 }
 
 // ownWriteGrace is how long this process answers from its own write of a
@@ -414,15 +453,50 @@ const memoShardMax = 1_000_000 / 64
 func (m *memo) init() {
 	for i := range m.shards {
 		m.shards[i].m = make(map[sentinel.KeyHash]memoEntry)
+		m.shards[i].gen = 1
 	}
 }
 
-func (m *memo) get(k sentinel.KeyHash) (memoEntry, bool) {
+// get returns k's entry and its shard's gen.
+func (m *memo) get(k sentinel.KeyHash) (memoEntry, uint64, bool) {
 	s := &m.shards[k[0]%64]
 	s.mu.RLock()
 	e, ok := s.m[k]
+	gen := s.gen
 	s.mu.RUnlock()
-	return e, ok
+	return e, gen, ok
+}
+
+// confirm records that Valkey answered raw for k, read under gen: unless
+// k's entry changed or an invalidation came since, the next lookup needs
+// no DoCache.
+func (m *memo) confirm(k sentinel.KeyHash, raw string, gen uint64) {
+	s := &m.shards[k[0]%64]
+	s.mu.Lock()
+	if e, ok := s.m[k]; ok && s.gen == gen && e.raw == raw && e.checked != gen {
+		e.checked = gen
+		s.m[k] = e
+	}
+	s.mu.Unlock()
+}
+
+// stale makes k's entry (and, as the count is the shard's, its shard's)
+// wait for Valkey's answer again.
+func (m *memo) stale(k sentinel.KeyHash) {
+	s := &m.shards[k[0]%64]
+	s.mu.Lock()
+	s.gen++
+	s.mu.Unlock()
+}
+
+// staleAll makes every entry wait for Valkey's answer again.
+func (m *memo) staleAll() {
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		s.gen++
+		s.mu.Unlock()
+	}
 }
 
 // raise records a state this process wrote or read, unless it knows a

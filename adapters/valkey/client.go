@@ -55,8 +55,9 @@ type Client struct {
 	done   chan struct{}
 	once   sync.Once
 
-	mu      sync.Mutex
-	catchUp []func(context.Context) error
+	mu          sync.Mutex
+	catchUp     []func(context.Context) error
+	invalidates []func(keys []string)
 }
 
 // maintainEvery is the maintenance loop's period: how soon a recovered
@@ -81,6 +82,7 @@ func Connect(opts Options) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{opts: opts, base: base, log: opts.Logger, closed: make(chan struct{}), done: make(chan struct{})}
+	c.base.OnInvalidations = c.invalidated
 	if err := c.dial(); err != nil {
 		c.down.Store(true)
 		c.log.Warn("valkey: cannot connect yet; deciding from the authority until it answers", "addr", c.describe(), "err", err)
@@ -133,6 +135,7 @@ func (c *Client) dial() error {
 	if old := c.client.Swap(&vc); old != nil {
 		(*old).Close()
 	}
+	c.invalidated(nil) // what was confirmed through another connection is not known here
 	select {
 	case <-c.closed: // closed while dialling: nobody else will close this one
 		if vc := c.client.Swap(nil); vc != nil {
@@ -189,6 +192,39 @@ func (c *Client) onCatchUp(fn func(context.Context) error) {
 	c.mu.Unlock()
 }
 
+// onInvalidation registers fn to hear of the keys whose client-side
+// copies Valkey's tracking invalidated, right after valkey-go dropped
+// them; nil keys mean every copy (a connection lost or replaced, a flush).
+// fn runs on valkey-go's reading goroutine and must be quick.
+func (c *Client) onInvalidation(fn func(keys []string)) {
+	c.mu.Lock()
+	c.invalidates = append(c.invalidates, fn)
+	c.mu.Unlock()
+}
+
+// invalidated is valkey-go's OnInvalidations: it passes the key names on
+// (all of them, as nil, where one is not a name).
+func (c *Client) invalidated(msgs []valkey.ValkeyMessage) {
+	var keys []string
+	if msgs != nil {
+		keys = make([]string, 0, len(msgs))
+		for _, m := range msgs {
+			k, err := m.ToString()
+			if err != nil {
+				keys = nil
+				break
+			}
+			keys = append(keys, k)
+		}
+	}
+	c.mu.Lock()
+	fns := c.invalidates
+	c.mu.Unlock()
+	for _, fn := range fns {
+		fn(keys)
+	}
+}
+
 // failed records that a call failed; err is the call's error and ctx the
 // context it ran under. A cancelled caller is not Valkey's fault; a nil
 // reply is an answer.
@@ -222,6 +258,7 @@ func (c *Client) maintain() {
 				c.log.Debug("valkey: answers again, but catching up failed; retrying", "err", err)
 				continue
 			}
+			c.invalidated(nil) // invalidations may have been missed while it was down
 			c.down.Store(false)
 			c.log.Info("valkey: available again; cache in use", "addr", c.describe())
 		}

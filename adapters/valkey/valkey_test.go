@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	vk "github.com/valkey-io/valkey-go"
 
 	sentinel "github.com/keyipsentinel/sentinel"
 	"github.com/keyipsentinel/sentinel/adapters/postgres"
@@ -218,6 +219,40 @@ func TestWarmKeysCostNoRoundTrip(t *testing.T) {
 	sentineltest.RequireCode(t, sentinel.ENOTFOUND, err)
 	require.Equal(t, int64(1), s.Stats().Misses-st.Misses, "an unknown key asks the authority")
 	require.Zero(t, s.Stats().InnerErrors, "not found is no error")
+}
+
+// TestLostConnectionDropsWhatItConfirmed: a warm key is answered without
+// asking the client-side cache (no invalidation of it came since Valkey's
+// answer was seen), so a connection that dies takes that knowledge with
+// it: the change another proxy makes while this one is disconnected (its
+// invalidation never reaches this one) is still seen, not the old state
+// for ever.
+func TestLostConnectionDropsWhatItConfirmed(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.PrivateRedis(t)
+	authority := sqliteStore(t)
+	proxyA := valkey.NewBindingStore(connect(t, addr, "t:"), authority, time.Hour)
+	proxyB := valkey.NewBindingStore(connect(t, addr, "t:"), authority, time.Hour)
+	b := sentineltest.NewBinding(t, sentineltest.Key("lost-connection"), "192.0.2.1")
+	_, _, err := proxyA.CreateBinding(ctx, b)
+	require.NoError(t, err)
+	for range 3 { // the second read on is answered from what the first confirmed
+		got, err := proxyA.FindBinding(ctx, b.Key)
+		require.NoError(t, err)
+		require.Equal(t, sentinel.StatusActive, got.Status)
+	}
+
+	admin, err := vk.NewClient(vk.ClientOption{InitAddress: []string{addr}, DisableCache: true, ForceSingleClient: true})
+	require.NoError(t, err)
+	defer admin.Close()
+	require.NoError(t, admin.Do(ctx, admin.B().ClientKill().TypeNormal().SkipmeYes().Build()).Error())
+	banned := sentinel.StatusBanned
+	_, err = proxyB.UpdateBinding(ctx, b.Key, sentinel.BindingUpdate{Status: &banned})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, err := proxyA.FindBinding(ctx, b.Key)
+		return err == nil && got.Status == sentinel.StatusBanned
+	}, 5*time.Second, 10*time.Millisecond, "the ban made while this proxy's connection was down is seen")
 }
 
 func TestValkeyOutageFallsBackAndRecovers(t *testing.T) {

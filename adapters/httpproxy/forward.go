@@ -295,10 +295,16 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		out.Header["User-Agent"] = noUserAgent // not Go's default
 	}
 
+	// The Server's response the answer goes to straight, through no
+	// writer of anyone else's: it may take the answer's head over.
+	var straight *response
+	if sr != nil && !sr.wroteHeader && serverResponse(w) == sr {
+		straight = sr
+	}
 	var res *http.Response
 	var err error
 	if up, ok := p.transport.(*Upstream); ok && out.URL.Scheme == "http" {
-		x.wantRaw = sr != nil && !sr.wroteHeader && serverResponse(w) == sr
+		x.wantRaw = straight != nil
 		res, err = up.roundTrip(out, x) // x hears of the 1xx without an httptrace
 	} else {
 		x.trace.Got1xxResponse = x.got1xx
@@ -319,7 +325,7 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		p.tunnel(w, out, res)
 		return
 	}
-	p.answer(w, in, res, sr, &x.raw)
+	p.answer(w, in, res, straight, &x.raw)
 }
 
 // outboundBody is the client's request body as the transport reads it.
@@ -343,21 +349,20 @@ func (b *outboundBody) Close() error {
 }
 
 // answer writes res, the downstream's final answer, to w; sr is the
-// Server response the request is answered on (directSink), or nil; raw
-// holds res's fields where the Upstream read them without a map (then
+// Server response w passes the answer to straight, or nil; raw holds
+// res's fields where the Upstream read them without a map (then
 // res.Header is nil).
 func (p *Proxy) answer(w http.ResponseWriter, in *http.Request, res *http.Response, sr *response, raw *rawHead) {
 	if raw.ok && !sr.adoptRaw(raw) {
 		res.Header, raw.ok = raw.header(), false
 	}
 	var h http.Header
-	var ctype string
+	ctype := raw.ctype
 	switch {
 	case raw.ok:
 		// Sent on as they came: nothing below reads or adds a field of
 		// the downstream's (trailers only follow a chunked answer).
-		ctype = raw.ctype
-	case sr != nil && !sr.wroteHeader && serverResponse(w) == sr && endToEndInPlace(res.Header, false):
+	case sr != nil && endToEndInPlace(res.Header, false):
 		h = sr.adoptHeader(res.Header)
 	default:
 		h = w.Header()

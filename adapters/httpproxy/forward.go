@@ -177,10 +177,9 @@ var noUserAgent = []string{""}
 // to w as they come, until the round trip has returned (a transport's
 // reading goroutine may report one late).
 type exchange struct {
-	trace httptrace.ClientTrace
-	w     http.ResponseWriter
-	mu    sync.Mutex
-	done  bool
+	w    http.ResponseWriter
+	mu   sync.Mutex
+	done bool
 	// wantRaw: the answer goes to the Server's response straight, which
 	// can send the downstream's fields on as they came (raw).
 	wantRaw bool
@@ -307,8 +306,8 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		x.wantRaw = straight != nil
 		res, err = up.roundTrip(out, x) // x hears of the 1xx without an httptrace
 	} else {
-		x.trace.Got1xxResponse = x.got1xx
-		out = out.WithContext(httptrace.WithClientTrace(out.Context(), &x.trace))
+		trace := &httptrace.ClientTrace{Got1xxResponse: x.got1xx} // (not in forwarding: the Upstream needs none)
+		out = out.WithContext(httptrace.WithClientTrace(out.Context(), trace))
 		res, err = p.transport.RoundTrip(out)
 	}
 	x.finish()

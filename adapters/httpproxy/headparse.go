@@ -30,24 +30,25 @@ import (
 // and gives it a context of its own, a requestContext under parent.
 // beforeRead, if not nil, runs before anything may be read from br's
 // source: a head parsed from what br holds already needs no read (and
-// its caller no read deadline).
-func readRequest(br *bufio.Reader, parent context.Context, beforeRead func()) (*http.Request, *requestContext, error) {
+// its caller no read deadline). named reports that every field name of
+// the head was checked to be a token (parseRequestHead's).
+func readRequest(br *bufio.Reader, parent context.Context, beforeRead func()) (req *http.Request, rctx *requestContext, named bool, err error) {
 	if br.Buffered() > 0 {
 		buf, _ := br.Peek(br.Buffered())
 		if in, n := parseRequestHead(buf, br, parent); in != nil {
 			br.Discard(n)
-			return &in.req, &in.ctx, nil
+			return &in.req, &in.ctx, true, nil
 		}
 	}
 	if beforeRead != nil {
 		beforeRead()
 	}
-	req, err := http.ReadRequest(br)
+	req, err = http.ReadRequest(br)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	rctx := newRequestContext(parent)
-	return req.WithContext(rctx), rctx, nil
+	rctx = newRequestContext(parent)
+	return req.WithContext(rctx), rctx, false, nil
 }
 
 // inbound is a request parsed from a buffer, with its context and its
@@ -58,6 +59,7 @@ type inbound struct {
 	url  url.URL
 	ctx  requestContext
 	body fixedBody
+	vals [8]string // the header's values, for a head of up to eight fields
 }
 
 // parseRequestHead parses the request head at the start of buf, the body
@@ -70,7 +72,8 @@ func parseRequestHead(buf []byte, br *bufio.Reader, parent context.Context) (*in
 	}
 	head := buf[:end]
 	text := string(head)
-	line, h, set, ok := parseFields(text, 0)
+	in := new(inbound)
+	line, h, set, ok := parseFields(text, 0, in.vals[:])
 	if !ok {
 		return nil, 0
 	}
@@ -103,7 +106,7 @@ func parseRequestHead(buf []byte, br *bufio.Reader, parent context.Context) (*in
 	} else if len(cl) > 1 {
 		return nil, 0
 	}
-	in := &inbound{url: u, ctx: requestContext{Context: parent}}
+	in.url, in.ctx.Context = u, parent
 	var zero http.Request
 	in.req = *zero.WithContext(&in.ctx) // (inlined: its copy stays on the stack)
 	req := &in.req
@@ -125,22 +128,24 @@ func parseRequestHead(buf []byte, br *bufio.Reader, parent context.Context) (*in
 
 // readResponse reads a response head from br as http.ReadResponse does.
 // With raw not nil, an answer the Server may send on with its fields as
-// they came is read into raw instead of a header map (parseHead).
-func readResponse(br *bufio.Reader, req *http.Request, raw *rawHead) (*http.Response, error) {
+// they came is read into raw instead of a header map (parseHead). up,
+// when not nil, is room for the Upstream's body made with the answer.
+func readResponse(br *bufio.Reader, req *http.Request, raw *rawHead) (resp *http.Response, up *upBody, err error) {
 	if br.Buffered() == 0 {
 		if _, err := br.Peek(1); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF // as http.ReadResponse reports it
 			}
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	buf, _ := br.Peek(br.Buffered())
-	if resp, n := parseHead(buf, br, req, raw); resp != nil {
+	if a, n := parseHead(buf, br, req, raw); a != nil {
 		br.Discard(n)
-		return resp, nil
+		return &a.resp, &a.up, nil
 	}
-	return http.ReadResponse(br, req)
+	resp, err = http.ReadResponse(br, req)
+	return resp, nil, err
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
@@ -179,11 +184,12 @@ var plainPathByte = func() (t [256]bool) {
 	return t
 }()
 
-// answerHead is a response parsed from a buffer and its body's reader, in
-// one allocation.
+// answerHead is a response parsed from a buffer, its body's reader and
+// the Upstream's body around that, in one allocation.
 type answerHead struct {
 	resp http.Response
 	body fixedBody
+	up   upBody
 }
 
 // rawHead is a final answer's field lines as the downstream sent them,
@@ -203,7 +209,7 @@ type rawHead struct {
 
 // header is the map parseFields makes of the lines.
 func (r *rawHead) header() http.Header {
-	h, _, _ := fieldLines(r.lines, 0)
+	h, _, _ := fieldLines(r.lines, 0, nil)
 	return h
 }
 
@@ -211,7 +217,7 @@ func (r *rawHead) header() http.Header {
 // read from br, and returns it with the head's length, or nil where
 // http.ReadResponse is to parse it. With raw not nil, an answer rawHead
 // can hold is returned without a Header, its fields in raw.
-func parseHead(buf []byte, br *bufio.Reader, req *http.Request, raw *rawHead) (*http.Response, int) {
+func parseHead(buf []byte, br *bufio.Reader, req *http.Request, raw *rawHead) (*answerHead, int) {
 	end := bytes.Index(buf, crlfcrlf)
 	if end < 0 || (req != nil && req.Method == http.MethodHead) {
 		return nil, 0
@@ -240,7 +246,7 @@ func parseHead(buf []byte, br *bufio.Reader, req *http.Request, raw *rawHead) (*
 			return newAnswer(br, req, status, code, nil, raw.n), end + len(crlfcrlf)
 		}
 	}
-	status, h, set, ok := parseFields(text, 9)
+	status, h, set, ok := parseFields(text, 9, nil)
 	if !ok || !validValue(status) {
 		return nil, 0
 	}
@@ -265,7 +271,7 @@ func parseHead(buf []byte, br *bufio.Reader, req *http.Request, raw *rawHead) (*
 
 // newAnswer is the answer parseHead read, with its body of length bytes
 // to come from br.
-func newAnswer(br *bufio.Reader, req *http.Request, status string, code int, h http.Header, length int64) *http.Response {
+func newAnswer(br *bufio.Reader, req *http.Request, status string, code int, h http.Header, length int64) *answerHead {
 	a := &answerHead{resp: http.Response{
 		Status: status, StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, ContentLength: length, Request: req, Body: http.NoBody,
@@ -274,7 +280,7 @@ func newAnswer(br *bufio.Reader, req *http.Request, status string, code int, h h
 		a.body = fixedBody{r: br, n: length}
 		a.resp.Body = &a.body
 	}
-	return &a.resp
+	return a
 }
 
 // scanRaw reads the fields of text, a final answer's head, into raw and
@@ -372,8 +378,9 @@ func (set fieldSet) get(h http.Header, f fieldSet, k string) []string {
 // from, and the header fields, keys canonical, values trimmed, in order,
 // with the set of fieldSet's fields among them. ok is false where
 // textproto would read the lines otherwise or fail (obs-fold, a bare LF,
-// a bad name or value).
-func parseFields(text string, from int) (first string, h http.Header, set fieldSet, ok bool) {
+// a bad name or value). The values' slices are cut from vals where it
+// has room for one per line (else from a slice of their own).
+func parseFields(text string, from int, vals []string) (first string, h http.Header, set fieldSet, ok bool) {
 	nl := strings.IndexByte(text, '\n')
 	switch {
 	case nl < 0:
@@ -381,16 +388,19 @@ func parseFields(text string, from int) (first string, h http.Header, set fieldS
 	case nl == 0 || text[nl-1] != '\r':
 		return "", nil, 0, false
 	}
-	h, set, ok = fieldLines(text, nl+1)
+	h, set, ok = fieldLines(text, nl+1, vals)
 	return text[from : nl-1], h, set, ok
 }
 
 // fieldLines parses the field lines of text from start on, as
 // parseFields does.
-func fieldLines(text string, start int) (h http.Header, set fieldSet, ok bool) {
+func fieldLines(text string, start int, vals []string) (h http.Header, set fieldSet, ok bool) {
 	lines := strings.Count(text[start:], "\r\n") + 1
 	h = make(http.Header, lines)
-	strs := make([]string, lines) // the values, one per line: a key's first is shared as textproto shares it
+	strs := vals[:min(lines, len(vals))] // the values, one per line: a key's first is shared as textproto shares it
+	if len(strs) < lines {
+		strs = make([]string, lines)
+	}
 	// The keys of the first lines, so that a key's first line costs one
 	// map operation, not a lookup and an assignment: a repeated key (rare)
 	// is seen by the map's length, and its values are found again here.

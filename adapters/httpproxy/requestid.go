@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"sync/atomic"
+	"unsafe"
 )
 
 // requestIDHeader carries a request's id to the downstream and back to the
@@ -43,14 +44,23 @@ func newRequestIDs() *requestIDs {
 	return g
 }
 
-// next returns a fresh id; its only allocation is the string.
-func (g *requestIDs) next() string {
+// idValue is a generated id as a header's value: the slice and the
+// string's bytes in one allocation.
+type idValue struct {
+	v [1]string
+	b [32]byte
+}
+
+// next returns a fresh id as a header's value (one element), in one
+// allocation.
+func (g *requestIDs) next() []string {
 	var raw [16]byte
 	copy(raw[:8], g.prefix[:])
 	binary.BigEndian.PutUint64(raw[8:], g.n.Add(1))
-	var out [32]byte
-	hex.Encode(out[:], raw[:])
-	return string(out[:])
+	iv := new(idValue)
+	hex.Encode(iv.b[:], raw[:])
+	iv.v[0] = unsafe.String(&iv.b[0], len(iv.b)) // b is not written again
+	return iv.v[:]
 }
 
 // saneRequestID reports whether an X-Request-Id from a trusted proxy may be
@@ -83,16 +93,15 @@ func withRequestID(resolver *ClientIPResolver, next http.Handler) http.Handler {
 
 // assign sets r's id on r and on w, as withRequestID describes.
 func (g *requestIDs) assign(resolver *ClientIPResolver, w http.ResponseWriter, r *http.Request) {
-	id := ""
-	if v := r.Header[requestIDHeader]; len(v) == 1 && saneRequestID(v[0]) {
+	var v []string
+	if in := r.Header[requestIDHeader]; len(in) == 1 && saneRequestID(in[0]) {
 		if peer, err := parseHostAddr(r.RemoteAddr); err == nil && resolver.isTrusted(peer) {
-			id = v[0]
+			v = []string{in[0]}
 		}
 	}
-	if id == "" {
-		id = g.next()
+	if v == nil {
+		v = g.next()
 	}
-	v := []string{id}
 	r.Header[requestIDHeader] = v
 	w.Header()[requestIDHeader] = v
 }

@@ -453,14 +453,14 @@ func (c *serverConn) serveOne(n int) (keep, hijacked bool) {
 		// Only when the head is not whole in the reader already.
 		headDeadline = func() { _ = c.setReadDeadline(time.Now().Add(lim.ReadHeaderTimeout)) }
 	}
-	req, rctx, err := readRequest(br, c.ctx, headDeadline)
+	req, rctx, named, err := readRequest(br, c.ctx, headDeadline)
 	headLeft := c.lr.N
 	c.lr.N = 1<<63 - 1
 	if err != nil {
 		c.answered = c.badRequest(err, headLeft <= 0)
 		return false, false
 	}
-	if code, msg := checkRequest(req); code != 0 {
+	if code, msg := checkRequest(req, named); code != 0 {
 		c.refuse(code, "bad_request", msg)
 		c.answered = true
 		return false, false
@@ -597,8 +597,8 @@ func (c *serverConn) badRequest(err error, headTooLarge bool) bool {
 }
 
 // checkRequest returns what net/http's server refuses in a request that
-// parsed.
-func checkRequest(req *http.Request) (int, string) {
+// parsed; named tells that its header's names are known to be tokens.
+func checkRequest(req *http.Request, named bool) (int, string) {
 	switch {
 	case req.ProtoMajor != 1:
 		return http.StatusHTTPVersionNotSupported, "Only HTTP/1.0 and HTTP/1.1 are served here."
@@ -607,11 +607,13 @@ func checkRequest(req *http.Request) (int, string) {
 	case !validHost(req.Host):
 		return http.StatusBadRequest, "The request's Host header is not valid."
 	}
-	for k := range req.Header {
-		if !validFieldName(k) {
-			// "Transfer-Encoding : chunked" must not pass as some other
-			// header (RFC 9112 5.1): smuggling.
-			return http.StatusBadRequest, "The request has a header whose name is not valid."
+	if !named {
+		for k := range req.Header {
+			if !validFieldName(k) {
+				// "Transfer-Encoding : chunked" must not pass as some
+				// other header (RFC 9112 5.1): smuggling.
+				return http.StatusBadRequest, "The request has a header whose name is not valid."
+			}
 		}
 	}
 	if e := firstValue(req.Header["Expect"]); e != "" && !strings.EqualFold(e, "100-continue") {
@@ -850,9 +852,13 @@ func (w *response) adoptRaw(raw *rawHead) bool {
 	if w.wroteHeader || w.committed {
 		return false
 	}
-	for k := range w.header {
-		if fieldOf(k) != 0 {
-			return false
+	if len(w.header) > 1 || len(w.header) == 1 && w.header[requestIDHeader] == nil {
+		// (The request id alone, which the Proxy's answers carry, is
+		// none of them: one lookup instead of a walk of the map.)
+		for k := range w.header {
+			if fieldOf(k) != 0 {
+				return false
+			}
 		}
 	}
 	w.raw = *raw

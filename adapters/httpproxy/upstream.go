@@ -256,6 +256,7 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 		}
 	}
 	var resp *http.Response
+	var spare *upBody // room for the body made with the answer, if any
 	var raw *rawHead
 	if info != nil {
 		raw = info.answerRaw()
@@ -263,7 +264,7 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 	for n := 0; ; n++ {
 		var err error
 		c.src.limit = u.opts.MaxResponseHeaderBytes
-		resp, err = readResponse(c.br, req, raw)
+		resp, spare, err = readResponse(c.br, req, raw)
 		if n == 0 {
 			c.dropHeld()
 		}
@@ -318,7 +319,11 @@ func (u *Upstream) exchange(ctx context.Context, c *upConn, req *http.Request, r
 		release(c, watch, written, keep)
 		return resp, nil
 	}
-	b := &upBody{c: c, ctx: ctx, body: resp.Body, watch: watch, written: written, keep: keep}
+	b := spare
+	if b == nil {
+		b = new(upBody)
+	}
+	*b = upBody{c: c, ctx: ctx, body: resp.Body, watch: watch, written: written, keep: keep}
 	if len(resp.TransferEncoding) == 1 && resp.TransferEncoding[0] == "chunked" {
 		b.sink = directSink(ctx)
 	}

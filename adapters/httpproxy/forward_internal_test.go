@@ -1,12 +1,17 @@
 package httpproxy
 
 import (
+	"bufio"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestCopyEndToEndDropsWhatConnectionNames(t *testing.T) {
@@ -92,4 +97,48 @@ func TestHeaderNamesIndexedDirectlyAreCanonical(t *testing.T) {
 		"X-Forwarded-Host", "X-Forwarded-Proto", "Expect", NewClientIPResolver(nil, "x-real-ip").Header()} {
 		assert.Equal(t, http.CanonicalHeaderKey(k), k)
 	}
+}
+
+// TestSetURLIsSetURL: setURL's shortcut gives what httputil's SetURL gives,
+// for targets with and without a path or query of their own.
+func TestSetURLIsSetURL(t *testing.T) {
+	targets := []string{"http://down:3000", "http://down:3000/", "http://down/base", "http://down/base/", "http://down?k=v", "https://down/a%2Fb"}
+	uris := []string{"/v1/models", "/", "/a%2Fb/c", "/a/b?x=1&y=%20", "/v1/chat/completions?stream=true", "*"}
+	for _, ts := range targets {
+		target, err := url.Parse(ts)
+		require.NoError(t, err)
+		for _, uri := range uris {
+			in := httptest.NewRequest(http.MethodGet, "http://client.example"+strings.TrimPrefix(uri, "*"), nil)
+			if uri == "*" {
+				in.URL = &url.URL{Path: "*"}
+			}
+			out := func() *httputil.ProxyRequest {
+				o := in.Clone(in.Context())
+				o.Host = "client.example"
+				return &httputil.ProxyRequest{In: in, Out: o}
+			}
+			want, got := out(), out()
+			want.SetURL(target)
+			setURL(got, target, plainTarget(target))
+			require.Equal(t, want.Out.URL, got.Out.URL, "%s + %s", ts, uri)
+			require.Equal(t, want.Out.Host, got.Out.Host, "%s + %s", ts, uri)
+		}
+	}
+}
+
+// TestStatusLinesAreWritten: the written-once status lines are the ones
+// writeStatusLineOf writes, and codes out of the table are still written.
+func TestStatusLinesAreWritten(t *testing.T) {
+	line := func(code int) string {
+		var b strings.Builder
+		bw := bufio.NewWriter(&b)
+		writeStatusLine(bw, code, nil)
+		bw.Flush()
+		return b.String()
+	}
+	require.Equal(t, "HTTP/1.1 200 OK\r\n", line(200))
+	require.Equal(t, "HTTP/1.1 103 Early Hints\r\n", line(103))
+	require.Equal(t, "HTTP/1.1 599 status code 599\r\n", line(599))
+	require.Equal(t, "HTTP/1.1 600 status code 600\r\n", line(600))
+	require.Equal(t, "HTTP/1.1 42 status code 42\r\n", line(42))
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,8 +126,9 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 	if h := guard.resolver.Header(); h != "X-Real-Ip" && h != "X-Forwarded-For" {
 		clientHeaders = append(clientHeaders, h)
 	}
+	plain := plainTarget(&target)
 	p.rewrite = func(pr *httputil.ProxyRequest) {
-		pr.SetURL(&target)
+		setURL(pr, &target, plain)
 		wholeBody(pr)
 		if !opts.DownstreamHost {
 			pr.Out.Host = pr.In.Host
@@ -165,6 +167,23 @@ func NewProxy(downstream *url.URL, guard *Middleware, opts ProxyOptions) (*Proxy
 		p.logged = withAccessLog(p.log, guard.resolver, guard.Wrap(p.fwd))
 	}
 	return p, nil
+}
+
+// plainTarget reports whether a downstream URL has no path and no query
+// of its own (setURL's).
+func plainTarget(target *url.URL) bool {
+	return target.Path == "" && target.RawPath == "" && target.RawQuery == ""
+}
+
+// setURL is pr.SetURL(target); plain is plainTarget(target). To such a
+// target an absolute path goes as it is, and SetURL's joining of paths
+// and queries is skipped.
+func setURL(pr *httputil.ProxyRequest, target *url.URL, plain bool) {
+	if u := pr.Out.URL; plain && u.RawPath == "" && strings.HasPrefix(u.Path, "/") {
+		u.Scheme, u.Host, pr.Out.Host = target.Scheme, target.Host, ""
+		return
+	}
+	pr.SetURL(target)
 }
 
 // bufferedBody is a request body that can hand over all of itself when

@@ -2,6 +2,7 @@ package httpproxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -1134,6 +1135,15 @@ func (w *response) SetWriteDeadline(t time.Time) error {
 func (w *response) EnableFullDuplex() error { return nil }
 
 func writeStatusLine(bw *bufio.Writer, code int, scratch []byte) {
+	if code >= 100 && code < len(statusLines) {
+		bw.WriteString(statusLines[code])
+		return
+	}
+	writeStatusLineOf(bw, code, scratch)
+}
+
+// writeStatusLineOf writes code's status line as http.Server does.
+func writeStatusLineOf(bw *bufio.Writer, code int, scratch []byte) {
 	bw.WriteString("HTTP/1.1 ")
 	bw.Write(strconv.AppendInt(scratch, int64(code), 10))
 	bw.WriteByte(' ')
@@ -1146,9 +1156,31 @@ func writeStatusLine(bw *bufio.Writer, code int, scratch []byte) {
 	bw.WriteString("\r\n")
 }
 
+// statusLines are the status lines of the codes 100 to 599, written
+// once.
+var statusLines = func() (lines [600]string) {
+	var b bytes.Buffer
+	bw := bufio.NewWriter(&b)
+	for code := 100; code < len(lines); code++ {
+		writeStatusLineOf(bw, code, nil)
+		bw.Flush()
+		lines[code] = b.String()
+		b.Reset()
+	}
+	return lines
+}()
+
 // writeHeaders writes h but the trailers (TrailerPrefix keys) and the
 // names that are not tokens; a value's line breaks become spaces.
 func writeHeaders(bw *bufio.Writer, h http.Header) {
+	if len(h) == 1 {
+		if vv := h[requestIDHeader]; len(vv) > 0 { // the Proxy's answers: a lookup, not a walk
+			for _, v := range vv {
+				writeHeaderLine(bw, requestIDHeader, v)
+			}
+			return
+		}
+	}
 	for k, vv := range h {
 		if strings.HasPrefix(k, http.TrailerPrefix) || !validFieldName(k) {
 			continue

@@ -44,7 +44,7 @@ const webSocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 func restrictUpgrade(pr *httputil.ProxyRequest) {
 	h := pr.Out.Header
 	delete(h, "Http2-Settings")
-	up := h.Values("Upgrade")
+	up := h["Upgrade"] // (the keys are canonical: h.Values would canonicalize them again)
 	if len(up) == 0 {
 		return
 	}
@@ -52,7 +52,7 @@ func restrictUpgrade(pr *httputil.ProxyRequest) {
 	// the tunnel at once after the switch.
 	bodiless := pr.In.ContentLength == 0 && len(pr.In.TransferEncoding) == 0
 	if len(up) == 1 && strings.EqualFold(strings.TrimSpace(up[0]), "websocket") && bodiless &&
-		pr.Out.Method == http.MethodGet && validWebSocketKey(h.Values("Sec-Websocket-Key")) {
+		pr.Out.Method == http.MethodGet && validWebSocketKey(h["Sec-Websocket-Key"]) {
 		return
 	}
 	delete(h, "Upgrade")

@@ -128,22 +128,26 @@ func stringHasCTL(s string) bool {
 // writeSortedHeader writes h but the keys req.Write writes itself, sorted
 // by key as Header.Write does, dropping invalid names as it does.
 func writeSortedHeader(bw *bufio.Writer, h http.Header) {
-	var small [24]string
-	keys := small[:0]
-	for k := range h {
+	type field struct {
+		k  string
+		vv []string
+	}
+	var small [24]field // an SDK's request carries about twenty
+	fields := small[:0] // with their values: no second lookup per key
+	for k, vv := range h {
 		switch k {
 		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
 			continue
 		}
-		keys = append(keys, k)
+		fields = append(fields, field{k, vv})
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if !validFieldName(k) {
+	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.k, b.k) })
+	for _, f := range fields {
+		if !validFieldName(f.k) {
 			continue
 		}
-		for _, v := range h[k] {
-			bw.WriteString(k)
+		for _, v := range f.vv {
+			bw.WriteString(f.k)
 			bw.WriteString(": ")
 			writeFieldValue(bw, v)
 			bw.WriteString("\r\n")

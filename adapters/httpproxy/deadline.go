@@ -29,7 +29,14 @@ func newDecisionContext(parent context.Context, now time.Time, timeout time.Dura
 	if pd, ok := parent.Deadline(); ok && pd.Before(d) {
 		d = pd
 	}
-	return &decisionContext{parent: parent, deadline: d}
+	var c *decisionContext
+	if rc := roomOf(parent); rc != nil && rc.room.decisionTaken.CompareAndSwap(false, true) {
+		c = &rc.room.decision // (untouched until now: zero)
+	} else {
+		c = new(decisionContext)
+	}
+	c.parent, c.deadline = parent, d
+	return c
 }
 
 // timed returns the context with a real timer, making it on first use.

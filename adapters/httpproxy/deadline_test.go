@@ -8,6 +8,22 @@ import (
 )
 
 func TestDecisionContext(t *testing.T) {
+	t.Run("made in the request's room once", func(t *testing.T) {
+		rc := newRequestContext(context.Background())
+		first := newDecisionContext(rc, time.Now(), time.Hour)
+		second := newDecisionContext(rc, time.Now(), time.Hour)
+		defer first.release()
+		defer second.release()
+		if first != &rc.room.decision {
+			t.Fatal("the first decision context is not the request's")
+		}
+		if second == first {
+			t.Fatal("the request's room was given out twice")
+		}
+		if first.parent != rc || second.parent != rc {
+			t.Fatal("parent lost")
+		}
+	})
 	t.Run("ends at the deadline", func(t *testing.T) {
 		c := newDecisionContext(context.Background(), time.Now(), 10*time.Millisecond)
 		defer c.release()

@@ -221,7 +221,8 @@ func (x *exchange) finish() {
 	x.mu.Unlock()
 }
 
-// forwarding is what forward makes of a request, in one allocation.
+// forwarding is what forward makes of a request, in one allocation (or
+// in the request's: requestContext.room).
 type forwarding struct {
 	x   exchange
 	out http.Request
@@ -231,7 +232,13 @@ type forwarding struct {
 
 // forward sends in to the downstream and its answer back to w.
 func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
-	f := &forwarding{x: exchange{w: w}}
+	var f *forwarding
+	if rc := roomOf(in.Context()); rc != nil && rc.room.fwdTaken.CompareAndSwap(false, true) {
+		f = &rc.room.fwd // (untouched until now: zero)
+	} else {
+		f = new(forwarding)
+	}
+	f.x.w = w
 	x, out := &f.x, &f.out
 	*out = *in // in.WithContext(in.Context())
 	f.url = *in.URL

@@ -127,13 +127,13 @@ func TestSetURLIsSetURL(t *testing.T) {
 	}
 }
 
-// TestStatusLinesAreWritten: the written-once status lines are the ones
-// writeStatusLineOf writes, and codes out of the table are still written.
+// TestStatusLinesAreWritten: the status lines made once are http.Server's,
+// and codes out of the table are still written.
 func TestStatusLinesAreWritten(t *testing.T) {
 	line := func(code int) string {
 		var b strings.Builder
 		bw := bufio.NewWriter(&b)
-		writeStatusLine(bw, code, nil)
+		writeStatusLine(bw, code)
 		bw.Flush()
 		return b.String()
 	}

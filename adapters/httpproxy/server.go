@@ -2,7 +2,6 @@ package httpproxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -853,9 +852,7 @@ func (w *response) adoptRaw(raw *rawHead) bool {
 	if w.wroteHeader || w.committed {
 		return false
 	}
-	if len(w.header) > 1 || len(w.header) == 1 && w.header[requestIDHeader] == nil {
-		// (The request id alone, which the Proxy's answers carry, is
-		// none of them: one lookup instead of a walk of the map.)
+	if _, only := onlyRequestID(w.header); len(w.header) > 0 && !only {
 		for k := range w.header {
 			if fieldOf(k) != 0 {
 				return false
@@ -906,7 +903,7 @@ func (w *response) write1xx(code int) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	bw := c.writer()
-	writeStatusLine(bw, code, w.scratch[:0])
+	writeStatusLine(bw, code)
 	writeHeaders(bw, w.header)
 	bw.WriteString("\r\n")
 	_ = c.flush()
@@ -1017,7 +1014,7 @@ func (w *response) commit(final bool) {
 		h["Date"] = []string{httpDate()}
 	}
 	bw := c.writer()
-	writeStatusLine(bw, w.status, w.scratch[:0])
+	writeStatusLine(bw, w.status)
 	writeHeaders(bw, h)
 	if w.raw.ok {
 		bw.WriteString(w.raw.lines)
@@ -1134,52 +1131,50 @@ func (w *response) SetWriteDeadline(t time.Time) error {
 // answer is written (http.ResponseController).
 func (w *response) EnableFullDuplex() error { return nil }
 
-func writeStatusLine(bw *bufio.Writer, code int, scratch []byte) {
+func writeStatusLine(bw *bufio.Writer, code int) {
 	if code >= 100 && code < len(statusLines) {
 		bw.WriteString(statusLines[code])
 		return
 	}
-	writeStatusLineOf(bw, code, scratch)
+	bw.WriteString(statusLine(code))
 }
 
-// writeStatusLineOf writes code's status line as http.Server does.
-func writeStatusLineOf(bw *bufio.Writer, code int, scratch []byte) {
-	bw.WriteString("HTTP/1.1 ")
-	bw.Write(strconv.AppendInt(scratch, int64(code), 10))
-	bw.WriteByte(' ')
-	if text := http.StatusText(code); text != "" {
-		bw.WriteString(text)
-	} else {
-		bw.WriteString("status code ")
-		bw.Write(strconv.AppendInt(scratch, int64(code), 10))
+// statusLine is code's status line as http.Server writes it.
+func statusLine(code int) string {
+	text := http.StatusText(code)
+	if text == "" {
+		text = "status code " + strconv.Itoa(code)
 	}
-	bw.WriteString("\r\n")
+	return "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n"
 }
 
-// statusLines are the status lines of the codes 100 to 599, written
-// once.
+// statusLines are the status lines of the codes 100 to 599, made once.
 var statusLines = func() (lines [600]string) {
-	var b bytes.Buffer
-	bw := bufio.NewWriter(&b)
 	for code := 100; code < len(lines); code++ {
-		writeStatusLineOf(bw, code, nil)
-		bw.Flush()
-		lines[code] = b.String()
-		b.Reset()
+		lines[code] = statusLine(code)
 	}
 	return lines
 }()
 
+// onlyRequestID returns the values of h's request id where h holds that
+// field and no other: the Proxy's answers' header before the downstream's
+// fields, read then with one lookup instead of a walk of the map.
+func onlyRequestID(h http.Header) (vv []string, only bool) {
+	if len(h) != 1 {
+		return nil, false
+	}
+	vv = h[requestIDHeader]
+	return vv, len(vv) > 0
+}
+
 // writeHeaders writes h but the trailers (TrailerPrefix keys) and the
 // names that are not tokens; a value's line breaks become spaces.
 func writeHeaders(bw *bufio.Writer, h http.Header) {
-	if len(h) == 1 {
-		if vv := h[requestIDHeader]; len(vv) > 0 { // the Proxy's answers: a lookup, not a walk
-			for _, v := range vv {
-				writeHeaderLine(bw, requestIDHeader, v)
-			}
-			return
+	if vv, only := onlyRequestID(h); only {
+		for _, v := range vv {
+			writeHeaderLine(bw, requestIDHeader, v)
 		}
+		return
 	}
 	for k, vv := range h {
 		if strings.HasPrefix(k, http.TrailerPrefix) || !validFieldName(k) {

@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -135,8 +136,17 @@ func rawConn(c net.Conn) syscall.RawConn {
 // Descriptors are added and removed through RawConn.Control, which fails
 // on a closed connection and holds the descriptor open meanwhile, so no
 // call ever reaches another connection's socket.
+//
+// The watcher waits in Go's poller, on the epoll descriptor itself (an
+// epoll instance is readable while it has events), and takes the events
+// with epoll_wait(2) of timeout 0. A blocking epoll_wait would keep the
+// goroutine's P in a system call until the runtime's monitor took it
+// back, up to 10 ms after the process was idle: with one P, the whole
+// proxy stalled each time the watcher began to wait.
 type epollWatcher struct {
 	epfd    int
+	file    *os.File        // epfd, kept open by this reference
+	rc      syscall.RawConn // file's, for the poller's wait
 	dead    atomic.Bool
 	mu      sync.Mutex
 	next    uint64
@@ -148,7 +158,17 @@ var hangups = sync.OnceValue(func() *epollWatcher {
 	if err != nil {
 		return nil // no watching: a hang-up is then seen on the next write
 	}
-	w := &epollWatcher{epfd: fd, watched: map[uint64]*hangupWatch{}}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), "hang-up watcher") // non-blocking: in the poller
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	w := &epollWatcher{epfd: fd, file: f, rc: rc, watched: map[uint64]*hangupWatch{}}
 	go w.loop()
 	return w
 })
@@ -190,12 +210,18 @@ func (w *epollWatcher) del(h *hangupWatch) {
 
 func (w *epollWatcher) loop() {
 	events := make([]syscall.EpollEvent, 64)
-	for {
-		n, err := syscall.EpollWait(w.epfd, events, -1)
-		if err != nil {
-			if err == syscall.EINTR {
-				continue
+	var n int
+	var err error
+	take := func(fd uintptr) bool {
+		for {
+			n, err = syscall.EpollWait(int(fd), events, 0)
+			if err != syscall.EINTR {
+				return n > 0 || err != nil // none yet: wait in the poller
 			}
+		}
+	}
+	for {
+		if rerr := w.rc.Read(take); rerr != nil || err != nil {
 			w.dead.Store(true) // hang-ups are then seen on the next write
 			return
 		}

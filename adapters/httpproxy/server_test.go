@@ -326,6 +326,33 @@ func TestServerSeesAHangUpAfterQuickRequests(t *testing.T) {
 	}
 }
 
+// TestServerSeesManyHangUpsAtOnce: more clients hang up at once than the
+// hang-up watcher takes in one batch (64), and every one is seen, also
+// those its first batch left: the watcher takes the rest before it waits
+// again.
+func TestServerSeesManyHangUpsAtOnce(t *testing.T) {
+	const n = 150
+	var waiting, gone atomic.Int32
+	addr, _ := rawServer(t, httpproxy.Limits{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		waiting.Add(1)
+		<-r.Context().Done()
+		gone.Add(1)
+	}))
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i], _ = dialRaw(t, addr)
+		io.WriteString(conns[i], "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	require.Eventually(t, func() bool { return waiting.Load() == n }, 10*time.Second, 5*time.Millisecond,
+		"every request is in the handler")
+	time.Sleep(300 * time.Millisecond) // past the watch's delay: every connection is watched
+	for _, c := range conns {
+		c.Close()
+	}
+	require.Eventually(t, func() bool { return gone.Load() == n }, 10*time.Second, 5*time.Millisecond,
+		"every hang-up is seen")
+}
+
 // TestServerShutdown: idle connections close at once, a request in flight
 // is answered (with Connection: close), and Serve returns ErrServerClosed.
 func TestServerShutdown(t *testing.T) {

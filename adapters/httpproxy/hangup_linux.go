@@ -142,10 +142,13 @@ func rawConn(c net.Conn) syscall.RawConn {
 // with epoll_wait(2) of timeout 0. A blocking epoll_wait would keep the
 // goroutine's P in a system call until the runtime's monitor took it
 // back, up to 10 ms after the process was idle: with one P, the whole
-// proxy stalled each time the watcher began to wait.
+// proxy stalled each time the watcher began to wait. The price: adding a
+// descriptor to an epoll instance that is itself watched takes the
+// kernel's lock for nested epoll and checks the new socket's wake-up
+// paths, once per request watched (one that runs past hangupDelay).
 type epollWatcher struct {
 	epfd    int
-	file    *os.File        // epfd, kept open by this reference
+	file    *os.File        // epfd's owner, never closed: add and del use epfd as is
 	rc      syscall.RawConn // file's, for the poller's wait
 	dead    atomic.Bool
 	mu      sync.Mutex
@@ -163,11 +166,11 @@ var hangups = sync.OnceValue(func() *epollWatcher {
 		return nil
 	}
 	f := os.NewFile(uintptr(fd), "hang-up watcher") // non-blocking: in the poller
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
+	if err := f.SetReadDeadline(time.Time{}); err != nil {
+		f.Close() // not in the poller (os.ErrNoDeadline): no watching
 		return nil
 	}
+	rc, _ := f.SyscallConn() // (fails only for a nil File)
 	w := &epollWatcher{epfd: fd, file: f, rc: rc, watched: map[uint64]*hangupWatch{}}
 	go w.loop()
 	return w

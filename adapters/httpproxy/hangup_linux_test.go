@@ -32,7 +32,13 @@ func TestHangupWatcherWaitsInThePoller(t *testing.T) {
 // the goroutine whose stack has frame in it, or "" when none has.
 func goroutineState(frame string) string {
 	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
+	for n := runtime.Stack(buf, true); ; n = runtime.Stack(buf, true) {
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf)) // filled: every goroutine's stack may not be in it
+	}
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		if !strings.Contains(g, frame) {
 			continue

@@ -29,12 +29,7 @@ func newDecisionContext(parent context.Context, now time.Time, timeout time.Dura
 	if pd, ok := parent.Deadline(); ok && pd.Before(d) {
 		d = pd
 	}
-	var c *decisionContext
-	if rc := roomOf(parent); rc != nil && rc.room.decisionTaken.CompareAndSwap(false, true) {
-		c = &rc.room.decision // (untouched until now: zero)
-	} else {
-		c = new(decisionContext)
-	}
+	c := roomOf(parent).decisionRoom()
 	c.parent, c.deadline = parent, d
 	return c
 }

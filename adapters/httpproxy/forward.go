@@ -232,12 +232,7 @@ type forwarding struct {
 
 // forward sends in to the downstream and its answer back to w.
 func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
-	var f *forwarding
-	if rc := roomOf(in.Context()); rc != nil && rc.room.fwdTaken.CompareAndSwap(false, true) {
-		f = &rc.room.fwd // (untouched until now: zero)
-	} else {
-		f = new(forwarding)
-	}
+	f := roomOf(in.Context()).forwardingRoom()
 	f.x.w = w
 	x, out := &f.x, &f.out
 	*out = *in // in.WithContext(in.Context())

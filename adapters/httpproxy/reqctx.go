@@ -46,6 +46,23 @@ func roomOf(ctx context.Context) *requestContext {
 	return rc
 }
 
+// decisionRoom is the room's decision context the first time it is asked
+// for (zero: untouched until then), else a new one; rc may be nil.
+func (rc *requestContext) decisionRoom() *decisionContext {
+	if rc != nil && rc.room.decisionTaken.CompareAndSwap(false, true) {
+		return &rc.room.decision
+	}
+	return new(decisionContext)
+}
+
+// forwardingRoom is decisionRoom for the Proxy's forwarding.
+func (rc *requestContext) forwardingRoom() *forwarding {
+	if rc != nil && rc.room.fwdTaken.CompareAndSwap(false, true) {
+		return &rc.room.fwd
+	}
+	return new(forwarding)
+}
+
 type afterFunc struct{ f func() }
 
 // requestContextKey is the key under which a requestContext answers Value

@@ -852,7 +852,7 @@ func (w *response) adoptRaw(raw *rawHead) bool {
 	if w.wroteHeader || w.committed {
 		return false
 	}
-	if _, only := onlyRequestID(w.header); len(w.header) > 0 && !only {
+	if _, only := onlyRequestID(w.header); !only {
 		for k := range w.header {
 			if fieldOf(k) != 0 {
 				return false
